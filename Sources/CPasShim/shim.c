@@ -1,0 +1,99 @@
+#define _GNU_SOURCE
+#include "CPasShim.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/futex.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_ALLOW_SEALING
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FALLOC_FL_PUNCH_HOLE
+#define FALLOC_FL_PUNCH_HOLE 0x02
+#endif
+#ifndef MADV_FREE
+#define MADV_FREE 8
+#endif
+#ifndef MADV_REMOVE
+#define MADV_REMOVE 9
+#endif
+#ifndef MADV_DONTDUMP
+#define MADV_DONTDUMP 16
+#endif
+
+__thread void *pas_shim_thread_slot __attribute__((tls_model("initial-exec"))) = NULL;
+
+int pas_shim_memfd_create(const char *name, bool allowSealing) {
+    unsigned flags = MFD_CLOEXEC | (allowSealing ? MFD_ALLOW_SEALING : 0);
+    return (int)syscall(SYS_memfd_create, name, flags);
+}
+
+int pas_shim_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
+
+int pas_shim_madv_dontneed(void) { return MADV_DONTNEED; }
+int pas_shim_madv_free(void) { return MADV_FREE; }
+int pas_shim_madv_remove(void) { return MADV_REMOVE; }
+int pas_shim_madv_dontdump(void) { return MADV_DONTDUMP; }
+int pas_shim_map_reserve_flags(void) { return MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE; }
+int pas_shim_map_shared(void) { return MAP_SHARED; }
+
+bool pas_shim_pkeys_supported(void) {
+#ifdef SYS_pkey_alloc
+    long key = syscall(SYS_pkey_alloc, 0UL, 0UL);
+    if (key < 0) return false;
+    syscall(SYS_pkey_free, key);
+    return true;
+#else
+    return false;
+#endif
+}
+
+// The pthread key exists only to run the destructor at thread exit; the value itself
+// lives in the initial-exec slot above.
+static pthread_key_t pas_shim_slot_key;
+static pthread_once_t pas_shim_slot_once = PTHREAD_ONCE_INIT;
+static void (*pas_shim_slot_destructor)(void *);
+static int pas_shim_slot_key_error;
+
+static void pas_shim_slot_run_destructor(void *value) {
+    pas_shim_thread_slot = NULL;
+    if (pas_shim_slot_destructor && value) pas_shim_slot_destructor(value);
+}
+
+static void pas_shim_slot_make_key(void) {
+    pas_shim_slot_key_error = pthread_key_create(&pas_shim_slot_key, pas_shim_slot_run_destructor);
+}
+
+int pas_shim_thread_slot_set_destructor(void (*destructor)(void *)) {
+    pthread_once(&pas_shim_slot_once, pas_shim_slot_make_key);
+    if (pas_shim_slot_key_error) return pas_shim_slot_key_error;
+    if (!pas_shim_slot_destructor) pas_shim_slot_destructor = destructor;
+    return 0;
+}
+
+void pas_shim_thread_slot_arm_destructor(void *value) {
+    pthread_once(&pas_shim_slot_once, pas_shim_slot_make_key);
+    if (!pas_shim_slot_key_error) pthread_setspecific(pas_shim_slot_key, value);
+}
+
+int32_t pas_shim_gettid(void) { return (int32_t)syscall(SYS_gettid); }
+
+int pas_shim_futex_wait(uint32_t *word, uint32_t expected) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+int pas_shim_futex_wake(uint32_t *word, int count) {
+    return (int)syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
+}

@@ -1,0 +1,66 @@
+import Synchronization
+import CPasShim
+
+/// A lock that puts waiters to sleep in the kernel (a futex), for critical sections that may
+/// be long: committing or decommitting pages, growing a heap, scavenging.
+///
+/// Uncontended acquire and release are one atomic each and never enter the kernel. It is
+/// not recursive and not fair. The state word is 0 (free), 1 (held) or 2 (held, with waiters).
+///
+/// `~Copyable`: store it in a class or in memory that stays put.
+public struct FutexLock: ~Copyable, @unchecked Sendable {
+    @usableFromInline let state = Atomic<UInt32>(0)
+
+    @inlinable public init() {}
+
+    @inlinable @inline(__always)
+    public func lock() {
+        if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
+        lockSlow()
+    }
+
+    @inlinable @inline(__always)
+    public func tryLock() -> Bool {
+        state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+    }
+
+    @inlinable @inline(__always)
+    public func unlock() {
+        if state.exchange(0, ordering: .releasing) == 2 { wake() }
+    }
+
+    @inlinable @inline(__always)
+    public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        lock()
+        defer { unlock() }
+        return try body()
+    }
+
+    /// True if some thread holds the lock (a snapshot, for assertions).
+    @inlinable public var isLocked: Bool { state.load(ordering: .relaxed) != 0 }
+
+    @usableFromInline @inline(never)
+    func lockSlow() {
+        for _ in 0 ..< 100 {
+            if state.load(ordering: .relaxed) == 0,
+               state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                return
+            }
+        }
+        // Announce a waiter (2) and sleep until the word changes.
+        while state.exchange(2, ordering: .acquiring) != 0 {
+            withWord { pas_shim_futex_wait($0, 2) }
+        }
+    }
+
+    @usableFromInline @inline(never)
+    func wake() { withWord { _ = pas_shim_futex_wake($0, 1) } }
+
+    /// The address of the state word, for the futex system call.
+    /// Invariant: `self` is not copyable, so the atomic has a stable address while borrowed.
+    private func withWord(_ body: (UnsafeMutablePointer<UInt32>) -> Void) {
+        withUnsafePointer(to: state) { p in
+            body(UnsafeMutableRawPointer(mutating: p).assumingMemoryBound(to: UInt32.self))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One memory file mapped twice: an executable view (read + execute) where code runs and a
+/// writable view (read + write) where it is written, at unrelated addresses. No address is
+/// ever both writable and executable.
+///
+/// Owns both views and the file; they are unmapped when the object goes away. Addresses
+/// translate between the views by a constant offset.
+/// Thread-safety: immutable after creation; `decommit` may be called concurrently on
+/// disjoint ranges.
+public final class DualMapping: @unchecked Sendable {
+    /// The backing file.
+    public let file: MemoryFile
+    /// The read + execute view.
+    public let executable: MemoryRange
+    /// The read + write view.
+    public let writable: MemoryRange
+
+    /// Creates a file of `byteCount` bytes (rounded up to pages) and maps it twice. The
+    /// writable view is placed at a random page offset inside a larger reservation, so its
+    /// distance from the executable view is not predictable.
+    public init(byteCount: Int, name: String = "pas-code") throws(PasError) {
+        let page = SystemInfo.pageSize
+        guard byteCount > 0, let size = Alignment.roundUp(byteCount, to: page) else {
+            throw .invalidSize(.reserve, byteCount)
+        }
+        let file = try MemoryFile(name: name, byteCount: size)
+        let exec = try file.map(protection: .readExecute, at: nil, fixed: false)
+        // Reserve room for the writable view plus a random gap, then place the view inside it.
+        let slots = 1 << 8
+        let area: MemoryRange
+        do {
+            area = try VirtualMemory.reserve(byteCount: size + slots * page, alignment: page)
+        } catch {
+            munmap(exec.pointer, exec.byteCount)
+            throw error
+        }
+        let offset = Int.random(in: 0 ..< slots) * page
+        let rw: MemoryRange
+        do {
+            rw = try file.map(protection: .readWrite, at: area.pointer + offset, fixed: true)
+        } catch {
+            munmap(exec.pointer, exec.byteCount)
+            munmap(area.pointer, area.byteCount)
+            throw error
+        }
+        if offset > 0 { munmap(area.pointer, offset) }
+        let tail = area.byteCount - offset - size
+        if tail > 0 { munmap(area.pointer + offset + size, tail) }
+        self.file = file
+        self.executable = exec
+        self.writable = rw
+    }
+
+    deinit {
+        munmap(executable.pointer, executable.byteCount)
+        munmap(writable.pointer, writable.byteCount)
+    }
+
+    /// Size of each view in bytes.
+    @inlinable public var byteCount: Int { executable.byteCount }
+
+    /// The writable alias of an executable address inside the mapping.
+    @inlinable @inline(__always)
+    public func writableAddress(of executableAddress: UInt) -> UInt {
+        executableAddress &- executable.start &+ writable.start
+    }
+
+    /// Frees the memory behind `range` (executable coordinates, page aligned) for both
+    /// views by punching a hole in the file. Both views read zero there afterwards.
+    public func decommit(_ range: MemoryRange) throws(PasError) {
+        guard executable.contains(range) else {
+            throw .outsideReservation(.decommit, address: range.start, byteCount: range.byteCount)
+        }
+        try file.punchHole(offset: Int(range.start - executable.start), length: range.byteCount)
+    }
+}

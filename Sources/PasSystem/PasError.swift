@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The system call or allocator step that failed.
+public enum PasOperation: String, Sendable, Equatable {
+    case reserve, commit, decommit, protect, release
+    case memfdCreate = "memfd_create"
+    case truncate = "ftruncate"
+    case punchHole = "fallocate(PUNCH_HOLE)"
+    case mapView = "mmap(view)"
+    case stat = "fstat"
+    case allocate, deallocate, shrink, reallocate, sizeQuery = "size(of:)"
+    case write
+}
+
+/// Every error Pas reports. System failures carry the operation and `errno`; misuse of
+/// an allocator API carries the offending size, alignment or address.
+public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// A system call failed.
+    case system(PasOperation, errno: Int32)
+    /// A size of zero, a negative size, a size that is not a multiple of what the
+    /// operation requires, or one so large that rounding it overflows.
+    case invalidSize(PasOperation, Int)
+    /// An alignment that is zero, not a power of two, or larger than supported.
+    case invalidAlignment(PasOperation, Int)
+    /// An address that is not aligned as the operation requires.
+    case misaligned(PasOperation, address: UInt, alignment: Int)
+    /// A range that does not lie inside one live reservation of the page source.
+    case outsideReservation(PasOperation, address: UInt, byteCount: Int)
+    /// Release of a range that is not (or no longer) reserved: a double release.
+    case notReserved(PasOperation, address: UInt)
+    /// The heap or region cannot satisfy the request.
+    case outOfMemory(PasOperation, requested: Int)
+    /// A pointer that this heap never allocated, or that points inside an object.
+    case unknownPointer(PasOperation, address: UInt)
+    /// A pointer that was allocated by this heap but is already free.
+    case doubleFree(PasOperation, address: UInt)
+    /// The requested feature is refused by this kernel or configuration.
+    case unsupported(PasOperation, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .system(op, errno):
+            return "\(op.rawValue) failed: \(PasError.errnoName(errno)) (errno \(errno))"
+        case let .invalidSize(op, size):
+            return "\(op.rawValue): invalid size \(size)"
+        case let .invalidAlignment(op, alignment):
+            return "\(op.rawValue): invalid alignment \(alignment) (must be a power of two within limits)"
+        case let .misaligned(op, address, alignment):
+            return "\(op.rawValue): address 0x\(String(address, radix: 16)) is not aligned to \(alignment)"
+        case let .outsideReservation(op, address, byteCount):
+            return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(byteCount) is outside any reservation"
+        case let .notReserved(op, address):
+            return "\(op.rawValue): 0x\(String(address, radix: 16)) is not reserved (double release?)"
+        case let .outOfMemory(op, requested):
+            return "\(op.rawValue): out of memory for \(requested) bytes"
+        case let .unknownPointer(op, address):
+            return "\(op.rawValue): 0x\(String(address, radix: 16)) was not allocated by this heap"
+        case let .doubleFree(op, address):
+            return "\(op.rawValue): 0x\(String(address, radix: 16)) is already free (double free)"
+        case let .unsupported(op, reason):
+            return "\(op.rawValue): unsupported: \(reason)"
+        }
+    }
+
+    /// The errno of a system failure, or nil.
+    public var errno: Int32? {
+        if case let .system(_, e) = self { return e }
+        return nil
+    }
+
+    static func errnoName(_ e: Int32) -> String {
+        guard let s = strerror(e) else { return "unknown error" }
+        return String(cString: s)
+    }
+}

@@ -1,0 +1,83 @@
+import Synchronization
+
+/// The page source backed by the kernel's private anonymous memory.
+///
+/// It remembers the live reservations so that a range outside them, or a double release,
+/// is reported as a typed error instead of unmapping someone else's memory.
+///
+/// Thread-safety: all methods may be called concurrently.
+public final class SystemPageSource: PageSource, @unchecked Sendable {
+    /// The process-wide instance.
+    public static let shared = SystemPageSource()
+
+    public let pageSize: Int = SystemInfo.pageSize
+
+    /// Protects `reservations`: the live reserved ranges, sorted by start address, never
+    /// overlapping. Held only for bookkeeping, never across a system call that may block for long.
+    /// Leaf lock: nothing else is taken while it is held.
+    private let reservations = Mutex<[MemoryRange]>([])
+
+    public init() {}
+
+    public func reserve(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
+        guard byteCount > 0 else { throw .invalidSize(.reserve, byteCount) }
+        guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.reserve, alignment) }
+        let range = try VirtualMemory.reserve(byteCount: byteCount, alignment: alignment)
+        reservations.withLock { list in
+            let index = Self.insertionIndex(of: range.start, in: list)
+            list.insert(range, at: index)
+        }
+        return range
+    }
+
+    public func commit(_ range: MemoryRange, protection: Protection) throws(PasError) {
+        try checkInsideReservation(range, .commit)
+        try VirtualMemory.commit(range, protection: protection)
+    }
+
+    public func decommit(_ range: MemoryRange) throws(PasError) {
+        try checkInsideReservation(range, .decommit)
+        try VirtualMemory.decommit(range)
+    }
+
+    public func protect(_ range: MemoryRange, to protection: Protection) throws(PasError) {
+        try checkInsideReservation(range, .protect)
+        try VirtualMemory.protect(range, to: protection)
+    }
+
+    public func release(_ range: MemoryRange) throws(PasError) {
+        try validate(range, for: .release)
+        let found = reservations.withLock { list -> Bool in
+            let index = Self.insertionIndex(of: range.start, in: list)
+            guard index < list.count, list[index] == range else { return false }
+            list.remove(at: index)
+            return true
+        }
+        guard found else { throw .notReserved(.release, address: range.start) }
+        try VirtualMemory.release(range)
+    }
+
+    /// Number of live reservations (for tests and statistics).
+    public var reservationCount: Int { reservations.withLock { $0.count } }
+
+    private func checkInsideReservation(_ range: MemoryRange, _ op: PasOperation) throws(PasError) {
+        try validate(range, for: op)
+        let inside = reservations.withLock { list -> Bool in
+            // The candidate is the last reservation starting at or below range.start.
+            let index = Self.insertionIndex(of: range.start &+ 1, in: list)
+            guard index > 0 else { return false }
+            return list[index - 1].contains(range)
+        }
+        guard inside else { throw .outsideReservation(op, address: range.start, byteCount: range.byteCount) }
+    }
+
+    /// First index whose start is >= `address` (binary search).
+    private static func insertionIndex(of address: UInt, in list: [MemoryRange]) -> Int {
+        var low = 0, high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if list[mid].start < address { low = mid + 1 } else { high = mid }
+        }
+        return low
+    }
+}
