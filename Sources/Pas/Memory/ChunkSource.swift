@@ -1,0 +1,95 @@
+import PasSystem
+
+/// Supplies a heap with page-aligned chunks of usable memory, and takes back the physical
+/// pages of ranges the heap no longer needs.
+///
+/// General heaps draw from `ReservationChunkSource` (private anonymous memory); the JIT
+/// heap draws from its code region. Heaps are generic over their chunk source, so the call
+/// specialises and costs nothing more than a direct call. None of these calls is on an
+/// allocation fast path.
+///
+/// Contract:
+/// - `allocateChunk` returns a range aligned to `alignment` (a power of two, at least
+///   `pageSize`) of `byteCount` bytes (a multiple of `pageSize`), readable and writable
+///   through `writableAddress(of:)`, and reading zero on first use.
+/// - `decommit` gives the physical pages of a page-aligned range inside an allocated chunk back
+///   to the system; the range reads zero afterwards. `commit` must be called before the range
+///   is used again (it may be a no-op for memory that re-commits on touch).
+/// - Chunks are never returned: address space stays with the heap for its lifetime.
+public protocol ChunkSource: AnyObject, Sendable {
+    /// Granularity of `decommit` and `commit`.
+    var pageSize: Int { get }
+    /// Hands out a fresh chunk. Throws `.outOfMemory` when the source is exhausted.
+    func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange
+    /// Returns the physical pages behind `range` to the system.
+    func decommit(_ range: MemoryRange) throws(PasError)
+    /// Makes a decommitted range usable again.
+    func commit(_ range: MemoryRange) throws(PasError)
+    /// True if the allocator may write into chunk memory (headers, free lists, fill
+    /// patterns). False for code memory: then no allocator metadata may live inside chunks.
+    var allowsMetadataInChunks: Bool { get }
+}
+
+/// A chunk source that carves chunks out of large reservations made through a page source.
+///
+/// Reservations are made in `reservationSize` steps (default 64 MiB) and committed
+/// chunk by chunk. Thread-safety: all methods may be called concurrently; `lock` protects
+/// the bump cursor and the list of reservations.
+public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unchecked Sendable {
+    public let source: Source
+    public let reservationSize: Int
+    public var pageSize: Int { source.pageSize }
+    public var allowsMetadataInChunks: Bool { true }
+
+    /// Protects `cursor`, `limit` and `reservations`. Held across reserve/commit system calls
+    /// (slow path only). Leaf lock.
+    private let lock = FutexLock()
+    private var cursor: UInt = 0
+    private var limit: UInt = 0
+    private var reservations: [MemoryRange] = []
+
+    public init(source: Source, reservationSize: Int = 64 << 20) {
+        self.source = source
+        self.reservationSize = reservationSize
+    }
+
+    deinit {
+        for r in reservations { try? source.release(r) }
+    }
+
+    public func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
+        let page = source.pageSize
+        guard byteCount > 0, byteCount % page == 0 else { throw .invalidSize(.allocate, byteCount) }
+        guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
+        let align = max(alignment, page)
+        lock.lock()
+        defer { lock.unlock() }
+        var start = Alignment.roundUp(cursor, to: align)
+        if cursor == 0 || start < cursor || UInt(byteCount) > limit &- start || start > limit {
+            // Big requests get a reservation of their own; small ones share a fresh one.
+            let size = max(reservationSize, byteCount)
+            let r = try source.reserve(byteCount: size, alignment: align)
+            reservations.append(r)
+            cursor = r.start
+            limit = r.end
+            start = r.start
+        }
+        let chunk = MemoryRange(start: start, byteCount: byteCount)
+        try source.commit(chunk, protection: .readWrite)
+        cursor = chunk.end
+        return chunk
+    }
+
+    public func decommit(_ range: MemoryRange) throws(PasError) {
+        try source.decommit(range)
+    }
+
+    public func commit(_ range: MemoryRange) throws(PasError) {
+        // Decommitted private memory stays accessible and re-commits on touch; only tell the
+        // source so that a mock can observe (and fail) the step.
+        try source.commit(range, protection: .readWrite)
+    }
+
+    /// Bytes of address space reserved so far.
+    public var reservedBytes: Int { lock.withLock { reservations.reduce(0) { $0 + $1.byteCount } } }
+}
