@@ -36,6 +36,9 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     case unknownPointer(PasOperation, address: UInt)
     /// A pointer that was allocated by this heap but is already free.
     case doubleFree(PasOperation, address: UInt)
+    /// An access that would reach outside the object it names (for example a write past
+    /// the end of a code block).
+    case outOfBounds(PasOperation, address: UInt, byteCount: Int)
     /// The requested feature is refused by this kernel or configuration.
     case unsupported(PasOperation, reason: String)
 
@@ -59,6 +62,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(op.rawValue): 0x\(String(address, radix: 16)) was not allocated by this heap"
         case let .doubleFree(op, address):
             return "\(op.rawValue): 0x\(String(address, radix: 16)) is already free (double free)"
+        case let .outOfBounds(op, address, byteCount):
+            return "\(op.rawValue): 0x\(String(address, radix: 16))+\(byteCount) reaches outside its object"
         case let .unsupported(op, reason):
             return "\(op.rawValue): unsupported: \(reason)"
         }
