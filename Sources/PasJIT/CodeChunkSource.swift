@@ -1,0 +1,118 @@
+import PasSystem
+import Pas
+import Synchronization
+
+/// Hands the JIT heap's bitfit and large heaps chunks of code memory, carved from the
+/// heap's code regions in the order they were added.
+///
+/// The allocators never write into these chunks (`allowsMetadataInChunks` is false): their
+/// headers, bitmaps and trees live in ordinary memory.
+/// Thread-safety: all methods may be called concurrently.
+public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
+    public var pageSize: Int { SystemInfo.pageSize }
+    public var allowsMetadataInChunks: Bool { false }
+
+    /// Fixed capacity of the region table.
+    static let maxRegions = 64
+
+    /// Region records for lock-free lookup by address. Entries `0 ..< count` are immutable
+    /// once published by the release store of `count`.
+    /// Invariant: allocated once with `maxRegions` entries, never freed while `self` lives.
+    private let records: UnsafeMutablePointer<RegionRecord>
+    private let count = Atomic<Int>(0)
+
+    /// Protects `regions` (ownership of the region objects) and `cursors` (the next free
+    /// address in each region), and serialises publication of new records. Leaf lock.
+    private let lock = FutexLock()
+    private var regions: [CodeRegion] = []
+    private var cursors: [UInt] = []
+
+    struct RegionRecord {
+        var start: UInt
+        var end: UInt
+        var writeOffset: UInt
+        /// Kept alive by `regions`, which never shrinks while `self` lives.
+        var region: Unmanaged<CodeRegion>
+    }
+
+    init() {
+        records = .allocate(capacity: Self.maxRegions)
+    }
+
+    deinit { records.deallocate() }
+
+    /// Adds a region; allocation draws on regions in the order they were added.
+    func add(_ region: CodeRegion) throws(PasError) {
+        try lock.withLock { () throws(PasError) in
+            let n = count.load(ordering: .relaxed)
+            guard n < Self.maxRegions else { throw .unsupported(.reserve, reason: "more than \(Self.maxRegions) code regions") }
+            for r in regions where r.executable.overlaps(region.executable) {
+                throw .outsideReservation(.reserve, address: region.executable.start, byteCount: region.executable.byteCount)
+            }
+            regions.append(region)
+            cursors.append(region.executable.start)
+            (records + n).initialize(to: RegionRecord(start: region.executable.start, end: region.executable.end,
+                                                      writeOffset: region.writeOffset,
+                                                      region: Unmanaged.passUnretained(region)))
+            count.store(n + 1, ordering: .releasing)
+        }
+    }
+
+    /// The region holding `address`, or nil. Lock-free.
+    @inline(__always)
+    func region(containing address: UInt) -> CodeRegion? {
+        guard let i = recordIndex(containing: address) else { return nil }
+        return records[i].region.takeUnretainedValue()
+    }
+
+    /// Index of the record holding `address`, or nil. Lock-free; a linear scan over a few entries.
+    @inline(__always)
+    func recordIndex(containing address: UInt) -> Int? {
+        let n = count.load(ordering: .acquiring)
+        for i in 0 ..< n where address >= records[i].start && address < records[i].end { return i }
+        return nil
+    }
+
+    /// True if `address` lies in any code region.
+    @inline(__always)
+    func contains(_ address: UInt) -> Bool { recordIndex(containing: address) != nil }
+
+    /// All regions, in the order they were added.
+    var allRegions: [CodeRegion] { lock.withLock { regions } }
+
+    /// Bytes of code address space handed to heaps so far.
+    var usedBytes: Int {
+        lock.withLock { zip(regions, cursors).reduce(0) { $0 + Int($1.1 - $1.0.executable.start) } }
+    }
+
+    public func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
+        guard byteCount > 0, byteCount % pageSize == 0 else { throw .invalidSize(.allocate, byteCount) }
+        guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
+        let align = max(alignment, pageSize)
+        return try lock.withLock { () throws(PasError) -> MemoryRange in
+            for i in regions.indices {
+                let start = Alignment.roundUp(cursors[i], to: align)
+                let end = regions[i].executable.end
+                if start >= cursors[i], start <= end, UInt(byteCount) <= end - start {
+                    cursors[i] = start + UInt(byteCount)
+                    return MemoryRange(start: start, byteCount: byteCount)
+                }
+            }
+            throw .outOfMemory(.allocate, requested: byteCount)
+        }
+    }
+
+    public func decommit(_ range: MemoryRange) throws(PasError) {
+        guard let region = region(containing: range.start), region.executable.contains(range) else {
+            throw .outsideReservation(.decommit, address: range.start, byteCount: range.byteCount)
+        }
+        try region.decommit(range)
+    }
+
+    public func commit(_ range: MemoryRange) throws(PasError) {
+        // Code memory re-commits on first touch through either view.
+        guard contains(range.start) else {
+            throw .outsideReservation(.commit, address: range.start, byteCount: range.byteCount)
+        }
+    }
+}

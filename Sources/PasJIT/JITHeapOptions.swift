@@ -1,0 +1,53 @@
+extension JITHeap {
+    /// How a `JITHeap` is created.
+    public struct Options: Sendable {
+        /// Bytes of address space reserved for code up front. Memory is committed lazily,
+        /// as code is written. Default 256 MiB.
+        public var regionSize: Int = 256 << 20
+        /// Protection modes to try, in order; the first that the system allows is used.
+        /// Default: dual mapped only (a refused mode is an error, not a silent weakening).
+        public var protectionModes: [ProtectionMode] = [.dualMapped]
+        /// What freed code is overwritten with. Default: the trap instruction.
+        public var fillPattern: FillPattern = .trap
+        /// Reserve no region: the heap allocates only from memory given to `addFreshMemory`.
+        public var reservesRegion: Bool = true
+
+        public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
+                    fillPattern: FillPattern = .trap, reservesRegion: Bool = true) {
+            self.regionSize = regionSize
+            self.protectionModes = protectionModes
+            self.fillPattern = fillPattern
+            self.reservesRegion = reservesRegion
+        }
+
+        /// Options for one mode only.
+        public static func mode(_ mode: ProtectionMode, regionSize: Int = 256 << 20) -> Options {
+            Options(regionSize: regionSize, protectionModes: [mode])
+        }
+    }
+
+    /// A snapshot of a heap's memory use.
+    public struct Statistics: Sendable, CustomStringConvertible {
+        /// How writes reach code (the mode chosen at creation).
+        public var protectionMode: ProtectionMode
+        /// Bytes of code address space in all regions.
+        public var reservedBytes: Int
+        /// Bytes of regions handed to the allocators so far.
+        public var usedAddressSpace: Int
+        /// Bytes in live blocks (rounded to each heap's granule).
+        public var liveBytes: Int
+        /// Number of live blocks.
+        public var blockCount: Int
+        /// Bytes decommitted (given back to the system) by the allocators and not reused since.
+        public var decommittedBytes: Int
+        /// Bytes of physical memory the code file holds (dual-mapped regions we created), or nil.
+        public var residentCodeBytes: Int?
+
+        public var description: String {
+            var s = "mode \(protectionMode), reserved \(reservedBytes >> 10) KiB, used \(usedAddressSpace >> 10) KiB, "
+            s += "live \(liveBytes) B in \(blockCount) blocks, decommitted \(decommittedBytes >> 10) KiB"
+            if let r = residentCodeBytes { s += ", resident code \(r >> 10) KiB" }
+            return s
+        }
+    }
+}

@@ -1,0 +1,272 @@
+import Testing
+import PasJIT
+import PasSystem
+import PasTestSupport
+import Dispatch
+
+/// A function returning `value`, in the host's machine code.
+func returnConstant(_ value: Int32) -> [UInt8] {
+    #if arch(x86_64)
+    let v = UInt32(bitPattern: value)
+    return [0xB8, UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24), 0xC3]
+    #elseif arch(arm64)
+    let imm = UInt32(UInt16(truncatingIfNeeded: value))
+    let movz: UInt32 = 0x5280_0000 | (imm << 5) // movz w0, #imm
+    let ret: UInt32 = 0xD65F_03C0
+    return [movz, ret].flatMap { w in (0 ..< 4).map { UInt8((w >> (8 * $0)) & 0xFF) } }
+    #endif
+}
+
+func call(_ block: CodeBlock) -> Int32 {
+    unsafeBitCast(block.pointer, to: (@convention(c) () -> Int32).self)()
+}
+
+let trapByte: UInt8 = {
+    #if arch(arm64)
+    return 0x00
+    #else
+    return 0xCC
+    #endif
+}()
+
+@Suite struct JITHeapModeTests {
+    @Test(arguments: ProtectionMode.allCases)
+    func allocateWriteRun(mode: ProtectionMode) throws {
+        let heap = try JITHeap(options: .mode(mode, regionSize: 4 << 20))
+        #expect(heap.protectionMode == mode)
+        var blocks: [(CodeBlock, Int32)] = []
+        for i in 0 ..< 50 {
+            let b = try heap.allocate(size: 16 + i * 7)
+            try heap.copy(returnConstant(Int32(i * 3)), into: b)
+            blocks.append((b, Int32(i * 3)))
+        }
+        for (b, v) in blocks { #expect(call(b) == v) }
+        let perms = try #require(ProcessMaps.permissions(of: blocks[0].0.address))
+        switch mode {
+        case .dualMapped: #expect(perms.hasPrefix("r-x"))
+        case .rwx: #expect(perms.hasPrefix("rwx"))
+        case .toggled: #expect(perms.hasPrefix("r-x"), "toggled region must be RX outside write scopes")
+        }
+        for (b, _) in blocks { try heap.deallocate(b) }
+        try heap.verify()
+        #expect(heap.statistics.blockCount == 0)
+    }
+
+    @Test func dualMappedNeverWritableAndExecutable() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 1 << 20))
+        let b = try heap.allocate(size: 64)
+        try heap.withWritableBytes(of: b) { buffer in
+            let alias = UInt(bitPattern: buffer.baseAddress!)
+            #expect(alias != b.address)
+            let w = ProcessMaps.permissions(of: alias) ?? ""
+            #expect(w.hasPrefix("rw-"), "writable view is \(w)")
+            buffer.copyBytes(from: returnConstant(7))
+        }
+        #expect(call(b) == 7)
+        for e in ProcessMaps.entries() { #expect(!(e.permissions.contains("w") && e.permissions.contains("x")) || !heap.contains(e.start)) }
+    }
+
+    @Test func fallbackOrderIsReportedWhenAModeIsRefused() throws {
+        // A region too big to reserve makes every mode fail; the error names each one.
+        let options = JITHeap.Options(regionSize: Int.max / 2, protectionModes: [.dualMapped, .toggled])
+        do {
+            _ = try JITHeap(options: options)
+            Issue.record("reserving \(Int.max / 2) bytes should fail")
+        } catch let error as PasError {
+            guard case let .unsupported(_, reason) = error else { Issue.record("unexpected \(error)"); return }
+            #expect(reason.contains("dualMapped") && reason.contains("toggled"), "\(reason)")
+        }
+        #expect(throws: PasError.self) { try JITHeap(options: .init(protectionModes: [])) }
+    }
+}
+
+@Suite struct JITHeapAPITests {
+    @Test func sizeShrinkAndFill() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 8 << 20))
+        for request in [1, 16, 100, 1000, 5000, 40_000, 300_000, 3 << 20] {
+            let b = try heap.allocate(size: request)
+            let size = try heap.size(of: b)
+            #expect(size >= request)
+            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0x90) }
+            let half = max(1, request / 2)
+            try heap.shrink(b, to: half)
+            let shrunk = try heap.size(of: b)
+            #expect(shrunk >= half && shrunk <= size)
+            let bytes = UnsafePointer<UInt8>(bitPattern: b.address)!
+            if shrunk < size { #expect(bytes[shrunk] == trapByte, "freed tail is filled (request \(request))") }
+            #expect(bytes[0] == 0x90)
+            try heap.deallocate(b)
+        }
+        try heap.verify()
+    }
+
+    @Test func freedCodeIsFilledWithTraps() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 1 << 20))
+        let b = try heap.allocate(size: 64)
+        try heap.copy(returnConstant(1), into: b)
+        try heap.deallocate(b)
+        let bytes = UnsafePointer<UInt8>(bitPattern: b.address)!
+        for i in 0 ..< 64 { #expect(bytes[i] == trapByte) }
+    }
+
+    @Test func alignment() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 16 << 20))
+        for align in [16, 32, 64, 256, 4096, 1 << 16] {
+            let b = try heap.allocate(size: 48, alignment: align)
+            #expect(b.address % UInt(align) == 0)
+            try heap.deallocate(b)
+        }
+    }
+
+    @Test func badInput() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 1 << 20))
+        #expect(throws: PasError.invalidSize(.allocate, 0)) { try heap.allocate(size: 0) }
+        #expect(throws: PasError.invalidSize(.allocate, -1)) { try heap.allocate(size: -1) }
+        #expect(throws: PasError.invalidSize(.allocate, Int.max)) { try heap.allocate(size: Int.max) }
+        #expect(throws: PasError.invalidAlignment(.allocate, 24)) { try heap.allocate(size: 16, alignment: 24) }
+        let b = try heap.allocate(size: 64)
+        #expect(throws: PasError.outOfBounds(.write, address: b.address + 60, byteCount: 8)) {
+            try heap.copy([UInt8](repeating: 0, count: 8), into: b, at: 60)
+        }
+        #expect(throws: PasError.self) { try heap.copy([1], into: b, at: -1) }
+        #expect(throws: PasError.self) { try heap.shrink(b, to: 0) }
+        #expect(throws: PasError.self) { try heap.shrink(b, to: 1 << 20) }
+        let stranger = CodeBlock(address: 0x1000)
+        #expect(throws: PasError.unknownPointer(.sizeQuery, address: 0x1000)) { try heap.size(of: stranger) }
+        #expect(throws: PasError.self) { try heap.deallocate(stranger) }
+        #expect(throws: PasError.self) { try heap.deallocate(CodeBlock(address: b.address + 16)) }
+        try heap.deallocate(b)
+        #expect(throws: PasError.self) { try heap.deallocate(b) }
+        #expect(throws: PasError.self) { try heap.copy([1], into: b) }
+        // Another heap's block.
+        let other = try JITHeap(options: .mode(.dualMapped, regionSize: 1 << 20))
+        let ob = try other.allocate(size: 32)
+        #expect(throws: PasError.self) { try heap.deallocate(ob) }
+        #expect(!heap.contains(ob.address))
+        #expect(other.contains(ob.address))
+        try heap.verify()
+        try other.verify()
+    }
+
+    @Test func exhaustionIsAnErrorNotACrash() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 1 << 20))
+        var blocks: [CodeBlock] = []
+        var failure: PasError? = nil
+        while failure == nil {
+            do { blocks.append(try heap.allocate(size: 8192)) } catch { failure = error }
+        }
+        #expect(blocks.count > 0)
+        if case .outOfMemory = failure! {} else { Issue.record("expected outOfMemory, got \(failure!)") }
+        for b in blocks { try heap.deallocate(b) }
+        _ = try heap.allocate(size: 8192)
+        try heap.verify()
+    }
+
+    @Test func noAllocatorMetadataInCodeMemory() throws {
+        // With no fill pattern the allocator itself never writes code memory: after many
+        // allocations, shrinks and frees, the code file holds no pages at all.
+        let heap = try JITHeap(options: .init(regionSize: 16 << 20, fillPattern: .none))
+        var blocks: [CodeBlock] = []
+        for i in 0 ..< 2000 { blocks.append(try heap.allocate(size: 16 + (i * 37) % 3000)) }
+        blocks.append(try heap.allocate(size: 2 << 20))
+        for (i, b) in blocks.enumerated() where i % 3 == 0 { try heap.shrink(b, to: 16) }
+        for (i, b) in blocks.enumerated() where i % 2 == 0 { try heap.deallocate(b) }
+        #expect(heap.statistics.residentCodeBytes == 0)
+        try heap.verify()
+    }
+
+    @Test func addFreshMemory() throws {
+        let page = SystemInfo.pageSize
+        let mapping = try DualMapping(byteCount: 64 * page)
+        let heap = try JITHeap(options: .init(reservesRegion: false))
+        #expect(throws: PasError.self) { try heap.allocate(size: 64) }
+        try heap.addFreshMemory(executable: mapping.executable, writable: mapping.writable.pointer)
+        let b = try heap.allocate(size: 64)
+        #expect(mapping.executable.contains(b.address))
+        try heap.copy(returnConstant(99), into: b)
+        #expect(call(b) == 99)
+        #expect(throws: PasError.self) { try heap.addFreshMemory(executable: mapping.executable, writable: mapping.writable.pointer) }
+        #expect(throws: PasError.self) { try heap.addFreshMemory(executable: MemoryRange(start: 0x1001, byteCount: page)) }
+        try heap.deallocate(b)
+    }
+
+    @Test func scavengeReturnsFreedCodePages() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 64 << 20))
+        var blocks: [CodeBlock] = []
+        for i in 0 ..< 4000 {
+            let b = try heap.allocate(size: 2048 + (i % 5) * 512)
+            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0xC3) }
+            blocks.append(b)
+        }
+        let before = heap.statistics.residentCodeBytes ?? 0
+        // Free the oldest 90%.
+        for b in blocks.prefix(3600) { try heap.deallocate(b) }
+        let freed = try heap.scavenge()
+        let after = heap.statistics.residentCodeBytes ?? 0
+        #expect(freed > 0)
+        #expect(after < before / 4, "resident code \(before) -> \(after)")
+        // Decommitted pages are reused transparently.
+        let b = try heap.allocate(size: 4096)
+        try heap.copy(returnConstant(5), into: b)
+        #expect(call(b) == 5)
+        try heap.verify()
+    }
+}
+
+@Suite struct JITHeapStressTests {
+    @Test func threadsAllocateWriteRunFree() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 64 << 20))
+        final class Failures: @unchecked Sendable { var count = 0; let lock = NSLockLike() }
+        let failures = Failures()
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            var rng = SplitMix(seed: UInt64(t + 1))
+            var live: [(CodeBlock, Int32)] = []
+            for i in 0 ..< 3000 {
+                if live.count > 50 || (rng.next() % 3 == 0 && !live.isEmpty) {
+                    let k = Int(rng.next() % UInt64(live.count))
+                    let (b, v) = live.swapAt(k)
+                    if call(b) != v { failures.lock.withLock { failures.count += 1 } }
+                    try! heap.deallocate(b)
+                } else {
+                    let size = 16 + Int(rng.next() % 20_000)
+                    let b = try! heap.allocate(size: size)
+                    let v = Int32(t * 100_000 + i)
+                    try! heap.copy(returnConstant(v), into: b)
+                    live.append((b, v))
+                }
+            }
+            for (b, v) in live {
+                if call(b) != v { failures.lock.withLock { failures.count += 1 } }
+                try! heap.deallocate(b)
+            }
+        }
+        #expect(failures.count == 0)
+        try heap.verify()
+        #expect(heap.statistics.blockCount == 0)
+    }
+}
+
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension Array {
+    mutating func swapAt(_ k: Int) -> Element {
+        swapAt(k, count - 1)
+        return removeLast()
+    }
+}
+
+import Synchronization
+final class NSLockLike: @unchecked Sendable {
+    let m = Mutex(())
+    func withLock<R>(_ body: () -> R) -> R { m.withLock { _ in body() } }
+}
