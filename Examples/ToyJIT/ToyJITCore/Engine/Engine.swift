@@ -58,8 +58,9 @@ public final class Engine {
                 sizes[index] = code.count
             }
         } catch {
+            // Every stored property is initialised, so deinit runs after this throw and
+            // frees the table; only the installed code is released here.
             releaseAll()
-            table.deallocate()
             throw error
         }
     }
