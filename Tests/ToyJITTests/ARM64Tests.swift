@@ -32,6 +32,8 @@ struct ARM64Tests {
             ("ldr x1, [sp], #16", { $0.ldrPostIndex(.x(1), .sp, offset: 16) }),
             ("stp x29, x30, [sp, #-16]!", { $0.stpPreIndex(.fp, .lr, .sp, offset: -16) }),
             ("ldp x29, x30, [sp], #16", { $0.ldpPostIndex(.fp, .lr, .sp, offset: 16) }),
+            ("ldur x17, [x16, #-16]", { $0.ldur(.x(17), .x(16), offset: -16) }),
+            ("stur x17, [x16, #-8]", { $0.stur(.x(17), .x(16), offset: -8) }),
             ("blr x16", { $0.blr(.x(16)) }),
             ("ret", { $0.ret() }),
         ]
@@ -58,12 +60,14 @@ struct ARM64Tests {
         assembler.cbz(.x(0), start)
         assembler.cbnz(.x(3), end)
         assembler.b(.lt, start)
+        assembler.b(.hs, end)
         assembler.bind(end)
         let code = try assembler.finish()
         let lines = try disassembler.disassemble(code, triple: "aarch64")
         let hex = { (index: Int) in "0x" + String(index * 4, radix: 16) }
         let expected = cases.map(\.0) + [
-            "b \(hex(base + 4))", "cbz x0, \(hex(base))", "cbnz x3, \(hex(base + 4))", "b.lt \(hex(base))",
+            "b \(hex(base + 5))", "cbz x0, \(hex(base))", "cbnz x3, \(hex(base + 5))", "b.lt \(hex(base))",
+            "b.hs \(hex(base + 5))",
         ]
         #expect(lines.count == expected.count)
         for (line, want) in zip(lines, expected) {
@@ -121,7 +125,20 @@ struct ARM64Tests {
         var emulator = ARM64Emulator(code: code)
         let result = try emulator.call(index, arguments)
         #expect(emulator.sp == ARM64Emulator.stackTop, "stack balanced")
+        #expect(!emulator.overflowed)
         return result
+    }
+
+    @Test func runawayRecursionStopsAtTheStackLimit() throws {
+        let program = try Program(source: "fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }\nfn main() { return f(0) + 1; }")
+        let code = try program.functions.map { (f) throws(SourceError) in
+            try Compiler.compile(f, for: .arm64, functionTable: UInt(ARM64Emulator.tableAddress))
+        }
+        var emulator = ARM64Emulator(code: code)
+        // Every frame returns 0 as soon as the flag is up, skipping the endless loop.
+        #expect(try emulator.call(program.mainIndex, []) == 0)
+        #expect(emulator.overflowed)
+        #expect(emulator.sp == ARM64Emulator.stackTop)
     }
 
     @Test func everyConstructMatchesTheInterpreterInEmulation() throws {

@@ -13,7 +13,7 @@ struct X86ExecutionTests {
         let expected = try interpreter.run()
         let memory = try DualMappingCodeMemory(byteCount: 1 << 20)
         let engine = try Engine(program: program, memory: memory)
-        let actual = engine.run()
+        let actual = try engine.run()
         #expect(actual == expected, "\(comment)\n\(source)")
         return actual
     }
@@ -79,7 +79,7 @@ struct X86ExecutionTests {
         #expect(try engine.call("fib", [25]) == 75025)
         #expect(try engine.call("primes", [10000]) == 1229)
         #expect(try engine.call("collatz", [10000]) == 6171)
-        #expect(engine.run() == 75025 + 1229 + 6171)
+        #expect(try engine.run() == 75025 + 1229 + 6171)
         #expect(engine.codeByteCount == memory.liveBytes)
         #expect(engine.codeByteCount > 0)
     }
@@ -91,18 +91,18 @@ struct X86ExecutionTests {
         fn g(x) { return f(x) * 2; }
         fn main() { return g(10); }
         """), memory: memory)
-        #expect(engine.run() == 22)
+        #expect(try engine.run() == 22)
         let oldF = try #require(engine.entryAddress(of: "f"))
         let oldG = try #require(engine.entryAddress(of: "g"))
         try engine.redefine("fn f(x) { let y = x; while y < 100 { y = y + 1; } return y + x; }")
-        #expect(engine.run() == 220)
+        #expect(try engine.run() == 220)
         #expect(engine.entryAddress(of: "g") == oldG) // callers are not recompiled
         #expect(engine.entryAddress(of: "f") != oldF)
         #expect(memory.released == [oldF])
         #expect(engine.codeByteCount == memory.liveBytes)
         // A function may be redefined to call itself.
         try engine.redefine("fn f(x) { if x <= 0 { return 0; } return x + f(x - 1); }")
-        #expect(engine.run() == 110)
+        #expect(try engine.run() == 110)
         // Bad redefinitions leave the current code in place.
         let current = engine.entryAddress(of: "f")
         #expect(throws: SourceError("'f' must keep its 1 parameter(s)", at: SourceLocation(line: 1, column: 4))) {
@@ -115,7 +115,7 @@ struct X86ExecutionTests {
             try engine.redefine("fn f(x) { return k(x); }")
         }
         #expect(engine.entryAddress(of: "f") == current)
-        #expect(engine.run() == 110)
+        #expect(try engine.run() == 110)
     }
 
     @Test func codeMemoryFailuresPropagateAndReleaseWhatWasInstalled() throws {
@@ -140,9 +140,23 @@ struct X86ExecutionTests {
         let failing = FailingCodeMemory(base: memory, failingInstall: 3)
         let engine = try Engine(program: try Program(source: source), memory: failing)
         #expect(throws: FailingCodeMemory.Injected(installIndex: 3)) { try engine.redefine("fn a() { return 5; }") }
-        #expect(engine.run() == 2)
+        #expect(try engine.run() == 2)
         try engine.redefine("fn a() { return 5; }")
-        #expect(engine.run() == 6)
+        #expect(try engine.run() == 6)
+    }
+
+    @Test func runawayRecursionIsAnErrorNotACrash() throws {
+        let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
+        let engine = try Engine(program: try Program(source: """
+        fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }
+        fn g(n) { if n == 0 { return 0; } return 1 + g(n - 1); }
+        fn main() { return f(0) + 1; }
+        """), memory: memory)
+        #expect(throws: EngineError.stackOverflow) { try engine.run() }
+        // The engine recovers: bounded recursion still works, deep but within the stack too.
+        #expect(try engine.call("g", [1000]) == 1000)
+        #expect(throws: EngineError.stackOverflow) { try engine.call("f", [0]) }
+        #expect(try engine.call("g", [10]) == 10)
     }
 
     @Test func engineReleasesItsCodeWhenItGoesAway() throws {
@@ -166,7 +180,7 @@ struct X86ExecutionTests {
             var interpreter = Interpreter(program: program)
             let expected = try interpreter.run()
             let engine = try Engine(program: program, memory: memory)
-            #expect(engine.run() == expected, "seed \(seed) (master \(master))\n\(source)")
+            #expect(try engine.run() == expected, "seed \(seed) (master \(master))\n\(source)")
         }
         #expect(memory.live.isEmpty)
     }

@@ -2,7 +2,8 @@
 /// against the interpreter on an x86-64 host. Decoding is written from the architecture
 /// manual independently of the assembler; any other instruction is reported as an error.
 ///
-/// Memory is a map of 8-byte words; the function table lives at `tableAddress` and
+/// Memory is a map of 8-byte words; the function table lives at `tableAddress` (with the
+/// stack limit and overflow flag in the two words below it) and
 /// function `i`'s code at `codeBase * (i + 1)`. Every access through `sp` and every call
 /// checks that `sp` is 16-byte aligned, as AAPCS64 requires.
 struct ARM64Emulator {
@@ -14,6 +15,12 @@ struct ARM64Emulator {
     static let codeBase: UInt64 = 0x100_0000
     static let returnAddress: UInt64 = 0xDEAD_0000
     static let stackTop: UInt64 = 0x7000_0000
+    /// The stack limit the emulated engine publishes below the table.
+    static let stackLimit: UInt64 = stackTop - (1 << 20)
+    static let overflowFlagAddress: UInt64 = tableAddress - 8
+
+    /// Whether compiled code raised the overflow flag.
+    var overflowed: Bool { memory[Self.overflowFlagAddress] != 0 }
 
     let functions: [[UInt32]]
     var x = [UInt64](repeating: 0, count: 31)
@@ -30,6 +37,8 @@ struct ARM64Emulator {
                 UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
             }
         }
+        memory[Self.tableAddress - 16] = Self.stackLimit
+        memory[Self.overflowFlagAddress] = 0
         for i in 0 ..< code.count {
             memory[Self.tableAddress + 8 * UInt64(i)] = Self.codeBase * UInt64(i + 1)
         }
@@ -55,7 +64,8 @@ struct ARM64Emulator {
     }
 
     private mutating func store(_ address: UInt64, _ value: UInt64) throws {
-        guard address % 8 == 0, address < Self.stackTop, address > Self.stackTop - (1 << 24) else {
+        let onStack = address < Self.stackTop && address > Self.stackTop - (1 << 24)
+        guard address % 8 == 0, onStack || address == Self.overflowFlagAddress else {
             throw Fault(description: "store outside the stack at 0x\(String(address, radix: 16))")
         }
         memory[address] = value
@@ -70,6 +80,7 @@ struct ARM64Emulator {
         let base: Bool
         switch cond >> 1 {
         case 0: base = z
+        case 1: base = c
         case 5: base = n == v
         case 6: base = !z && n == v
         default: base = false
@@ -154,6 +165,10 @@ struct ARM64Emulator {
             write(rd, try load(try baseAddress(rn) &+ imm12 * 8), spAllowed: false)
         case _ where w & 0xFFC0_0000 == 0xF900_0000: // str uimm
             try store(try baseAddress(rn) &+ imm12 * 8, read(rd, spAllowed: false))
+        case _ where w & 0xFFE0_0C00 == 0xF840_0000: // ldur
+            write(rd, try load(try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9))), spAllowed: false)
+        case _ where w & 0xFFE0_0C00 == 0xF800_0000: // stur
+            try store(try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9)), read(rd, spAllowed: false))
         case _ where w & 0xFFE0_0C00 == 0xF800_0C00: // str pre-index
             let address = try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9))
             try store(address, read(rd, spAllowed: false))

@@ -14,7 +14,7 @@ struct ARM64Register: Equatable {
 
 /// AArch64 condition codes.
 enum ARM64Condition: UInt32 {
-    case eq = 0, ne = 1, ge = 10, lt = 11, gt = 12, le = 13
+    case eq = 0, ne = 1, hs = 2, lo = 3, ge = 10, lt = 11, gt = 12, le = 13
 
     var inverted: ARM64Condition { ARM64Condition(rawValue: rawValue ^ 1)! }
 }
@@ -145,6 +145,16 @@ struct ARM64Assembler {
     mutating func str(_ t: ARM64Register, _ n: ARM64Register, offset: Int) {
         precondition(offset >= 0 && offset % 8 == 0 && offset / 8 < 4096)
         emit(0xF900_0000 | UInt32(offset / 8) << 10 | Self.rn(n) | t.number)
+    }
+
+    /// `ldur rt, [rn, #offset]` (unscaled, -256...255).
+    mutating func ldur(_ t: ARM64Register, _ n: ARM64Register, offset: Int) {
+        emit(0xF840_0000 | Self.imm9(offset) | Self.rn(n) | t.number)
+    }
+
+    /// `stur rt, [rn, #offset]` (unscaled, -256...255).
+    mutating func stur(_ t: ARM64Register, _ n: ARM64Register, offset: Int) {
+        emit(0xF800_0000 | Self.imm9(offset) | Self.rn(n) | t.number)
     }
 
     private static func imm9(_ value: Int) -> UInt32 {

@@ -7,6 +7,8 @@ struct ARM64Emitter: StackMachineEmitter {
     private var assembler = ARM64Assembler()
     private let functionTable: UInt
     private var frameSize: UInt32 = 0
+    /// Returns 0 from the function; the target of overflow exits.
+    private var unwind: CodeLabel
 
     private static let accumulator = ARM64Register.x(0)
     private static let scratch = ARM64Register.x(1)
@@ -15,6 +17,7 @@ struct ARM64Emitter: StackMachineEmitter {
 
     init(functionTable: UInt) {
         self.functionTable = functionTable
+        unwind = assembler.newLabel()
     }
 
     mutating func newLabel() -> CodeLabel { assembler.newLabel() }
@@ -28,6 +31,17 @@ struct ARM64Emitter: StackMachineEmitter {
         if frameSize > 0 { assembler.sub(.sp, .sp, immediate: frameSize) }
         assembler.stpPreIndex(.fp, .lr, .sp, offset: -16)
         assembler.add(.fp, .sp, immediate: 0)
+        // Stack check with x9, x16 and x17, which hold no arguments.
+        let enough = newLabel()
+        assembler.move(Self.callTarget, immediate: UInt64(functionTable))
+        assembler.ldur(.x(17), Self.callTarget, offset: FunctionTableLayout.stackLimitOffset)
+        assembler.add(.x(9), .sp, immediate: 0)
+        assembler.cmp(.x(9), .x(17))
+        assembler.b(.hs, enough)
+        assembler.movz(.x(17), 1)
+        assembler.stur(.x(17), Self.callTarget, offset: FunctionTableLayout.overflowFlagOffset)
+        assembler.b(unwind)
+        assembler.bind(enough)
         for i in 0 ..< parameterCount {
             assembler.str(.x(UInt32(i)), .fp, offset: slotOffset(i))
         }
@@ -100,7 +114,15 @@ struct ARM64Emitter: StackMachineEmitter {
         assembler.move(Self.callTarget, immediate: UInt64(functionTable))
         assembler.ldr(Self.callTarget, Self.callTarget, offset: 8 * index)
         assembler.blr(Self.callTarget)
+        assembler.move(Self.callTarget, immediate: UInt64(functionTable))
+        assembler.ldur(.x(17), Self.callTarget, offset: FunctionTableLayout.overflowFlagOffset)
+        assembler.cbnz(.x(17), unwind)
     }
 
-    mutating func finish() throws(EmitError) -> [UInt8] { try assembler.finish() }
+    mutating func finish() throws(EmitError) -> [UInt8] {
+        assembler.bind(unwind)
+        loadConstant(0)
+        returnAccumulator()
+        return try assembler.finish()
+    }
 }

@@ -7,6 +7,9 @@ public enum EngineError: Error, Equatable, Sendable {
     case unknownFunction(String)
     /// `call` passed the wrong number of arguments.
     case wrongArgumentCount(function: String, expected: Int, given: Int)
+    /// Compiled code ran out of stack (runaway recursion); the call was abandoned and every
+    /// active compiled frame returned 0. The engine stays usable.
+    case stackOverflow
 }
 
 /// Compiles a toy program for the host, installs each function separately into a
@@ -15,7 +18,8 @@ public enum EngineError: Error, Equatable, Sendable {
 /// Calls between compiled functions go through a function table: an array of entry
 /// addresses in ordinary memory whose address is embedded in the code. Redefining a
 /// function installs the new code, stores its address in the table and releases the old
-/// code; callers are never patched.
+/// code; callers are never patched. Two words below the table hold the stack limit and an
+/// overflow flag, so unbounded recursion ends in `EngineError.stackOverflow`, not a crash.
 ///
 /// Thread-safety: none; use an engine from one thread at a time, and do not redefine a
 /// function while compiled code runs.
@@ -25,9 +29,10 @@ public final class Engine {
     /// The architecture code is compiled for.
     public let architecture: Architecture
     private let memory: any CodeMemory
-    /// Entry address of function `i`, read by compiled calls.
-    // Invariant: allocated for program.functions.count entries, owned by the engine, freed in deinit
-    // after all code is released; every entry is 0 or the executable address of installed code.
+    /// Entry address of function `i`, read by compiled calls; `FunctionTableLayout` words before it.
+    // Invariant: points `headerWords` entries into an allocation of headerWords + function count
+    // words, owned by the engine and freed in deinit after all code is released; every entry is
+    // 0 or the executable address of installed code.
     private let table: UnsafeMutablePointer<UInt>
     /// Size of each installed function, indexed like `program.functions`.
     private var sizes: [Int]
@@ -48,8 +53,10 @@ public final class Engine {
         self.architecture = host
         self.memory = memory
         let count = program.functions.count
-        table = UnsafeMutablePointer<UInt>.allocate(capacity: max(count, 1))
-        table.initialize(repeating: 0, count: max(count, 1))
+        let words = FunctionTableLayout.headerWords + count
+        let block = UnsafeMutablePointer<UInt>.allocate(capacity: words)
+        block.initialize(repeating: 0, count: words)
+        table = block + FunctionTableLayout.headerWords
         sizes = [Int](repeating: 0, count: count)
         do {
             for index in 0 ..< count {
@@ -67,7 +74,7 @@ public final class Engine {
 
     deinit {
         releaseAll()
-        table.deallocate()
+        (table - FunctionTableLayout.headerWords).deallocate()
     }
 
     /// Releases every installed function, ignoring release errors (used when tearing down).
@@ -85,8 +92,8 @@ public final class Engine {
     }
 
     /// Runs `main` and returns its result. Cost: whatever the program does.
-    public func run() -> Int64 {
-        Engine.invoke(table[program.mainIndex], [])
+    public func run() throws(EngineError) -> Int64 {
+        try invokeGuarded(program.mainIndex, [])
     }
 
     /// Calls compiled function `name` with `arguments`.
@@ -96,7 +103,28 @@ public final class Engine {
         guard arguments.count == expected else {
             throw .wrongArgumentCount(function: name, expected: expected, given: arguments.count)
         }
-        return Engine.invoke(table[index], arguments)
+        return try invokeGuarded(index, arguments)
+    }
+
+    private var stackLimit: UnsafeMutablePointer<UInt> {
+        // Invariant: the header words lie inside the table's allocation (see `table`).
+        UnsafeMutableRawPointer(table).advanced(by: FunctionTableLayout.stackLimitOffset).assumingMemoryBound(to: UInt.self)
+    }
+
+    private var overflowFlag: UnsafeMutablePointer<UInt> {
+        UnsafeMutableRawPointer(table).advanced(by: FunctionTableLayout.overflowFlagOffset).assumingMemoryBound(to: UInt.self)
+    }
+
+    /// Sets the calling thread's stack limit, calls, and turns a raised overflow flag into an error.
+    private func invokeGuarded(_ index: Int, _ arguments: [Int64]) throws(EngineError) -> Int64 {
+        stackLimit.pointee = StackBounds.limitForCurrentThread()
+        overflowFlag.pointee = 0
+        let result = Engine.invoke(table[index], arguments)
+        guard overflowFlag.pointee == 0 else {
+            overflowFlag.pointee = 0
+            throw .stackOverflow
+        }
+        return result
     }
 
     /// Replaces a function with a new definition (same name and parameter count), given as

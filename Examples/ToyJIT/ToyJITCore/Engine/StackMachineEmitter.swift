@@ -3,6 +3,18 @@ struct CodeLabel: Hashable {
     let id: Int
 }
 
+/// Words the engine keeps just below entry 0 of the function table, read and written by
+/// compiled code to stop runaway recursion without a crash.
+enum FunctionTableLayout {
+    /// Byte offset from entry 0 of the lowest stack address a compiled prologue accepts.
+    static let stackLimitOffset = -16
+    /// Byte offset from entry 0 of the overflow flag: compiled code sets it to 1 when a
+    /// prologue finds the stack below the limit, and every caller then returns 0 at once.
+    static let overflowFlagOffset = -8
+    /// Words reserved before entry 0.
+    static let headerWords = 2
+}
+
 /// Why machine code could not be produced for a function.
 enum EmitError: Error {
     /// A branch does not reach its label with the target's displacement field.
@@ -20,7 +32,8 @@ protocol StackMachineEmitter {
     init(functionTable: UInt)
     mutating func newLabel() -> CodeLabel
     mutating func bind(_ label: CodeLabel)
-    /// Sets up a frame with `slotCount` variable slots and stores the parameters in slots 0...
+    /// Sets up a frame with `slotCount` variable slots, checks the stack limit (setting the
+    /// overflow flag and returning 0 when it is exceeded) and stores the parameters in slots 0...
     mutating func prologue(parameterCount: Int, slotCount: Int)
     /// Tears the frame down and returns the accumulator.
     mutating func returnAccumulator()
@@ -38,7 +51,8 @@ protocol StackMachineEmitter {
     mutating func jump(_ label: CodeLabel)
     mutating func jumpIfZero(_ label: CodeLabel)
     mutating func jumpIfNonZero(_ label: CodeLabel)
-    /// Calls function `index` through the table with `argumentCount` pushed arguments.
+    /// Calls function `index` through the table with `argumentCount` pushed arguments, then
+    /// returns 0 at once if the callee set the overflow flag.
     mutating func call(function index: Int, argumentCount: Int)
     /// Resolves labels and returns the code.
     mutating func finish() throws(EmitError) -> [UInt8]

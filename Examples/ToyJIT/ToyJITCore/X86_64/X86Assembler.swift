@@ -8,7 +8,7 @@ enum X86Register: UInt8 {
 
 /// Condition codes (the low nibble of `Jcc`/`SETcc` opcodes).
 enum X86Condition: UInt8 {
-    case equal = 0x4, notEqual = 0x5, less = 0xC, greaterOrEqual = 0xD, lessOrEqual = 0xE, greater = 0xF
+    case below = 0x2, aboveOrEqual = 0x3, equal = 0x4, notEqual = 0x5, less = 0xC, greaterOrEqual = 0xD, lessOrEqual = 0xE, greater = 0xF
 }
 
 /// Encodes the few 64-bit x86 instructions the toy compiler needs into a byte buffer,
@@ -143,6 +143,29 @@ struct X86Assembler {
         bytes.append(0x83)
         modRM(0b11, 7, reg.rawValue)
         bytes.append(UInt8(bitPattern: immediate8))
+    }
+
+    /// `cmp reg, [base + displacement]`.
+    mutating func cmp(_ reg: X86Register, base: X86Register, displacement: Int32) {
+        rexW(reg: reg, base: base)
+        bytes.append(0x3B)
+        memoryOperand(reg: reg.rawValue, base: base, displacement: displacement)
+    }
+
+    /// `cmp qword [base + displacement], simm8`.
+    mutating func cmp(base: X86Register, displacement: Int32, immediate8: Int8) {
+        rexW(base: base)
+        bytes.append(0x83)
+        memoryOperand(reg: 7, base: base, displacement: displacement)
+        bytes.append(UInt8(bitPattern: immediate8))
+    }
+
+    /// `mov qword [base + displacement], simm32`.
+    mutating func store(immediate: Int32, base: X86Register, displacement: Int32) {
+        rexW(base: base)
+        bytes.append(0xC7)
+        memoryOperand(reg: 0, base: base, displacement: displacement)
+        emit32(UInt32(bitPattern: immediate))
     }
 
     /// `imul dst, src` (64-bit, low half).

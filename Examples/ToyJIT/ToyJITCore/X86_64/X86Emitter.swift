@@ -7,11 +7,14 @@ struct X86Emitter: StackMachineEmitter {
     private let functionTable: UInt
     /// Temporaries currently pushed above the frame.
     private var depth = 0
+    /// Returns 0 from the function; the target of overflow exits.
+    private var unwind: CodeLabel
 
     static let argumentRegisters: [X86Register] = [.rdi, .rsi, .rdx, .rcx, .r8, .r9]
 
     init(functionTable: UInt) {
         self.functionTable = functionTable
+        unwind = assembler.newLabel()
     }
 
     mutating func newLabel() -> CodeLabel { assembler.newLabel() }
@@ -25,6 +28,14 @@ struct X86Emitter: StackMachineEmitter {
         // Round the frame to 16 bytes so rsp stays aligned with no temporaries pushed.
         let frame = (slotCount * 8 + 15) & ~15
         if frame > 0 { assembler.sub(.rsp, immediate: Int32(frame)) }
+        // Stack check; r11 is free (not an argument register).
+        let enough = newLabel()
+        assembler.movabs(.r11, UInt64(functionTable))
+        assembler.cmp(.rsp, base: .r11, displacement: Int32(FunctionTableLayout.stackLimitOffset))
+        assembler.jump(if: .aboveOrEqual, enough)
+        assembler.store(immediate: 1, base: .r11, displacement: Int32(FunctionTableLayout.overflowFlagOffset))
+        assembler.jump(unwind)
+        assembler.bind(enough)
         for i in 0 ..< parameterCount {
             assembler.store(X86Emitter.argumentRegisters[i], base: .rbp, displacement: slotDisplacement(i))
         }
@@ -127,7 +138,15 @@ struct X86Emitter: StackMachineEmitter {
         assembler.movabs(.r11, UInt64(functionTable))
         assembler.callIndirect(base: .r11, displacement: Int32(8 * index))
         if pad { assembler.add(.rsp, immediate: 8) }
+        assembler.movabs(.r11, UInt64(functionTable))
+        assembler.cmp(base: .r11, displacement: Int32(FunctionTableLayout.overflowFlagOffset), immediate8: 0)
+        assembler.jump(if: .notEqual, unwind)
     }
 
-    mutating func finish() throws(EmitError) -> [UInt8] { try assembler.finish() }
+    mutating func finish() throws(EmitError) -> [UInt8] {
+        assembler.bind(unwind)
+        assembler.mov(.rax, immediate: 0)
+        returnAccumulator()
+        return try assembler.finish()
+    }
 }
