@@ -186,3 +186,37 @@ struct X86ExecutionTests {
     }
 }
 #endif
+
+#if arch(x86_64)
+@Suite("ToyJIT x86-64 calling convention")
+struct X86CallingConventionTests {
+    /// A C-callable probe: returns a + b when its 16-byte-aligned local really is aligned,
+    /// which holds only if the caller kept rsp 16-byte aligned at the call.
+    private static let probe: @convention(c) (Int64, Int64) -> Int64 = { a, b in
+        var vector = SIMD4<Float>(repeating: 1)
+        let aligned = withUnsafeMutablePointer(to: &vector) { UInt(bitPattern: $0) % 16 == 0 }
+        return aligned ? a &+ b : -1_000_000
+    }
+
+    @Test func callsKeepTheStackAlignedAtEveryDepth() throws {
+        // `h` is called with an even and an odd number of temporaries on the stack.
+        let program = try Program(source: """
+        fn h(a, b) { return 0; }
+        fn main() { return h(1, 2) + (h(3, 4) + (5 * h(6, 7))); }
+        """)
+        let header = FunctionTableLayout.headerWords
+        let block = UnsafeMutablePointer<UInt>.allocate(capacity: header + 2)
+        defer { block.deallocate() }
+        block.initialize(repeating: 0, count: header + 2)
+        let table = block + header
+        block[0] = StackBounds.limitForCurrentThread()
+        table[0] = unsafeBitCast(Self.probe, to: UInt.self)
+        let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
+        let code = try Compiler.compile(program.functions[1], for: .x86_64, functionTable: UInt(bitPattern: table))
+        let main = try memory.install(code, alignment: 16)
+        table[1] = main
+        let entry = unsafeBitCast(UnsafeRawPointer(bitPattern: main)!, to: (@convention(c) () -> Int64).self)
+        #expect(entry() == 3 + 7 + 5 * 13)
+    }
+}
+#endif

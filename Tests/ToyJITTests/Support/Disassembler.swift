@@ -37,8 +37,8 @@ struct Disassembler {
         return out
     }
 
-    /// Disassembles `code` for `triple` ("aarch64" or "x86_64") and returns one line per
-    /// instruction, mnemonic and operands separated by single spaces.
+    /// Disassembles `code` for `triple` ("aarch64" or "x86_64", in Intel syntax) and returns
+    /// one line per instruction, mnemonic and operands separated by single spaces.
     func disassemble(_ code: [UInt8], triple: String) throws -> [String] {
         let machine: UInt16 = triple == "aarch64" ? 183 : 62
         let url = FileManager.default.temporaryDirectory
@@ -47,7 +47,8 @@ struct Disassembler {
         defer { try? FileManager.default.removeItem(at: url) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["--triple=\(triple)", "-d", "--no-show-raw-insn", url.path]
+        let syntax = triple == "x86_64" ? ["-M", "intel"] : []
+        process.arguments = ["--triple=\(triple)", "-d", "--no-show-raw-insn"] + syntax + [url.path]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
