@@ -87,6 +87,13 @@ struct FrontEndTests {
     @Test func interpreterBoundsRecursion() throws {
         var interpreter = Interpreter(program: try Program(source: "fn f(n) { return f(n + 1); }\nfn main() { return f(0); }"), maximumDepth: 100)
         #expect(throws: InterpreterError.callDepthExceeded(limit: 100)) { try interpreter.run() }
+        // The default limit is reached before the thread's stack runs out, even in debug builds
+        // and with large expressions in every frame.
+        let deep = try Program(source: "fn f(n) { let a = n; return (a + (a * (a - (a / (1 + f(n + 1)))))); }\nfn main() { return f(0); }")
+        var standard = Interpreter(program: deep)
+        #expect(throws: InterpreterError.self) { try standard.run() }
+        var unlimited = Interpreter(program: deep, maximumDepth: .max)
+        #expect(throws: InterpreterError.stackExhausted) { try unlimited.run() }
     }
 
     @Test func demoProgramParsesAndHasItsEntryPoints() throws {

@@ -2,6 +2,8 @@
 public enum InterpreterError: Error, Equatable, Sendable {
     /// Calls nested deeper than the interpreter's limit.
     case callDepthExceeded(limit: Int)
+    /// The thread's stack is nearly used up (deep recursion before the depth limit).
+    case stackExhausted
 }
 
 /// The arithmetic of the toy language, shared by the interpreter and the compilers' tests.
@@ -35,6 +37,10 @@ public struct Interpreter {
     /// Maximum nesting of calls before `callDepthExceeded` is thrown.
     public let maximumDepth: Int
     private var depth = 0
+    /// Lowest stack address a new call may start at; set when the outermost call begins.
+    private var stackLimit: UInt = 0
+    /// Stack kept free below the limit for the frames of one call's expressions.
+    private static let stackReserve: UInt = 512 << 10
 
     /// Creates an interpreter for `program`.
     public init(program: Program, maximumDepth: Int = 2000) {
@@ -52,6 +58,10 @@ public struct Interpreter {
         let function = program.functions[index]
         precondition(arguments.count == function.parameterCount, "wrong argument count for '\(function.name)'")
         guard depth < maximumDepth else { throw .callDepthExceeded(limit: maximumDepth) }
+        var marker = 0
+        let here = withUnsafeMutablePointer(to: &marker) { UInt(bitPattern: $0) }
+        if depth == 0 { stackLimit = StackBounds.limitForCurrentThread() + Interpreter.stackReserve }
+        guard here > stackLimit else { throw .stackExhausted }
         depth += 1
         defer { depth -= 1 }
         var frame = [Int64](repeating: 0, count: max(function.slotCount, 1))
