@@ -76,6 +76,23 @@ struct ARM64Tests {
         }
     }
 
+    @Test func branchesOutOfRangeAreReportedNotTruncated() throws {
+        var assembler = ARM64Assembler()
+        let far = assembler.newLabel()
+        assembler.cbz(.x(0), far)
+        for _ in 0 ..< (1 << 18) { assembler.emit(0xD503_201F) } // nop
+        assembler.bind(far)
+        #expect(throws: EmitError.self) { _ = try assembler.finish() }
+
+        var reachable = ARM64Assembler()
+        let near = reachable.newLabel()
+        reachable.cbz(.x(0), near)
+        for _ in 0 ..< (1 << 18) - 2 { reachable.emit(0xD503_201F) }
+        reachable.bind(near)
+        let code = try reachable.finish()
+        #expect(code.prefix(4) == [0xE0, 0xFF, 0x7F, 0xB4]) // cbz x0, +(2^18 - 1) instructions
+    }
+
     @Test func compiledFunctionsDisassembleCleanly() throws {
         guard let disassembler = Disassembler.find() else {
             print("llvm-objdump not found; skipping arm64 disassembly check")

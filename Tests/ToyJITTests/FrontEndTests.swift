@@ -49,6 +49,12 @@ struct FrontEndTests {
         #expect(text == "\(Limits.maximumSlots + 2):5: too many variables (at most \(Limits.maximumSlots) per function)")
     }
 
+    @Test func tooManyFunctionsIsASourceError() {
+        let functions = (0 ... Limits.maximumFunctions).map { "fn f\($0)() { return \($0); }" }
+        let text = errorText(functions.joined(separator: "\n"))
+        #expect(text == "\(Limits.maximumFunctions + 1):4: too many functions (at most \(Limits.maximumFunctions))")
+    }
+
     @Test func interpreterEvaluatesEveryConstruct() throws {
         #expect(try interpret("fn main() { return 1 + 2 * 3 - 4; }") == 3)
         #expect(try interpret("fn main() { return (1 + 2) * 3; }") == 9)

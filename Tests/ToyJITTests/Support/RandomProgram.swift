@@ -60,7 +60,9 @@ struct RandomProgramGenerator {
         self.callable = callable
         var body = ""
         for _ in 0 ..< Int.random(in: 1 ... 5, using: &rng) { body += statement(depth: 0, indent: "    ") }
-        body += "    return \(expression(depth: 0));\n"
+        // Return a mix of everything visible so the result depends on the whole body.
+        let mix = visible.map { "\($0) * \(Int.random(in: 1 ... 9, using: &rng))" }
+        body += "    return \(([expression(depth: 0)] + mix).joined(separator: " + "));\n"
         costs.append(cost + 1)
         return "fn \(name)(\(names.joined(separator: ", "))) {\n\(body)}\n"
     }
@@ -116,7 +118,7 @@ struct RandomProgramGenerator {
         let names = visible
         let roll = Int.random(in: 0 ..< 12, using: &rng)
         if depth >= 4 || roll < 3 {
-            return names.isEmpty || chance(40) ? constant() : pick(names)
+            return names.isEmpty || chance(25) ? constant() : pick(names)
         }
         switch roll {
         case 3:
@@ -136,5 +138,7 @@ struct RandomProgramGenerator {
 }
 
 enum BinaryOperatorSpelling {
-    static let all = ["+", "-", "*", "/", "%", "<", "<=", ">", ">=", "==", "!=", "&&", "||"]
+    /// Arithmetic is listed three times so values stay varied rather than collapsing to 0 or 1.
+    static let all = ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"]
+        + ["<", "<=", ">", ">=", "==", "!=", "&&", "||"]
 }
