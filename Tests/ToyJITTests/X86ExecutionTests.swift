@@ -81,7 +81,9 @@ struct X86ExecutionTests {
         #expect(try engine.call("collatz", [10000]) == 6171)
         #expect(try engine.run() == 75025 + 1229 + 6171)
         #expect(engine.codeByteCount == memory.liveBytes)
-        #expect(engine.codeByteCount > 0)
+        #expect(engine.codeByteCount == engine.program.functions.map { engine.codeByteCount(of: $0.name)! }.reduce(0, +))
+        #expect(engine.codeByteCount(of: "fib")! > 0)
+        #expect(engine.codeByteCount(of: "nope") == nil)
     }
 
     @Test func redefinitionSwitchesTheTableAndReleasesOldCode() throws {

@@ -86,6 +86,11 @@ public final class Engine {
         }
     }
 
+    /// Bytes of machine code installed for function `name`, if it exists.
+    public func codeByteCount(of name: String) -> Int? {
+        program.index(of: name).map { sizes[$0] }
+    }
+
     /// The executable entry address of function `name`, if it exists.
     public func entryAddress(of name: String) -> UInt? {
         program.index(of: name).map { table[$0] }
@@ -129,8 +134,9 @@ public final class Engine {
 
     /// Replaces a function with a new definition (same name and parameter count), given as
     /// the source of one `fn`. Compiles and installs the new code, switches the table entry,
-    /// then releases the old code. On any error the old definition stays in place.
-    /// Cost: one compile and one install.
+    /// then releases the old code. On a parse, compile or install error the old definition
+    /// stays in place; if only the final release of the old code fails, the new definition is
+    /// already active and the release error is rethrown. Cost: one compile and one install.
     public func redefine(_ source: String) throws {
         let (index, function) = try program.resolveReplacement(source: source)
         let code = try Compiler.compile(function, for: architecture, functionTable: functionTableAddress)
