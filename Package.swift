@@ -19,5 +19,9 @@ let package = Package(
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
+
+        // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
+        .target(name: "ToyJITCore", dependencies: ["PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),
+        .testTarget(name: "ToyJITTests", dependencies: ["ToyJITCore", "PasSystem", "CPasShim"]),
     ]
 )
