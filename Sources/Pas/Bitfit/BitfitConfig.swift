@@ -52,8 +52,9 @@ extension BitfitConfig {
     static var granuleShift: Int { granule.trailingZeroBitCount }
     @inlinable @inline(__always)
     static var pageShift: Int { pageSize.trailingZeroBitCount }
+    /// Bytes requested from the chunk source at a time (and their alignment).
     @inlinable @inline(__always)
-    static var chunkSize: Int { pageSize &* pagesPerChunk }
+    public static var chunkSize: Int { pageSize &* pagesPerChunk }
     @inlinable @inline(__always)
     static var chunkShift: Int { chunkSize.trailingZeroBitCount }
     /// Granules in a whole page (payload plus any inline header).
@@ -62,16 +63,18 @@ extension BitfitConfig {
     /// 64-bit words per bitmap; the header is two bitmaps (free bits, then end bits).
     @inlinable @inline(__always)
     static var bitmapWords: Int { (granulesPerPage &+ 63) >> 6 }
+    /// Bytes of one page header (both bitmaps).
     @inlinable @inline(__always)
-    static var headerBytes: Int { bitmapWords &* 16 }
-    /// Offset of the first payload byte from the page start.
+    public static var headerBytes: Int { bitmapWords &* 16 }
+    /// Offset of the first payload byte from the page start (the inline header, rounded up
+    /// to a granule; 0 for out-of-line headers).
     @inlinable @inline(__always)
-    static var payloadOffset: Int {
+    public static var payloadOffset: Int {
         headerPlacement == .inline ? (headerBytes &+ granule &- 1) & ~(granule &- 1) : 0
     }
-    /// Granules available for objects; bit `i` of a bitmap describes payload granule `i`.
+    /// Granules available for objects in one page; bit `i` of a bitmap describes payload granule `i`.
     @inlinable @inline(__always)
-    static var payloadGranules: Int { (pageSize &- payloadOffset) >> granuleShift }
+    public static var payloadGranules: Int { (pageSize &- payloadOffset) >> granuleShift }
     /// Payload granule index of the payload start, for alignment arithmetic.
     @inlinable @inline(__always)
     static var payloadOffsetGranules: Int { payloadOffset >> granuleShift }

@@ -110,17 +110,24 @@ extension BitfitDirectory {
             if !page.freeBits.noneSet(limit, tail) || !page.endBits.noneSet(limit, tail) {
                 report(e, "bits set past the payload's \(limit) granules")
             }
+            // Word at a time: used = not free; an end bit only on a used granule; the last
+            // granule of every run of used granules (next granule free or past the payload)
+            // carries an end bit.
             var used = 0, ends = 0
-            for i in 0 ..< limit {
-                let isFree = page.freeBits.test(i)
-                let isEnd = page.endBits.test(i)
-                if isEnd && isFree { report(e, "end bit on free granule \(i)") }
-                if !isFree {
-                    used += 1
-                    let nextFreeOrEdge = i + 1 == limit || page.freeBits.test(i + 1)
-                    if nextFreeOrEdge && !isEnd { report(e, "used run ends at granule \(i) without an end bit") }
+            let free = page.freeBits.words, end = page.endBits.words
+            for w in 0 ..< Config.bitmapWords {
+                let valid = BitfitBitmap.mask(0, min(64, limit - w * 64))
+                let usedWord = ~free[w] & valid
+                let nextUsedBit: UInt64 = w + 1 < Config.bitmapWords && limit > (w + 1) * 64 && free[w + 1] & 1 == 0 ? 1 : 0
+                let runEnds = usedWord & ~((usedWord >> 1) | (nextUsedBit << 63))
+                if end[w] & free[w] != 0 {
+                    report(e, "end bit on free granule \((w << 6) + (end[w] & free[w]).trailingZeroBitCount)")
                 }
-                if isEnd { ends += 1 }
+                if runEnds & ~end[w] != 0 {
+                    report(e, "used run ends at granule \((w << 6) + (runEnds & ~end[w]).trailingZeroBitCount) without an end bit")
+                }
+                used += usedWord.nonzeroBitCount
+                ends += (end[w] & valid).nonzeroBitCount
             }
             if used != e.pointee.liveGranules {
                 report(e, "live granules \(e.pointee.liveGranules) but \(used) used bits")

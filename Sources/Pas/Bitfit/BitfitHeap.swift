@@ -147,10 +147,6 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// The first granule of the live object at `address`, or the matching error. Needs the lock.
     @inlinable
     func objectStart(_ e: UnsafeMutablePointer<BitfitPageEntry>, _ address: UInt, _ op: PasOperation) throws(PasError) -> Int {
-        // A decommitted page has no live objects (and an inline header must not be touched).
-        guard e.pointee.isCommitted else {
-            throw address >= e.pointee.base &+ UInt(Config.payloadOffset) ? .doubleFree(op, address: address) : .unknownPointer(op, address: address)
-        }
         switch BitfitPage<Config>(e).classify(address) {
         case .objectStart(let start): return start
         case .free: throw .doubleFree(op, address: address)

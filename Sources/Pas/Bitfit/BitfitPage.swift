@@ -98,7 +98,7 @@ struct BitfitPage<Config: BitfitConfig> {
         return -1
     }
 
-    /// Classifies `address`, which lies in this page.
+    /// Classifies `address`, which lies in this page. Reads no bits of a decommitted page.
     @inlinable
     func classify(_ address: UInt) -> BitfitPointerClass {
         let start = payloadStart
@@ -107,6 +107,8 @@ struct BitfitPage<Config: BitfitConfig> {
         guard offset & UInt(Config.granule &- 1) == 0 else { return .unknown }
         let i = Int(offset &>> UInt(Config.granuleShift))
         guard i < Config.payloadGranules else { return .unknown }
+        // A decommitted page holds no objects (and an inline header must not be read).
+        guard entry.pointee.isCommitted else { return .free }
         if freeBits.test(i) { return .free }
         if i == 0 || freeBits.test(i &- 1) || endBits.test(i &- 1) { return .objectStart(i) }
         return .unknown
