@@ -17,6 +17,8 @@ struct BitfitDirectoryState {
     @usableFromInline var metadataBytes = 0
     /// A chunk obtained from the source whose metadata could not be set up; used next time.
     @usableFromInline var spareChunk: UInt = 0
+    /// Pages scanned without finding room (each lowers that page's hint to the truth).
+    @usableFromInline var failedPageSearches = 0
 }
 
 /// All pages of one config in one heap, and the index that finds a page with room.
@@ -187,6 +189,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         let wasEmpty = e.pointee.liveGranules == 0
         let start = page.allocate(granules: count, alignGranules: alignGranules)
         if start < 0 {
+            state.pointee.failedPageSearches &+= 1
             updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
             return nil
         }

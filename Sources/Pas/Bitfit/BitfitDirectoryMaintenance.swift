@@ -68,7 +68,9 @@ extension BitfitDirectory {
             committedBytes: s.committedPages * Config.pageSize,
             decommittedBytes: (s.pageCount - s.committedPages) * Config.pageSize,
             chunkCount: s.chunkCount,
-            metadataBytes: s.metadataBytes + tablesRange.byteCount + pageMap.topRange.byteCount)
+            metadataBytes: s.metadataBytes,
+            reservedTableBytes: tablesRange.byteCount + pageMap.topRange.byteCount,
+            failedPageSearches: s.failedPageSearches)
     }
 
     /// Checks every page's bits against the entry's counters and hints, the fit index against

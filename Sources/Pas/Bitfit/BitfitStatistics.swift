@@ -16,11 +16,19 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
     public var decommittedBytes: Int
     /// Chunks taken from the chunk source.
     public var chunkCount: Int
-    /// Side memory mapped for metadata (page entries, out-of-line headers, page map, fit index).
+    /// Side memory mapped for per-chunk metadata (page entries, out-of-line headers) and
+    /// page-map leaves; all of it is in use.
     public var metadataBytes: Int
+    /// Address space of the fixed side tables (page-map top level, chunk table, fit index),
+    /// sized for `Config.maxHeapBytes`; only the parts in use become resident.
+    public var reservedTableBytes: Int
+    /// Pages searched without finding room since the heap was created. Each such search
+    /// lowers the page's largest-free hint, so the same request does not visit it again.
+    public var failedPageSearches: Int
 
     public init(liveBytes: Int, objectCount: Int, freeBytes: Int, pageCount: Int, emptyPageCount: Int,
-                committedBytes: Int, decommittedBytes: Int, chunkCount: Int, metadataBytes: Int) {
+                committedBytes: Int, decommittedBytes: Int, chunkCount: Int, metadataBytes: Int,
+                reservedTableBytes: Int = 0, failedPageSearches: Int = 0) {
         self.liveBytes = liveBytes
         self.objectCount = objectCount
         self.freeBytes = freeBytes
@@ -30,6 +38,8 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
         self.decommittedBytes = decommittedBytes
         self.chunkCount = chunkCount
         self.metadataBytes = metadataBytes
+        self.reservedTableBytes = reservedTableBytes
+        self.failedPageSearches = failedPageSearches
     }
 
     /// Share of committed memory not holding live objects: `1 - liveBytes / committedBytes`

@@ -60,6 +60,8 @@ import PasTestSupport
         let mock = RecordingPageSource()
         let heap = BitfitHeap<MediumBitfitConfig, ReservationChunkSource<RecordingPageSource>>(
             chunks: ReservationChunkSource(source: mock))
+        mock.failNext(.reserve)
+        #expect(throws: PasError.system(.reserve, errno: 12)) { try heap.allocate(size: 1000) }
         mock.failNext(.commit)
         #expect(throws: PasError.system(.commit, errno: 12)) { try heap.allocate(size: 1000) }
         #expect(heap.statistics.pageCount == 0)
