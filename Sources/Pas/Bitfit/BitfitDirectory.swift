@@ -1,0 +1,305 @@
+import PasSystem
+
+/// Counters and cursors of a directory. Lives in side memory so that the fast path updates
+/// plain memory (no class-property exclusivity checks).
+///
+/// Invariant: read and written only with the directory lock held.
+@usableFromInline
+struct BitfitDirectoryState {
+    @usableFromInline var chunkCount = 0
+    @usableFromInline var pageCount = 0
+    @usableFromInline var committedPages = 0
+    /// Committed pages with no live object.
+    @usableFromInline var emptyPages = 0
+    @usableFromInline var liveGranules = 0
+    @usableFromInline var objectCount = 0
+    /// Side memory mapped for chunk metadata and page-map leaves.
+    @usableFromInline var metadataBytes = 0
+    /// A chunk obtained from the source whose metadata could not be set up; used next time.
+    @usableFromInline var spareChunk: UInt = 0
+    /// Pages scanned without finding room (each lowers that page's hint to the truth).
+    @usableFromInline var failedPageSearches = 0
+}
+
+/// All pages of one config in one heap, and the index that finds a page with room.
+///
+/// Pages come from the chunk source `Config.pagesPerChunk` at a time and are numbered in
+/// order of arrival. Finding a page for `n` granules: the fit index has one bit vector per
+/// size bucket `b` (pages whose largest-free hint is at least `1 << b` granules); a search
+/// scans bucket `floor(log2 n)` a word (64 pages) at a time from a per-bucket "first
+/// non-zero word" cursor, tries each page whose hint is at least `n`, and lowers a page's
+/// hint when a search in it fails. Full pages and pages too fragmented for the request are
+/// never visited. Committed pages are preferred; a decommitted page is committed again only
+/// when no committed page fits; a new chunk is taken only when no page fits.
+///
+/// Thread-safety: `lock` (a `FutexLock`, since growth and decommit make system calls while
+/// holding it) protects every page entry, every header (free and end bits), the fit index,
+/// the chunk table and `state`. The page map is written under it and read without it.
+/// Lock order: the directory lock is taken before the chunk source's own lock, and never
+/// while holding any other Pas lock.
+@usableFromInline
+final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @unchecked Sendable {
+    @usableFromInline typealias Entry = BitfitPageEntry
+
+    @usableFromInline let chunks: Chunks
+    @usableFromInline let time: any TimeSource
+    /// Protects everything below except `pageMap` reads (see the type's documentation).
+    @usableFromInline let lock = FutexLock()
+    @usableFromInline let pageMap: BitfitPageMap
+    /// Invariant: the side regions below are mapped for the directory's lifetime.
+    @usableFromInline let state: UnsafeMutablePointer<BitfitDirectoryState>
+    /// Chunk number (in arrival order) → metadata block.
+    @usableFromInline let chunkTable: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// `Config.bucketCount` bit vectors of `fitWords` words, then `bucketCount` cursors.
+    @usableFromInline let fitIndex: UnsafeMutablePointer<UInt64>
+    @usableFromInline let fitCursors: UnsafeMutablePointer<Int>
+    @usableFromInline let fitWords: Int
+    let tablesRange: MemoryRange
+
+    // Layout of a chunk metadata block: chunk base (UInt) at 0, entries at `entriesOffset`,
+    // out-of-line headers at `headersOffset`.
+    @usableFromInline static var entriesOffset: Int { 64 }
+    @usableFromInline static var headersOffset: Int {
+        (entriesOffset + Config.pagesPerChunk * MemoryLayout<Entry>.stride + 63) & ~63
+    }
+    static var metadataBytes: Int {
+        headersOffset + (Config.headerPlacement == .outOfLine ? Config.pagesPerChunk * Config.headerBytes : 0)
+    }
+
+    init(chunks: Chunks, time: any TimeSource) throws(PasError) {
+        BitfitConfigLayout.validate(Config.self, systemPageSize: SystemInfo.pageSize)
+        precondition(Config.headerPlacement == .outOfLine || chunks.allowsMetadataInChunks,
+                     "BitfitHeap<\(Config.self)>: inline page headers need a chunk source that allows metadata in chunks")
+        precondition(Config.pageSize % chunks.pageSize == 0,
+                     "BitfitHeap<\(Config.self)>: page size \(Config.pageSize) is not a multiple of the chunk source's \(chunks.pageSize)")
+        self.chunks = chunks
+        self.time = time
+        pageMap = try BitfitPageMap(chunkShift: Config.chunkShift)
+        fitWords = (Config.maxPages + 63) / 64
+        let stateBytes = (MemoryLayout<BitfitDirectoryState>.stride + 63) & ~63
+        let chunkTableBytes = (Config.maxChunks * 8 + 63) & ~63
+        let fitBytes = Config.bucketCount * fitWords * 8
+        do {
+            tablesRange = try BitfitSideMemory.allocate(byteCount: stateBytes + chunkTableBytes + fitBytes + Config.bucketCount * 8)
+        } catch {
+            pageMap.release(chunkStarts: [])
+            throw error
+        }
+        // Invariant: the region is fresh, zeroed, and split into disjoint typed parts here.
+        let raw = tablesRange.pointer
+        state = raw.bindMemory(to: BitfitDirectoryState.self, capacity: 1)
+        state.initialize(to: BitfitDirectoryState())
+        chunkTable = (raw + stateBytes).bindMemory(to: UnsafeMutableRawPointer?.self, capacity: Config.maxChunks)
+        fitIndex = (raw + stateBytes + chunkTableBytes).bindMemory(to: UInt64.self, capacity: Config.bucketCount * fitWords)
+        fitCursors = (raw + stateBytes + chunkTableBytes + fitBytes).bindMemory(to: Int.self, capacity: Config.bucketCount)
+    }
+
+    deinit {
+        let count = state.pointee.chunkCount
+        var starts: [UInt] = []
+        starts.reserveCapacity(count)
+        for c in 0 ..< count {
+            let meta = chunkTable[c]!
+            starts.append(meta.load(as: UInt.self))
+            BitfitSideMemory.release(MemoryRange(start: UInt(bitPattern: meta), byteCount: BitfitSideMemory.roundedSize(Self.metadataBytes)))
+        }
+        pageMap.release(chunkStarts: starts)
+        BitfitSideMemory.release(tablesRange)
+    }
+
+    // MARK: Lookup
+
+    /// The entry of the page containing `address`, or nil if no page of this directory does.
+    /// Lock-free: two loads in the page map plus arithmetic.
+    @inlinable @inline(__always)
+    func entry(containing address: UInt) -> UnsafeMutablePointer<Entry>? {
+        guard let meta = pageMap.lookup(address) else { return nil }
+        // Invariant: a published metadata block starts with its chunk base and holds
+        // `pagesPerChunk` initialised entries at `entriesOffset`.
+        let base = meta.load(as: UInt.self)
+        let slot = Int((address &- base) &>> UInt(Config.pageShift))
+        return (meta + Self.entriesOffset).assumingMemoryBound(to: Entry.self) + slot
+    }
+
+    /// The entry of page `index` (< pageCount). Needs the lock.
+    @inlinable @inline(__always)
+    func entry(page index: Int) -> UnsafeMutablePointer<Entry> {
+        let shift = Config.pagesPerChunk.trailingZeroBitCount
+        let meta = chunkTable[index &>> shift].unsafelyUnwrapped
+        return (meta + Self.entriesOffset).assumingMemoryBound(to: Entry.self) + (index & (Config.pagesPerChunk &- 1))
+    }
+
+    // MARK: Fit index
+
+    /// Makes page `index`'s membership in every bucket match its hint. Needs the lock.
+    @inlinable
+    func updateFitIndex(page index: Int, hint: Int) {
+        let word = index &>> 6
+        let bit: UInt64 = 1 &<< UInt64(index & 63)
+        for b in 0 ..< Config.bucketCount {
+            let vector = fitIndex + b &* fitWords
+            if hint >= 1 &<< b {
+                vector[word] |= bit
+                if fitCursors[b] > word { fitCursors[b] = word }
+            } else {
+                vector[word] &= ~bit
+            }
+        }
+    }
+
+    /// Bucket searched for a request of `count` granules: floor(log2(count)).
+    @inlinable @inline(__always)
+    static func bucket(for count: Int) -> Int { Int.bitWidth &- 1 &- count.leadingZeroBitCount }
+
+    // MARK: Allocation
+
+    /// First fit over the pages that may hold `count` granules aligned to `alignGranules`.
+    /// Needs the lock. Throws only when taking or committing memory fails.
+    @inlinable
+    func allocateLocked(granules count: Int, alignGranules: Int) throws(PasError) -> UnsafeMutableRawPointer {
+        let b = Self.bucket(for: count)
+        let vector = fitIndex + b &* fitWords
+        let usedWords = (state.pointee.pageCount &+ 63) &>> 6
+        var w = fitCursors[b]
+        while w < usedWords && vector[w] == 0 { w &+= 1 }
+        fitCursors[b] = w
+        var decommittedCandidate = -1
+        while w < usedWords {
+            var bits = vector[w]
+            while bits != 0 {
+                let index = (w &<< 6) &+ bits.trailingZeroBitCount
+                bits &= bits &- 1
+                let e = entry(page: index)
+                if e.pointee.largestFreeHint < count { continue }
+                if !e.pointee.isCommitted {
+                    if decommittedCandidate < 0 { decommittedCandidate = index }
+                    continue
+                }
+                if let p = allocate(in: e, granules: count, alignGranules: alignGranules) { return p }
+            }
+            w &+= 1
+        }
+        return try allocateSlow(granules: count, alignGranules: alignGranules, decommittedCandidate: decommittedCandidate)
+    }
+
+    /// Tries one committed page; keeps the counters and the fit index in step.
+    @inlinable
+    func allocate(in e: UnsafeMutablePointer<Entry>, granules count: Int, alignGranules: Int) -> UnsafeMutableRawPointer? {
+        let page = BitfitPage<Config>(e)
+        let wasEmpty = e.pointee.liveGranules == 0
+        let start = page.allocate(granules: count, alignGranules: alignGranules)
+        if start < 0 {
+            state.pointee.failedPageSearches &+= 1
+            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+            return nil
+        }
+        if wasEmpty { state.pointee.emptyPages &-= 1 }
+        state.pointee.liveGranules &+= count
+        state.pointee.objectCount &+= 1
+        return page.address(ofGranule: start)
+    }
+
+    /// No committed page fits: commit a decommitted one, or take a new chunk.
+    @usableFromInline
+    func allocateSlow(granules count: Int, alignGranules: Int, decommittedCandidate: Int) throws(PasError) -> UnsafeMutableRawPointer {
+        let e: UnsafeMutablePointer<Entry>
+        if decommittedCandidate >= 0 {
+            e = entry(page: decommittedCandidate)
+            try recommit(e)
+        } else {
+            e = entry(page: try addChunk())
+        }
+        // An empty page fits every request that passed the feasibility check in `allocate`.
+        guard let p = allocate(in: e, granules: count, alignGranules: alignGranules) else {
+            preconditionFailure("BitfitHeap<\(Config.self)>: an empty page could not hold \(count) granules")
+        }
+        return p
+    }
+
+    /// Commits a decommitted page again. On failure nothing changes.
+    func recommit(_ e: UnsafeMutablePointer<Entry>) throws(PasError) {
+        try chunks.commit(MemoryRange(start: e.pointee.base, byteCount: Config.pageSize))
+        e.pointee.isCommitted = true
+        if Config.headerPlacement == .inline { BitfitPage<Config>(e).resetHeader() }
+        e.pointee.emptySince = time.nowNanoseconds()
+        state.pointee.committedPages += 1
+        state.pointee.emptyPages += 1
+    }
+
+    /// Takes a chunk from the source and adds its pages. Returns the first new page's index.
+    /// On failure the directory is unchanged (a chunk already obtained is kept for next time).
+    func addChunk() throws(PasError) -> Int {
+        guard state.pointee.chunkCount < Config.maxChunks else {
+            throw .outOfMemory(.allocate, requested: Config.chunkSize)
+        }
+        let metaRange = try BitfitSideMemory.allocate(byteCount: Self.metadataBytes)
+        let start: UInt
+        if state.pointee.spareChunk != 0 {
+            start = state.pointee.spareChunk
+        } else {
+            let range: MemoryRange
+            do {
+                range = try chunks.allocateChunk(byteCount: Config.chunkSize, alignment: Config.chunkSize)
+            } catch {
+                BitfitSideMemory.release(metaRange)
+                throw error
+            }
+            precondition(range.byteCount == Config.chunkSize && Alignment.isAligned(range.start, to: Config.chunkSize),
+                         "BitfitHeap<\(Config.self)>: chunk source returned \(range), expected \(Config.chunkSize) bytes aligned to their size")
+            start = range.start
+        }
+        do {
+            if try pageMap.prepare(start) { state.pointee.metadataBytes += BitfitPageMap.leafBytes }
+        } catch {
+            state.pointee.spareChunk = start
+            BitfitSideMemory.release(metaRange)
+            throw error
+        }
+        state.pointee.spareChunk = 0
+
+        // Invariant: `metaRange` is fresh and zeroed; it is laid out as described at `entriesOffset`.
+        let meta = metaRange.pointer
+        meta.storeBytes(of: start, as: UInt.self)
+        let entries = (meta + Self.entriesOffset).bindMemory(to: Entry.self, capacity: Config.pagesPerChunk)
+        let headers = (meta + Self.headersOffset).bindMemory(to: UInt64.self, capacity: Config.pagesPerChunk * Config.bitmapWords * 2)
+        let firstIndex = state.pointee.pageCount
+        let now = time.nowNanoseconds()
+        for slot in 0 ..< Config.pagesPerChunk {
+            let base = start + UInt(slot * Config.pageSize)
+            let bits = Config.headerPlacement == .inline
+                ? UnsafeMutableRawPointer(bitPattern: base)!.bindMemory(to: UInt64.self, capacity: Config.bitmapWords * 2)
+                : headers + slot * Config.bitmapWords * 2
+            (entries + slot).initialize(to: Entry(
+                base: base, bits: bits, index: firstIndex + slot, liveGranules: 0,
+                largestFreeHint: Config.payloadGranules, emptySince: now, isCommitted: true))
+            BitfitPage<Config>(entries + slot).resetHeader()
+        }
+        chunkTable[state.pointee.chunkCount] = meta
+        state.pointee.chunkCount += 1
+        state.pointee.pageCount += Config.pagesPerChunk
+        state.pointee.committedPages += Config.pagesPerChunk
+        state.pointee.emptyPages += Config.pagesPerChunk
+        state.pointee.metadataBytes += metaRange.byteCount
+        for slot in 0 ..< Config.pagesPerChunk {
+            updateFitIndex(page: firstIndex + slot, hint: Config.payloadGranules)
+        }
+        pageMap.insert(start, metadata: meta)
+        return firstIndex
+    }
+
+    // MARK: Freeing
+
+    /// Bookkeeping after `count` granules of page `e` were freed (an object or a tail).
+    @inlinable
+    func didFree(_ e: UnsafeMutablePointer<Entry>, granules count: Int, hintBefore: Int, object: Bool) {
+        state.pointee.liveGranules &-= count
+        if object { state.pointee.objectCount &-= 1 }
+        if e.pointee.largestFreeHint != hintBefore {
+            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+        }
+        if e.pointee.liveGranules == 0 {
+            e.pointee.emptySince = time.nowNanoseconds()
+            state.pointee.emptyPages &+= 1
+        }
+    }
+}

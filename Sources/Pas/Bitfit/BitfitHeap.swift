@@ -1,0 +1,194 @@
+import PasSystem
+
+/// A first-fit heap over bitfit pages of one config: one free bit per granule plus an
+/// end-of-object bit, so objects carry no header and any size up to `Config.maxObjectSize`
+/// shares a page with any other.
+///
+/// Memory: pages come from `chunks`, `Config.pagesPerChunk` at a time. Metadata (page
+/// entries, headers of out-of-line configs, the page map, the fit index) lives in side
+/// memory from `VirtualMemory`; with an out-of-line config the heap never reads or writes
+/// a byte of chunk memory, which makes it fit for code.
+///
+/// Pointer → page: a two-level radix table keyed by `address >> log2(chunkSize)` gives the
+/// chunk's metadata block (two loads, no lock); the page is `(address - chunkBase) / pageSize`.
+///
+/// Thread-safety: every method may be called from any thread. One lock per heap (its
+/// directory's lock) protects all pages' bits, hints and counters; `owns` takes no lock.
+/// Errors: misuse gives a typed `PasError`, never silent corruption.
+public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unchecked Sendable {
+    @usableFromInline let directory: BitfitDirectory<Config, Chunks>
+
+    /// The chunk source pages come from.
+    public var chunks: Chunks { directory.chunks }
+
+    /// Creates an empty heap; no memory is taken from `chunks` until the first allocation.
+    /// `timeSource` stamps pages when they become empty (see `decommitEmptyPages(emptySinceAtMost:)`).
+    /// Precondition: an inline-header config needs `chunks.allowsMetadataInChunks`.
+    /// Cost: maps a few side tables (address space, not RAM). Traps if even that fails.
+    public init(chunks: Chunks, timeSource: any TimeSource = MonotonicTimeSource()) {
+        do {
+            directory = try BitfitDirectory(chunks: chunks, time: timeSource)
+        } catch {
+            fatalError("BitfitHeap<\(Config.self)>: cannot map side tables: \(error)")
+        }
+    }
+
+    /// Allocates `size` bytes (rounded up to granules) aligned to `alignment`, first fit by
+    /// page then by address. Never writes the returned memory.
+    ///
+    /// Throws `.invalidSize(.allocate, size)` for `size <= 0` or `size > Config.maxObjectSize`,
+    /// `.invalidAlignment(.allocate, alignment)` for a non-power-of-two alignment or one no page
+    /// can provide for this size, and the chunk source's error when growing or committing fails.
+    /// Cost: a scan of the page's free bits; pages whose hint says they cannot fit are skipped.
+    @inlinable
+    public func allocate(size: Int, alignment: Int = Config.granule) throws(PasError) -> UnsafeMutableRawPointer {
+        guard size > 0, size <= Config.maxObjectSize else { throw .invalidSize(.allocate, size) }
+        guard Alignment.isPowerOfTwo(alignment), alignment <= Config.pageSize else {
+            throw .invalidAlignment(.allocate, alignment)
+        }
+        let count = (size &+ Config.granule &- 1) &>> Config.granuleShift
+        let alignGranules = max(1, alignment &>> Config.granuleShift)
+        if alignGranules > 1 {
+            // The first aligned granule of an empty page must leave room for the object.
+            let offset = Config.payloadOffsetGranules
+            let first = ((offset &+ alignGranules &- 1) & ~(alignGranules &- 1)) &- offset
+            guard first &+ count <= Config.payloadGranules else { throw .invalidAlignment(.allocate, alignment) }
+        }
+        directory.lock.lock()
+        defer { directory.lock.unlock() }
+        return try directory.allocateLocked(granules: count, alignGranules: alignGranules)
+    }
+
+    /// Frees the object starting at `pointer`. Never writes the freed memory.
+    /// Throws `.unknownPointer(.deallocate, …)` for an address outside this heap's pages or
+    /// not at the start of a live object, `.doubleFree(.deallocate, …)` for a free granule.
+    /// Cost: a page-map lookup and a scan for the end bit.
+    @inlinable
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
+        let address = UInt(bitPattern: pointer)
+        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.deallocate, address: address) }
+        directory.lock.lock()
+        defer { directory.lock.unlock() }
+        let start = try objectStart(e, address, .deallocate)
+        let page = BitfitPage<Config>(e)
+        let hint = e.pointee.largestFreeHint
+        let count = page.free(start: start, end: page.objectEnd(start))
+        directory.didFree(e, granules: count, hintBefore: hint, object: true)
+    }
+
+    /// The usable size of the live object at `pointer`: its granule count times `Config.granule`.
+    /// Throws like `deallocate` (with `.sizeQuery`).
+    @inlinable
+    public func size(of pointer: UnsafeRawPointer) throws(PasError) -> Int {
+        let address = UInt(bitPattern: pointer)
+        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.sizeQuery, address: address) }
+        directory.lock.lock()
+        defer { directory.lock.unlock() }
+        let start = try objectStart(e, address, .sizeQuery)
+        return (BitfitPage<Config>(e).objectEnd(start) &- start &+ 1) &<< Config.granuleShift
+    }
+
+    /// Shrinks the live object at `pointer` to `newSize` bytes (rounded up to granules) and
+    /// frees its tail. Throws `.invalidSize(.shrink, newSize)` if `newSize <= 0` or larger than
+    /// the object, and like `deallocate` for a bad pointer. Never writes the object's memory.
+    @inlinable
+    public func shrink(_ pointer: UnsafeMutableRawPointer, to newSize: Int) throws(PasError) {
+        let address = UInt(bitPattern: pointer)
+        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.shrink, address: address) }
+        guard newSize > 0, newSize <= Config.maxObjectSize else { throw .invalidSize(.shrink, newSize) }
+        let count = (newSize &+ Config.granule &- 1) &>> Config.granuleShift
+        directory.lock.lock()
+        defer { directory.lock.unlock() }
+        let start = try objectStart(e, address, .shrink)
+        let page = BitfitPage<Config>(e)
+        let end = page.objectEnd(start)
+        guard count <= end &- start &+ 1 else { throw .invalidSize(.shrink, newSize) }
+        let hint = e.pointee.largestFreeHint
+        let freed = page.shrink(start: start, end: end, to: count)
+        if freed > 0 { directory.didFree(e, granules: freed, hintBefore: hint, object: false) }
+    }
+
+    /// Resizes the live object at `pointer` to `newSize` bytes without moving it: shrinking
+    /// always succeeds; growing succeeds if the granules after the object are free and the
+    /// new size is at most `Config.maxObjectSize`. Returns whether the object now has room
+    /// for `newSize` bytes. Throws `.invalidSize(.reallocate, newSize)` for `newSize <= 0`,
+    /// and like `deallocate` for a bad pointer.
+    @inlinable
+    public func tryReallocateInPlace(_ pointer: UnsafeMutableRawPointer, to newSize: Int) throws(PasError) -> Bool {
+        let address = UInt(bitPattern: pointer)
+        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.reallocate, address: address) }
+        guard newSize > 0 else { throw .invalidSize(.reallocate, newSize) }
+        directory.lock.lock()
+        defer { directory.lock.unlock() }
+        let start = try objectStart(e, address, .reallocate)
+        guard newSize <= Config.maxObjectSize else { return false }
+        let count = (newSize &+ Config.granule &- 1) &>> Config.granuleShift
+        let page = BitfitPage<Config>(e)
+        let end = page.objectEnd(start)
+        if count <= end &- start &+ 1 {
+            let hint = e.pointee.largestFreeHint
+            let freed = page.shrink(start: start, end: end, to: count)
+            if freed > 0 { directory.didFree(e, granules: freed, hintBefore: hint, object: false) }
+            return true
+        }
+        let taken = page.grow(start: start, end: end, to: count)
+        guard taken > 0 else { return false }
+        directory.state.pointee.liveGranules &+= taken
+        return true
+    }
+
+    /// True if `pointer` lies in one of this heap's pages (live, free or header). Lock-free;
+    /// two loads.
+    @inlinable
+    public func owns(_ pointer: UnsafeRawPointer) -> Bool {
+        directory.pageMap.lookup(UInt(bitPattern: pointer)) != nil
+    }
+
+    /// The first granule of the live object at `address`, or the matching error. Needs the lock.
+    @inlinable
+    func objectStart(_ e: UnsafeMutablePointer<BitfitPageEntry>, _ address: UInt, _ op: PasOperation) throws(PasError) -> Int {
+        switch BitfitPage<Config>(e).classify(address) {
+        case .objectStart(let start): return start
+        case .free: throw .doubleFree(op, address: address)
+        case .unknown: throw .unknownPointer(op, address: address)
+        }
+    }
+
+    // MARK: Maintenance and introspection (slow paths; each holds the lock throughout)
+
+    /// Checks every page's free and end bits against its counters and hints, the fit index
+    /// against the hints, the page map against the chunks, and the heap totals against the
+    /// pages. Returns the problems found (empty when consistent). Cost: a pass over all bits.
+    @discardableResult
+    public func verify() -> [BitfitProblem] { directory.verify() }
+
+    /// A snapshot of the heap's memory use. Cost: O(1) under the lock.
+    public var statistics: BitfitStatistics { directory.statistics() }
+
+    /// Decommits (through `chunks.decommit`) every page that is entirely free; such pages are
+    /// committed again (`chunks.commit`) before reuse. Returns the bytes decommitted.
+    /// Pages decommitted before a failure stay decommitted; the error is rethrown.
+    @discardableResult
+    public func decommitEmptyPages() throws(PasError) -> Int {
+        try directory.decommitEmptyPages(emptySinceAtMost: .max)
+    }
+
+    /// Like `decommitEmptyPages()`, but only pages that have been empty since `deadline`
+    /// (in the heap's time source's nanoseconds) or earlier: the scavenger's hook.
+    @discardableResult
+    public func decommitEmptyPages(emptySinceAtMost deadline: UInt64) throws(PasError) -> Int {
+        try directory.decommitEmptyPages(emptySinceAtMost: deadline)
+    }
+
+    /// Calls `body` with every committed empty page and the time it became empty, for page
+    /// sharing. The heap's lock is held: `body` must not call back into this heap.
+    public func forEachEmptyPage(_ body: (MemoryRange, UInt64) throws -> Void) rethrows {
+        try directory.forEachEmptyPage(body)
+    }
+
+    /// Calls `body` with the start and size of every live object. The heap's lock is held:
+    /// `body` must not call back into this heap.
+    public func forEachLiveObject(_ body: (UnsafeMutableRawPointer, Int) throws -> Void) rethrows {
+        try directory.forEachLiveObject(body)
+    }
+}

@@ -1,0 +1,190 @@
+/// What the directory knows about one bitfit page. Lives in the chunk's metadata block
+/// (side memory), never in the page.
+///
+/// Invariant: every field is read and written only with the directory lock held, except
+/// `base`, `bits` and `index`, which are set before the chunk is published and never change.
+@usableFromInline
+struct BitfitPageEntry {
+    /// First byte of the page.
+    @usableFromInline var base: UInt
+    /// The header: free bits (1 = free granule), then end bits (1 = last granule of a live
+    /// object), `Config.bitmapWords` words each. At `base` for inline headers, in the chunk's
+    /// metadata block otherwise.
+    @usableFromInline var bits: UnsafeMutablePointer<UInt64>
+    /// Position of the page in its directory.
+    @usableFromInline var index: Int
+    /// Granules in live objects.
+    @usableFromInline var liveGranules: Int
+    /// Upper bound on the longest run of free granules (exact after a failed search).
+    @usableFromInline var largestFreeHint: Int
+    /// When the page last became empty (ns of the heap's time source); meaningful while
+    /// `liveGranules == 0`.
+    @usableFromInline var emptySince: UInt64
+    /// False after `decommitEmptyPages` returned the page's memory; it is committed again
+    /// (and an inline header rewritten) before reuse.
+    @usableFromInline var isCommitted: Bool
+}
+
+/// Where a pointer falls in a page.
+@usableFromInline
+enum BitfitPointerClass {
+    /// The first granule of a live object.
+    case objectStart(Int)
+    /// A free granule.
+    case free
+    /// Not a granule boundary, in the inline header, or inside a live object.
+    case unknown
+}
+
+/// Operations on one page's bits. A thin view over an entry; all methods need the directory lock.
+///
+/// Invariant (checked by `verify`): bits at or past `Config.payloadGranules` are zero in
+/// both bitmaps; every end bit is on a used granule; every maximal run of used granules ends
+/// with an end bit, and `liveGranules` is the number of used granules.
+@usableFromInline @frozen
+struct BitfitPage<Config: BitfitConfig> {
+    /// Invariant: points at an entry in a published chunk metadata block; caller holds the lock.
+    @usableFromInline let entry: UnsafeMutablePointer<BitfitPageEntry>
+
+    @inlinable @inline(__always)
+    init(_ entry: UnsafeMutablePointer<BitfitPageEntry>) { self.entry = entry }
+
+    @inlinable @inline(__always)
+    var freeBits: BitfitBitmap { BitfitBitmap(entry.pointee.bits) }
+    @inlinable @inline(__always)
+    var endBits: BitfitBitmap { BitfitBitmap(entry.pointee.bits + Config.bitmapWords) }
+    @inlinable @inline(__always)
+    var payloadStart: UInt { entry.pointee.base &+ UInt(Config.payloadOffset) }
+
+    @inlinable @inline(__always)
+    func address(ofGranule i: Int) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: payloadStart &+ UInt(i &<< Config.granuleShift)).unsafelyUnwrapped
+    }
+
+    /// Writes an all-free header. For inline headers this writes into the page (allowed:
+    /// such configs require `allowsMetadataInChunks`).
+    func resetHeader() {
+        entry.pointee.bits.update(repeating: 0, count: 2 * Config.bitmapWords)
+        freeBits.setRange(0, Config.payloadGranules)
+    }
+
+    /// First fit: the lowest run of `count` free granules whose first granule's address is a
+    /// multiple of `alignGranules` granules. Marks it used and returns its first granule, or
+    /// returns -1 and lowers `largestFreeHint` to the exact longest free run.
+    /// Cost: one pass over the free bits, a word at a time.
+    @inlinable
+    func allocate(granules count: Int, alignGranules: Int) -> Int {
+        let limit = Config.payloadGranules
+        let free = freeBits
+        let offset = Config.payloadOffsetGranules
+        var position = 0
+        var longest = 0
+        while position < limit {
+            let runStart = free.nextSet(from: position, limit: limit)
+            if runStart >= limit { break }
+            let runEnd = free.nextClear(from: runStart, limit: limit)
+            longest = max(longest, runEnd &- runStart)
+            // Smallest start >= runStart with (offset + start) a multiple of alignGranules.
+            let start = ((runStart &+ offset &+ alignGranules &- 1) & ~(alignGranules &- 1)) &- offset
+            if start &+ count <= runEnd {
+                free.clearRange(start, start &+ count)
+                endBits.set(start &+ count &- 1)
+                entry.pointee.liveGranules &+= count
+                return start
+            }
+            position = runEnd
+        }
+        entry.pointee.largestFreeHint = longest
+        return -1
+    }
+
+    /// Classifies `address`, which lies in this page. Reads no bits of a decommitted page.
+    @inlinable
+    func classify(_ address: UInt) -> BitfitPointerClass {
+        let start = payloadStart
+        guard address >= start else { return .unknown }
+        let offset = address &- start
+        guard offset & UInt(Config.granule &- 1) == 0 else { return .unknown }
+        let i = Int(offset &>> UInt(Config.granuleShift))
+        guard i < Config.payloadGranules else { return .unknown }
+        // A decommitted page holds no objects (and an inline header must not be read).
+        guard entry.pointee.isCommitted else { return .free }
+        if freeBits.test(i) { return .free }
+        if i == 0 || freeBits.test(i &- 1) || endBits.test(i &- 1) { return .objectStart(i) }
+        return .unknown
+    }
+
+    /// Last granule of the live object starting at `start`.
+    @inlinable @inline(__always)
+    func objectEnd(_ start: Int) -> Int {
+        endBits.nextSet(from: start, limit: Config.payloadGranules)
+    }
+
+    /// Length of the free run that contains granule `i` (which must be free).
+    @inlinable
+    func freeRun(containing i: Int) -> Int {
+        let free = freeBits
+        let low = free.previousClear(before: i) &+ 1
+        let high = free.nextClear(from: i, limit: Config.payloadGranules)
+        return high &- low
+    }
+
+    /// Frees the object `start ... end`. Returns its size in granules.
+    @inlinable
+    func free(start: Int, end: Int) -> Int {
+        freeBits.setRange(start, end &+ 1)
+        endBits.clear(end)
+        let count = end &- start &+ 1
+        entry.pointee.liveGranules &-= count
+        let run = freeRun(containing: start)
+        if run > entry.pointee.largestFreeHint { entry.pointee.largestFreeHint = run }
+        return count
+    }
+
+    /// Shrinks the object `start ... end` to `count` granules (`1 <= count <= end - start + 1`).
+    /// Returns the number of granules freed.
+    @inlinable
+    func shrink(start: Int, end: Int, to count: Int) -> Int {
+        let newEnd = start &+ count &- 1
+        guard newEnd < end else { return 0 }
+        endBits.clear(end)
+        endBits.set(newEnd)
+        freeBits.setRange(newEnd &+ 1, end &+ 1)
+        let freed = end &- newEnd
+        entry.pointee.liveGranules &-= freed
+        let run = freeRun(containing: newEnd &+ 1)
+        if run > entry.pointee.largestFreeHint { entry.pointee.largestFreeHint = run }
+        return freed
+    }
+
+    /// Grows the object `start ... end` to `count` granules if the granules after it are free.
+    /// Returns the number of granules taken, or -1 if it cannot grow in place.
+    @inlinable
+    func grow(start: Int, end: Int, to count: Int) -> Int {
+        let newEnd = start &+ count &- 1
+        guard newEnd > end else { return 0 }
+        guard newEnd < Config.payloadGranules, freeBits.allSet(end &+ 1, newEnd &+ 1) else { return -1 }
+        freeBits.clearRange(end &+ 1, newEnd &+ 1)
+        endBits.clear(end)
+        endBits.set(newEnd)
+        let taken = newEnd &- end
+        entry.pointee.liveGranules &+= taken
+        return taken
+    }
+
+    /// The exact longest run of free granules. Cost: one pass over the free bits.
+    func longestFreeRun() -> Int {
+        let limit = Config.payloadGranules
+        let free = freeBits
+        var position = 0
+        var longest = 0
+        while position < limit {
+            let runStart = free.nextSet(from: position, limit: limit)
+            if runStart >= limit { break }
+            let runEnd = free.nextClear(from: runStart, limit: limit)
+            longest = max(longest, runEnd - runStart)
+            position = runEnd
+        }
+        return longest
+    }
+}

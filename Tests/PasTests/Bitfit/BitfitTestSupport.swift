@@ -1,0 +1,76 @@
+import Pas
+import PasSystem
+import Synchronization
+
+/// A chunk source for code-like memory: it forbids metadata in chunks, fills every new chunk
+/// with a byte pattern (before the heap sees it), records decommits, can refuse to hand out
+/// more chunks, and can make chunks inaccessible so that any access by the heap faults.
+final class PatternChunkSource: ChunkSource, @unchecked Sendable {
+    static let pattern: UInt8 = 0xA5
+    let inner: ReservationChunkSource<SystemPageSource>
+    let maxChunks: Int
+    let metadataAllowed: Bool
+    let inaccessible: Bool
+    /// Protects `handedOut` and `decommits`. Leaf lock.
+    private let handedOut = Mutex<[MemoryRange]>([])
+    private let decommitted = Mutex<[MemoryRange]>([])
+
+    init(maxChunks: Int = .max, allowsMetadata: Bool = false, inaccessible: Bool = false) {
+        inner = ReservationChunkSource(source: SystemPageSource.shared, reservationSize: 16 << 20)
+        self.maxChunks = maxChunks
+        self.metadataAllowed = allowsMetadata
+        self.inaccessible = inaccessible
+    }
+
+    /// Every range decommitted so far, in order.
+    var decommits: [MemoryRange] { decommitted.withLock { $0 } }
+
+    var pageSize: Int { inner.pageSize }
+    var allowsMetadataInChunks: Bool { metadataAllowed }
+    var chunks: [MemoryRange] { handedOut.withLock { $0 } }
+
+    func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
+        let full = handedOut.withLock { $0.count >= maxChunks }
+        if full { throw .outOfMemory(.allocate, requested: byteCount) }
+        let chunk = try inner.allocateChunk(byteCount: byteCount, alignment: alignment)
+        chunk.pointer.initializeMemory(as: UInt8.self, repeating: Self.pattern, count: byteCount)
+        if inaccessible { try SystemPageSource.shared.protect(chunk, to: .none) }
+        handedOut.withLock { $0.append(chunk) }
+        return chunk
+    }
+
+    func decommit(_ range: MemoryRange) throws(PasError) {
+        try inner.decommit(range)
+        decommitted.withLock { $0.append(range) }
+    }
+
+    func commit(_ range: MemoryRange) throws(PasError) {
+        // Inaccessible chunks stay inaccessible: the heap must not need access to commit.
+        if !inaccessible { try inner.commit(range) }
+    }
+}
+
+/// A deterministic pseudo-random generator (SplitMix64) so failures can be replayed from a seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A fresh seed for a randomised test (printed by the test on failure).
+func freshSeed() -> UInt64 { UInt64.random(in: 1 ... UInt64.max) }
+
+func makeHeap<C: BitfitConfig>(_: C.Type) -> BitfitHeap<C, ReservationChunkSource<SystemPageSource>> {
+    BitfitHeap<C, ReservationChunkSource<SystemPageSource>>(
+        chunks: ReservationChunkSource(source: SystemPageSource.shared, reservationSize: 64 << 20))
+}
+
+extension UnsafeMutableRawPointer {
+    var address: UInt { UInt(bitPattern: self) }
+}
