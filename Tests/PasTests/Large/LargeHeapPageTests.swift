@@ -1,0 +1,113 @@
+import Testing
+import Pas
+import PasSystem
+import PasTestSupport
+
+/// Decommit and re-commit of free pages, and chunk-source failures, seen through a mock.
+@Suite struct LargeHeapPageTests {
+    private func decommits(_ mock: RecordingPageSource) -> [MemoryRange] {
+        mock.events.compactMap { if case let .decommit(r) = $0 { r } else { nil } }
+    }
+
+    private func commits(_ mock: RecordingPageSource) -> [MemoryRange] {
+        mock.events.compactMap { if case let .commit(r, _) = $0 { r } else { nil } }
+    }
+
+    @Test func decommitsWholeFreePagesAndRecommitsThemOnReuse() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 8 * page + 32)
+        let b = try heap.allocate(size: 16)
+        let chunkEnd = UInt(bitPattern: a) + UInt(16 * page)
+        try heap.deallocate(a)
+        mock.clearEvents()
+        let bytes = try heap.decommitFreePages()
+        // a's range: whole pages 0..<8 (the 9th page is shared with b); after b: pages 9..<16.
+        let expected = [MemoryRange(start: UInt(bitPattern: a), byteCount: 8 * page),
+                        MemoryRange(start: Alignment.roundUp(UInt(bitPattern: b) + 16, to: page),
+                                    byteCount: Int(chunkEnd - Alignment.roundUp(UInt(bitPattern: b) + 16, to: page)))]
+        #expect(decommits(mock) == expected)
+        #expect(bytes == 15 * page)
+        #expect(heap.statistics.decommittedBytes == 15 * page)
+        #expect(heap.statistics.committedBytes == page)
+        try heap.verify()
+        // A second pass finds nothing new.
+        #expect(try heap.decommitFreePages() == 0)
+        mock.clearEvents()
+        // Reusing part of the first range re-commits exactly the touched pages.
+        let c = try heap.allocate(size: 2 * page + 100)
+        #expect(c == a)
+        #expect(commits(mock) == [MemoryRange(start: UInt(bitPattern: a), byteCount: 3 * page)])
+        #expect(heap.statistics.decommittedBytes == 12 * page)
+        try heap.verify()
+        // Reusing the middle of a decommitted span splits it.
+        mock.clearEvents()
+        let d = try heap.allocate(size: page, alignment: page)
+        #expect(d == a + 3 * page)
+        #expect(commits(mock) == [MemoryRange(start: UInt(bitPattern: d), byteCount: page)])
+        try heap.verify()
+    }
+
+    @Test func commitFailureSurfacesAndLeavesTheHeapConsistent() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 4 * page)
+        _ = try heap.allocate(size: 16)
+        try heap.deallocate(a)
+        _ = try heap.decommitFreePages()
+        let before = heap.statistics
+        mock.failNext(.commit)
+        #expect(throws: PasError.system(.commit, errno: 12)) { try heap.allocate(size: 2 * page) }
+        #expect(heap.statistics == before)
+        try heap.verify()
+        let again = try heap.allocate(size: 2 * page)
+        #expect(again == a)
+        try heap.verify()
+    }
+
+    @Test func growthFailureSurfacesAndLeavesTheHeapConsistent() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 4, reservationPages: 8)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 2 * page)
+        let before = heap.statistics
+        mock.failNext(.reserve)
+        #expect(throws: PasError.system(.reserve, errno: 12)) { try heap.allocate(size: 64 * page) }
+        #expect(heap.statistics == before)
+        try heap.verify()
+        _ = try heap.allocate(size: 64 * page)
+        try heap.deallocate(a)
+        try heap.verify()
+    }
+
+    @Test func decommitFailureKeepsWhatWasDone() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 4 * page)
+        _ = try heap.allocate(size: 16)
+        try heap.deallocate(a)
+        mock.failNext(.decommit)
+        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitFreePages() }
+        #expect(heap.statistics.decommittedBytes == 0)
+        try heap.verify()
+        #expect(try heap.decommitFreePages() == 15 * page)
+        try heap.verify()
+    }
+
+    @Test func onlyRangesFreedBeforeTheEpochAreDecommitted() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 4 * page)
+        let b = try heap.allocate(size: 4 * page)
+        let c = try heap.allocate(size: 4 * page)
+        _ = try heap.allocate(size: 4 * page)
+        try heap.deallocate(a)
+        let sample = heap.freeEpoch
+        try heap.deallocate(c)
+        mock.clearEvents()
+        #expect(try heap.decommitFreePages(freedAtOrBefore: sample) == 4 * page)
+        #expect(decommits(mock) == [MemoryRange(start: UInt(bitPattern: a), byteCount: 4 * page)])
+        #expect(try heap.decommitFreePages() == 4 * page)
+        _ = b
+        try heap.verify()
+    }
+}
