@@ -6,6 +6,9 @@ let package = Package(
     products: [
         .library(name: "Pas", targets: ["Pas"]),
         .library(name: "PasSystem", targets: ["PasSystem"]),
+        .library(name: "PasJIT", targets: ["PasJIT"]),
+        .executable(name: "toyjit", targets: ["toyjit"]),
+        .executable(name: "pas-bench", targets: ["pas-bench"]),
     ],
     targets: [
         // The few lines of C that Swift cannot reach.
@@ -14,14 +17,21 @@ let package = Package(
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
         // The allocator toolkit: locks, bitfit, large and segregated heaps, page sharing.
         .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
+        // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
+        .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),
+        // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
+        .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
+                          exclude: ["Peers"]),
 
         // Mocks shared by the tests: recording page source, manual clock.
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
+        .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
 
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
-        .target(name: "ToyJITCore", dependencies: ["PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),
+        .target(name: "ToyJITCore", dependencies: ["PasJIT", "PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),
+        .executableTarget(name: "toyjit", dependencies: ["ToyJITCore", "PasJIT", "PasSystem"], path: "Examples/ToyJIT/toyjit"),
         .testTarget(name: "ToyJITTests", dependencies: ["ToyJITCore", "PasSystem", "CPasShim"]),
     ]
 )

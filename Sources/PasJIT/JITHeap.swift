@@ -196,7 +196,11 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Copies `bytes` into `block` at `offset`.
     public func copy(_ bytes: [UInt8], into block: CodeBlock, at offset: Int = 0) throws(PasError) {
-        try bytes.withUnsafeBytes { (b) throws(PasError) in try copy(b, into: block, at: offset) }
+        // Invariant: the buffer lives for the duration of the closure; copy does not keep it.
+        let result = bytes.withUnsafeBytes { (b) -> PasError? in
+            do throws(PasError) { try copy(b, into: block, at: offset); return nil } catch { return error }
+        }
+        if let result { throw result }
     }
 
     // MARK: Memory
@@ -228,8 +232,9 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Checks every invariant of the three sub-heaps.
     public func verify() throws(PasError) {
-        try small.verify()
-        try medium.verify()
+        for problem in small.verify() + medium.verify() {
+            throw .corrupted(.verify, address: problem.pageAddress, reason: problem.description)
+        }
         try large.verify()
     }
 

@@ -1,0 +1,89 @@
+import Foundation
+
+// pas-bench: Pas side by side with the allocators a runtime author would otherwise pick,
+// measured in the same run. Release builds only: `swift run -c release pas-bench [--quick]`.
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+
+func usage() -> Never {
+    print("""
+    usage: pas-bench [--quick] [--runs N] [--json FILE] [--svg FILE] [workload ...]
+    workloads: \(workloads.map(\.name).joined(separator: ", "))
+    Each (workload, allocator, run) runs in a fresh child process; allocators are interleaved.
+    """)
+    exit(2)
+}
+
+if arguments.first == "--child" {
+    // Child mode: --child WORKLOAD ALLOCATOR [--quick]
+    guard arguments.count >= 3, let w = workloads.first(where: { $0.name == arguments[1] }) else { exit(2) }
+    let quick = arguments.contains("--quick")
+    do {
+        let ns = try w.run(arguments[2], quick)
+        let r = RunResult(workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB())
+        print(String(data: try JSONEncoder().encode(r), encoding: .utf8)!)
+        exit(0)
+    } catch {
+        FileHandle.standardError.write("\(w.name)/\(arguments[2]): \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+}
+
+var quick = false
+var runs: Int? = nil
+var jsonPath: String? = nil
+var svgPath = "pas-bench.svg"
+var selected: [String] = []
+var i = 0
+while i < arguments.count {
+    switch arguments[i] {
+    case "--quick": quick = true
+    case "--runs": i += 1; runs = i < arguments.count ? Int(arguments[i]) : nil; if runs == nil { usage() }
+    case "--json": i += 1; jsonPath = i < arguments.count ? arguments[i] : nil
+    case "--svg": i += 1; if i < arguments.count { svgPath = arguments[i] } else { usage() }
+    case "-h", "--help": usage()
+    default: selected.append(arguments[i])
+    }
+    i += 1
+}
+let chosen = selected.isEmpty ? workloads : workloads.filter { selected.contains($0.name) }
+if chosen.isEmpty { usage() }
+
+#if DEBUG
+print("warning: pas-bench is a debug build; use `swift run -c release pas-bench`")
+#endif
+
+// Environment header.
+func shell(_ command: String) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    try? p.run()
+    let d = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+print("# pas-bench \(quick ? "--quick " : "")on \(shell("date -u +%Y-%m-%dT%H:%MZ"))")
+print("# cpu: \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs")), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+print("# kernel: \(shell("uname -r")), glibc \(shell("ldd --version | head -1 | awk '{print $NF}'"))")
+print("# peers: \(shell("dpkg-query -W -f '${Package} ${Version}; ' libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libasmjit-dev 2>/dev/null"))")
+let names = Set(chosen.flatMap(\.allocators))
+for line in Peers.missingLines(for: names) { print("# \(line)") }
+
+let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+let driver = Driver(executable: selfPath,
+                    repetitions: runs ?? (quick ? 1 : 5), quick: quick)
+var jsonLines: [String] = []
+let results = driver.run(workloads: chosen) { line in
+    if line.hasPrefix("#") { print(line) } else { jsonLines.append(line) }
+}
+let report = Report(results: results)
+print("")
+print(report.markdown())
+for line in jsonLines { print(line) }
+if let jsonPath { try? (jsonLines.joined(separator: "\n") + "\n").write(toFile: jsonPath, atomically: true, encoding: .utf8) }
+try? report.svg().write(toFile: svgPath, atomically: true, encoding: .utf8)
+print("# chart written to \(svgPath)")
