@@ -1,6 +1,9 @@
 import PasSystem
 import Pas
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Executable memory for code a runtime generates: allocate, write, run, shrink and free
 /// code blocks, with no allocator metadata in code memory.
@@ -286,9 +289,16 @@ public final class JITHeap: @unchecked Sendable {
         do {
             try withWritable(address, byteCount: byteCount, operation: .deallocate) { buffer in
                 let base = buffer.baseAddress!
-                var i = 0
-                while i + 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i += 4 }
-                while i < byteCount { base.storeBytes(of: UInt8(truncatingIfNeeded: word), toByteOffset: i, as: UInt8.self); i += 1 }
+                if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
+                    // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
+                    memset(base, Int32(word & 0xFF), byteCount)
+                } else {
+                    // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
+                    let wide = UInt64(word) | UInt64(word) << 32
+                    var i = 0
+                    while i &+ 8 <= byteCount { base.storeBytes(of: wide, toByteOffset: i, as: UInt64.self); i &+= 8 }
+                    while i &+ 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i &+= 4 }
+                }
             }
         } catch let error as PasError {
             throw error
