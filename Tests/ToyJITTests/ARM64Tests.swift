@@ -45,7 +45,7 @@ struct ARM64Tests {
     }
 
     @Test func instructionEncodingsMatchLLVMObjdump() throws {
-        guard let disassembler = Disassembler.find() else {
+        guard Disassembly.objdumpPath() != nil else {
             print("llvm-objdump not found; skipping arm64 encoding check")
             return
         }
@@ -63,7 +63,7 @@ struct ARM64Tests {
         assembler.b(.hs, end)
         assembler.bind(end)
         let code = try assembler.finish()
-        let lines = try disassembler.disassemble(code, triple: "aarch64")
+        let lines = try #require(Disassembly.instructionLines(code, architecture: .arm64)).map(\.text)
         let hex = { (index: Int) in "0x" + String(index * 4, radix: 16) }
         let expected = cases.map(\.0) + [
             "b \(hex(base + 5))", "cbz x0, \(hex(base))", "cbnz x3, \(hex(base + 5))", "b.lt \(hex(base))",
@@ -94,7 +94,7 @@ struct ARM64Tests {
     }
 
     @Test func compiledFunctionsDisassembleCleanly() throws {
-        guard let disassembler = Disassembler.find() else {
+        guard Disassembly.objdumpPath() != nil else {
             print("llvm-objdump not found; skipping arm64 disassembly check")
             return
         }
@@ -109,7 +109,7 @@ struct ARM64Tests {
         """)
         for function in program.functions {
             let code = try Compiler.compile(function, for: .arm64, functionTable: 0x1234_5678_9ABC_DEF0)
-            let lines = try disassembler.disassemble(code, triple: "aarch64")
+            let lines = try #require(Disassembly.instructionLines(code, architecture: .arm64)).map(\.text)
             #expect(lines.count == code.count / 4, "\(function.name)")
             #expect(!lines.contains { $0.contains("unknown") || $0.contains("invalid") }, "\(function.name): \(lines)")
             #expect(lines.prefix(3).contains("stp x29, x30, [sp, #-16]!"))
@@ -159,19 +159,7 @@ struct ARM64Tests {
     }
 
     @Test func everyConstructMatchesTheInterpreterInEmulation() throws {
-        let sources = [
-            "fn main() { return 7 / 2 + 7 % 2 * 10 + -7 / 2 * 100 + -7 % 2 * 1000; }",
-            "fn main() { return (1 < 2) + (2 <= 2) * 2 + (3 > 4) * 4 + (4 >= 5) * 8 + (5 == 5) * 16 + (5 != 5) * 32 + (-1 < 1) * 64; }",
-            "fn main() { return !0 + !7 * 2 + (3 && 4) * 4 + (0 || 5) * 8 + (0 && 1) + (0 || 0); }",
-            "fn main() { let x = 0; let i = 0; while i < 10 { x = x + i; i = i + 1; } return x; }",
-            "fn main() { let x = 2; if x > 3 { x = 1; } else if x > 1 { x = 7; } else { x = 2; } return x; }",
-            "fn main() { return (5 / 0) + (5 % 0) * 10 + ((-9223372036854775807 - 1) / -1) + ((-9223372036854775807 - 1) % -1); }",
-            "fn fib(n) { if n < 2 { return n; } return fib(n - 1) + fib(n - 2); }\nfn main() { return fib(12); }",
-            "fn mix(a, b, c, d, e, f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }\nfn main() { return 1 + mix(1, 2, 3, 4, 5, 6) * (2 + mix(6, 5, 4, 3, 2, 1)); }",
-            "fn loop() { return loop(); }\nfn main() { return (0 && loop()) + (1 || loop()) * 2; }",
-            "fn main() { 1 + 2; }",
-        ]
-        for source in sources {
+        for source in ConstructSources.all {
             let program = try Program(source: source)
             var interpreter = Interpreter(program: program)
             #expect(try emulate(program, program.mainIndex, []) == interpreter.run(), "\(source)")

@@ -113,4 +113,18 @@ struct FrontEndTests {
         #expect(try interpreter.call(program.index(of: "primes")!, [100]) == 25)
         #expect(try interpreter.call(program.index(of: "collatz")!, [10]) == 9)
     }
+
+    @Test func fastFibonacciAgreesWithTheRecursiveOne() throws {
+        let demo = try Program(source: DemoProgram.source)
+        let fib = try #require(demo.index(of: "fib"))
+        var replaced = demo
+        let (index, fast) = try demo.resolveReplacement(source: DemoProgram.fastFib)
+        #expect(index == fib)
+        replaced.replace(index, with: fast)
+        var slow = Interpreter(program: demo), quick = Interpreter(program: replaced)
+        for n: Int64 in [-3, 0, 1, 2, 3, 7, 15, 20] {
+            #expect(try quick.call(fib, [n]) == slow.call(fib, [n]), "fib(\(n))")
+        }
+        #expect(try quick.call(fib, [50]) == 12_586_269_025)
+    }
 }

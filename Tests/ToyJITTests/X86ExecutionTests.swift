@@ -120,6 +120,21 @@ struct X86ExecutionTests {
         #expect(try engine.run() == 110)
     }
 
+    @Test func fastFibonacciReplacesTheRecursiveOneAndItsCodeIsFreed() throws {
+        let memory = try DualMappingCodeMemory(byteCount: 1 << 20)
+        let engine = try Engine(program: try Program(source: DemoProgram.source), memory: memory)
+        let before = try (0 ... 25).map { try engine.call("fib", [Int64($0)]) }
+        let main = try engine.run()
+        let old = try #require(engine.entryAddress(of: "fib"))
+        try engine.redefine(DemoProgram.fastFib)
+        #expect(memory.released == [old])
+        #expect(engine.entryAddress(of: "fib") != old)
+        #expect(engine.codeByteCount == memory.liveBytes)
+        #expect(try (0 ... 25).map { try engine.call("fib", [Int64($0)]) } == before)
+        #expect(try engine.run() == main) // main reaches the new fib through the table
+        #expect(try engine.call("fib", [90]) == 2_880_067_194_370_816_120)
+    }
+
     @Test func codeMemoryFailuresPropagateAndReleaseWhatWasInstalled() throws {
         let source = "fn a() { return 1; }\nfn b() { return a() + 1; }\nfn main() { return b(); }"
         let base = try DualMappingCodeMemory(byteCount: 1 << 16)

@@ -59,6 +59,25 @@ public enum DemoProgram {
     }
     """
 
+    /// A replacement for the demo's `fib`: the same results (n itself for n < 2) from a loop
+    /// instead of recursion. The demo passes it to `Engine.redefine` to show a function being
+    /// re-tiered: the new code is installed, the table entry switched, the old code freed.
+    public static let fastFib = """
+    fn fib(n) {
+        if n < 2 { return n; }
+        let previous = 0;
+        let current = 1;
+        let i = 1;
+        while i < n {
+            let next = previous + current;
+            previous = current;
+            current = next;
+            i = i + 1;
+        }
+        return current;
+    }
+    """
+
     /// Calls worth showing one by one: (function, arguments).
     public static let showcase: [(name: String, arguments: [Int64])] = [
         ("fib", [25]), ("primes", [10000]), ("collatz", [10000]), ("main", []),
