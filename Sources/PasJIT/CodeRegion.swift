@@ -38,15 +38,19 @@ public final class CodeRegion: @unchecked Sendable {
         if ownsMapping, mapping == nil { munmap(executable.pointer, executable.byteCount) }
     }
 
+    /// Regions start on this boundary so that the bitfit heaps' chunks (aligned to their own
+    /// size, up to 1 MiB) and the large heap's 2 MiB chunks pack without slack.
+    static let regionAlignment = 2 << 20
+
     /// Reserves a fresh region of `byteCount` bytes in `mode`.
     static func reserve(byteCount: Int, mode: ProtectionMode) throws(PasError) -> CodeRegion {
         switch mode {
         case .dualMapped:
-            let m = try DualMapping(byteCount: byteCount, name: "pas-jit")
+            let m = try DualMapping(byteCount: byteCount, alignment: regionAlignment, name: "pas-jit")
             return CodeRegion(mode: mode, executable: m.executable, writeOffset: m.writable.start &- m.executable.start,
                               mapping: m, ownsMapping: true)
         case .rwx, .toggled:
-            let r = try VirtualMemory.reserve(byteCount: byteCount, alignment: SystemInfo.pageSize)
+            let r = try VirtualMemory.reserve(byteCount: byteCount, alignment: regionAlignment)
             let protection: Protection = mode == .rwx ? .readWriteExecute : .readExecute
             do {
                 try VirtualMemory.protect(r, to: protection)

@@ -74,7 +74,8 @@ public final class JITHeap: @unchecked Sendable {
     /// once earlier regions are full. `executable` must be page aligned; `writable` is the
     /// address of a writable alias of the same memory (dual mapping), or nil when
     /// `executable` is itself writable (`.rwx`) or may be switched with `mprotect` (`.toggled`).
-    /// The heap never unmaps this memory.
+    /// The heap never unmaps this memory. The sub-heaps carve it into chunks aligned to their
+    /// own size (up to 2 MiB), so a range aligned to 2 MiB loses nothing to alignment.
     public func addFreshMemory(executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
                                mode: ProtectionMode? = nil) throws(PasError) {
         let page = SystemInfo.pageSize

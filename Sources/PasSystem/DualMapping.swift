@@ -21,13 +21,23 @@ public final class DualMapping: @unchecked Sendable {
     /// Creates a file of `byteCount` bytes (rounded up to pages) and maps it twice. The
     /// writable view is placed at a random page offset inside a larger reservation, so its
     /// distance from the executable view is not predictable.
-    public init(byteCount: Int, name: String = "pas-code") throws(PasError) {
+    /// The executable view starts at a multiple of `alignment` (a power of two; default the page size).
+    public init(byteCount: Int, alignment: Int = SystemInfo.pageSize, name: String = "pas-code") throws(PasError) {
         let page = SystemInfo.pageSize
         guard byteCount > 0, let size = Alignment.roundUp(byteCount, to: page) else {
             throw .invalidSize(.reserve, byteCount)
         }
+        guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.reserve, alignment) }
         let file = try MemoryFile(name: name, byteCount: size)
-        let exec = try file.map(protection: .readExecute, at: nil, fixed: false)
+        // Reserve an aligned range first, then map the executable view over it.
+        let slot = try VirtualMemory.reserve(byteCount: size, alignment: alignment)
+        let exec: MemoryRange
+        do {
+            exec = try file.map(protection: .readExecute, at: slot.pointer, fixed: true)
+        } catch {
+            munmap(slot.pointer, slot.byteCount)
+            throw error
+        }
         // Reserve room for the writable view plus a random gap, then place the view inside it.
         let slots = 1 << 8
         let area: MemoryRange

@@ -177,7 +177,8 @@ let trapByte: UInt8 = {
 
     @Test func addFreshMemory() throws {
         let page = SystemInfo.pageSize
-        let mapping = try DualMapping(byteCount: 64 * page)
+        // Chunks are aligned to their size (up to 1 MiB): give an aligned, roomy range.
+        let mapping = try DualMapping(byteCount: 4 << 20, alignment: 2 << 20)
         let heap = try JITHeap(options: .init(reservesRegion: false))
         #expect(throws: PasError.self) { try heap.allocate(size: 64) }
         try heap.addFreshMemory(executable: mapping.executable, writable: mapping.writable.pointer)
