@@ -31,6 +31,8 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         var start: UInt
         var end: UInt
         var writeOffset: UInt
+        /// Writes need the region's `mprotect` window (`.toggled` mode).
+        var toggled: Bool
         /// Kept alive by `regions`, which never shrinks while `self` lives.
         var region: Unmanaged<CodeRegion>
     }
@@ -52,7 +54,7 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
             regions.append(region)
             cursors.append(region.executable.start)
             (records + n).initialize(to: RegionRecord(start: region.executable.start, end: region.executable.end,
-                                                      writeOffset: region.writeOffset,
+                                                      writeOffset: region.writeOffset, toggled: region.mode == .toggled,
                                                       region: Unmanaged.passUnretained(region)))
             count.store(n + 1, ordering: .releasing)
         }
@@ -72,6 +74,10 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         for i in 0 ..< n where address >= records[i].start && address < records[i].end { return i }
         return nil
     }
+
+    /// The record at `index` (from `recordIndex(containing:)`). Lock-free.
+    @inline(__always)
+    func record(_ index: Int) -> RegionRecord { records[index] }
 
     /// True if `address` lies in any code region.
     @inline(__always)

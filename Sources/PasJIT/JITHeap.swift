@@ -1,6 +1,7 @@
 import PasSystem
 import Pas
 import Synchronization
+import CPasShim
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -104,17 +105,50 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Allocates a code block of at least `size` bytes whose address is a multiple of
     /// `alignment` (a power of two). The block's bytes are unspecified (zero or the fill
-    /// pattern) until written.
+    /// pattern) until written. Cost: one lock round trip on the sub-heap that serves the size.
     public func allocate(size: Int, alignment: Int = 16) throws(PasError) -> CodeBlock {
+        try allocate(size: size, alignment: alignment) { _, _ throws(PasError) in }
+    }
+
+    /// Allocates a block for `bytes`, copies them in through the write path and flushes the
+    /// instruction cache: the way to publish a finished function. Cost: one lock round trip
+    /// (the copy happens while the sub-heap's lock is held, so the block is never visible
+    /// half-written to this heap's other operations).
+    public func install(_ bytes: UnsafeRawBufferPointer, alignment: Int = 16) throws(PasError) -> CodeBlock {
+        guard let source = bytes.baseAddress, bytes.count > 0 else { throw .invalidSize(.allocate, bytes.count) }
+        // `unowned(unsafe)`: the closure runs inside this call, while `self` is alive; it saves
+        // a retain/release pair per operation.
+        return try allocate(size: bytes.count, alignment: alignment) { [unowned(unsafe) self] p, _ throws(PasError) in
+            try self.write(UInt(bitPattern: p), byteCount: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
+        }
+    }
+
+    /// Allocates a block for `bytes` and copies them in (see `install(_:alignment:)`).
+    public func install(_ bytes: [UInt8], alignment: Int = 16) throws(PasError) -> CodeBlock {
+        let result = bytes.withUnsafeBytes { (b) -> Result<CodeBlock, PasError> in
+            do throws(PasError) { return .success(try install(b, alignment: alignment)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+
+    @inline(__always)
+    private func allocate(size: Int, alignment: Int,
+                          initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> CodeBlock {
         guard size > 0, size <= Int.max / 2 else { throw .invalidSize(.allocate, size) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
         let p: UnsafeMutableRawPointer
         if size <= JITSmallBitfitConfig.maxObjectSize && alignment <= JITSmallBitfitConfig.pageSize {
-            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule))
+            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule), initialize: initialize)
         } else if size <= JITMediumBitfitConfig.maxObjectSize && alignment <= JITMediumBitfitConfig.pageSize {
-            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule))
+            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule), initialize: initialize)
         } else {
             p = try large.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule))
+            do {
+                try initialize(p, try large.size(of: p))
+            } catch {
+                try? large.deallocate(p)
+                throw error
+            }
         }
         return CodeBlock(address: UInt(bitPattern: p))
     }
@@ -122,33 +156,41 @@ public final class JITHeap: @unchecked Sendable {
     /// Frees a block. Its bytes are overwritten with the fill pattern first, so a stale call
     /// traps. Throws `.unknownPointer` for an address that is not a live block's start and
     /// `.doubleFree` for a block already freed (when the heap can tell).
+    /// Cost: one lock round trip plus the fill.
     public func deallocate(_ block: CodeBlock) throws(PasError) {
-        let p = try mutablePointer(block, .deallocate)
-        let size = try size(of: block)
-        try fill(block.address, byteCount: size)
+        guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
+            throw .unknownPointer(.deallocate, address: block.address)
+        }
         switch owner(of: p) {
-        case .small: try small.deallocate(p)
-        case .medium: try medium.deallocate(p)
-        case .large: try large.deallocate(p)
+        case .small: try small.deallocate(p) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .medium: try medium.deallocate(p) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .large:
+            // Fill before freeing: once freed, another thread may allocate the range.
+            try fill(block.address, byteCount: try large.size(of: p))
+            try large.deallocate(p)
         case nil: throw .unknownPointer(.deallocate, address: block.address)
         }
     }
 
-    /// Shrinks a block in place to at least `newSize` bytes; the freed tail returns to the
-    /// heap (after being filled). Runtimes call it after linking, when the final size is known.
+    /// Shrinks a block in place to at least `newSize` bytes; the freed tail is filled and
+    /// returns to the heap. Runtimes call it after linking, when the final size is known.
+    /// Throws `.invalidSize(.shrink, newSize)` for a size of zero or above the block's size.
     public func shrink(_ block: CodeBlock, to newSize: Int) throws(PasError) {
-        let p = try mutablePointer(block, .shrink)
-        let old = try size(of: block)
-        guard newSize > 0, newSize <= old else { throw .invalidSize(.shrink, newSize) }
-        guard let owner = owner(of: p) else { throw .unknownPointer(.shrink, address: block.address) }
-        // Fill the tail before it is freed: once freed, another thread may allocate it.
-        let granule = owner == .small ? JITSmallBitfitConfig.granule : JITMediumBitfitConfig.granule
-        let kept = Alignment.roundUp(newSize, to: granule) ?? old
-        if kept < old { try fill(block.address + UInt(kept), byteCount: old - kept) }
-        switch owner {
-        case .small: try small.shrink(p, to: newSize)
-        case .medium: try medium.shrink(p, to: newSize)
-        case .large: try large.shrink(p, to: newSize)
+        guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
+            throw .unknownPointer(.shrink, address: block.address)
+        }
+        switch owner(of: p) {
+        case .small:
+            _ = try small.shrink(p, to: newSize) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .medium:
+            _ = try medium.shrink(p, to: newSize) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .large:
+            let old = try large.size(of: p)
+            guard newSize > 0, newSize <= old else { throw .invalidSize(.shrink, newSize) }
+            let kept = Alignment.roundUp(newSize, to: JITMediumBitfitConfig.granule) ?? old
+            if kept < old { try fill(block.address + UInt(kept), byteCount: old - kept) }
+            try large.shrink(p, to: newSize)
+        case nil: throw .unknownPointer(.shrink, address: block.address)
         }
     }
 
@@ -173,10 +215,14 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Runs `body` with a writable buffer covering exactly `block`, then closes write access
     /// and flushes the instruction cache for the block. In `.toggled` mode the block's pages
-    /// are not executable while `body` runs.
+    /// are not executable while `body` runs. The caller must not free the block meanwhile.
     public func withWritableBytes<R>(of block: CodeBlock, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         let size = try size(of: block)
-        return try withWritable(block.address, byteCount: size, operation: .write, body)
+        var result: Result<R, any Error>? = nil
+        try write(block.address, byteCount: size) { p in
+            result = Result { try body(UnsafeMutableRawBufferPointer(start: p, count: size)) }
+        }
+        return try result!.get()
     }
 
     /// Copies `bytes` into `block` at `offset` and flushes the instruction cache.
@@ -187,15 +233,7 @@ public final class JITHeap: @unchecked Sendable {
             throw .outOfBounds(.write, address: block.address &+ UInt(bitPattern: offset), byteCount: bytes.count)
         }
         guard bytes.count > 0, let source = bytes.baseAddress else { return }
-        do {
-            try withWritable(block.address + UInt(offset), byteCount: bytes.count, operation: .write) { buffer in
-                buffer.baseAddress!.copyMemory(from: source, byteCount: bytes.count)
-            }
-        } catch let error as PasError {
-            throw error
-        } catch {
-            preconditionFailure("unreachable: the copy body does not throw")
-        }
+        try write(block.address + UInt(offset), byteCount: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
     }
 
     /// Copies `bytes` into `block` at `offset`.
@@ -254,57 +292,45 @@ public final class JITHeap: @unchecked Sendable {
         return nil
     }
 
-    private func mutablePointer(_ block: CodeBlock, _ op: PasOperation) throws(PasError) -> UnsafeMutableRawPointer {
-        guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else { throw .unknownPointer(op, address: 0) }
-        return p
-    }
-
-    /// Opens write access to `address ..< address + byteCount` (inside one region), runs body.
-    private func withWritable<R>(_ address: UInt, byteCount: Int, operation: PasOperation,
-                                 _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        guard let region = chunks.region(containing: address) else {
-            throw PasError.unknownPointer(operation, address: address)
+    /// Runs `body` with the writable alias of `address ..< address + byteCount` (inside one
+    /// region), opening and closing write access as the region's mode needs, then flushes the
+    /// instruction cache. Lock-free except in `.toggled` mode.
+    @inline(__always)
+    func write(_ address: UInt, byteCount: Int, _ body: (UnsafeMutableRawPointer) -> Void) throws(PasError) {
+        guard let index = chunks.recordIndex(containing: address) else { throw .unknownPointer(.write, address: address) }
+        let record = chunks.record(index)
+        guard UInt(byteCount) <= record.end &- address else {
+            throw .outOfBounds(.write, address: address, byteCount: byteCount)
         }
         let range = MemoryRange(start: address, byteCount: byteCount)
-        guard region.executable.contains(range) else {
-            throw PasError.outOfBounds(operation, address: address, byteCount: byteCount)
-        }
-        try region.beginWrite(range)
-        // Invariant: the alias covers the same bytes as `range` and is writable until endWrite.
-        let alias = UnsafeMutableRawBufferPointer(start: UnsafeMutableRawPointer(bitPattern: address &+ region.writeOffset),
-                                                  count: byteCount)
-        let result: R
-        do {
-            result = try body(alias)
-        } catch {
+        if record.toggled {
+            let region = record.region.takeUnretainedValue()
+            try region.beginWrite(range)
+            // Invariant: the pages of `range` are RW until endWrite.
+            body(UnsafeMutableRawPointer(bitPattern: address)!)
             try region.endWrite(range)
-            throw error
+            return
         }
-        try region.endWrite(range)
-        return result
+        // Invariant: the alias covers the same bytes and is always writable (dual or RWX).
+        body(UnsafeMutableRawPointer(bitPattern: address &+ record.writeOffset)!)
+        pas_shim_flush_icache(range.pointer, range.pointer + byteCount)
     }
 
     /// Overwrites freed code with the fill pattern.
-    private func fill(_ address: UInt, byteCount: Int) throws(PasError) {
+    @inline(__always)
+    func fill(_ address: UInt, byteCount: Int) throws(PasError) {
         guard let word = fillPattern.word, byteCount > 0 else { return }
-        do {
-            try withWritable(address, byteCount: byteCount, operation: .deallocate) { buffer in
-                let base = buffer.baseAddress!
-                if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
-                    // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
-                    memset(base, Int32(word & 0xFF), byteCount)
-                } else {
-                    // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
-                    let wide = UInt64(word) | UInt64(word) << 32
-                    var i = 0
-                    while i &+ 8 <= byteCount { base.storeBytes(of: wide, toByteOffset: i, as: UInt64.self); i &+= 8 }
-                    while i &+ 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i &+= 4 }
-                }
+        try write(address, byteCount: byteCount) { base in
+            if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
+                // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
+                memset(base, Int32(word & 0xFF), byteCount)
+            } else {
+                // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
+                let wide = UInt64(word) | UInt64(word) << 32
+                var i = 0
+                while i &+ 8 <= byteCount { base.storeBytes(of: wide, toByteOffset: i, as: UInt64.self); i &+= 8 }
+                while i &+ 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i &+= 4 }
             }
-        } catch let error as PasError {
-            throw error
-        } catch {
-            preconditionFailure("unreachable: the fill body does not throw")
         }
     }
 }

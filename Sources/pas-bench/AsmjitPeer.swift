@@ -5,7 +5,13 @@ import Foundation
 enum AsmjitPeer {
     static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .appendingPathComponent("Peers/asmjit_peer.cpp").path
-    static let binary = NSTemporaryDirectory() + "/pas-bench-asmjit-peer"
+    /// Keyed by the source's size and modification time so an edited peer is rebuilt.
+    static let binary: String = {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: source)
+        let stamp = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        let size = (attributes?[.size] as? Int) ?? 0
+        return NSTemporaryDirectory() + "/pas-bench-asmjit-peer-\(size)-\(Int(stamp))"
+    }()
 
     static var unavailableReason: String {
         if !FileManager.default.fileExists(atPath: "/usr/include/asmjit/core.h") {
@@ -29,10 +35,10 @@ enum AsmjitPeer {
     struct Failure: Error { var message: String }
 
     /// Runs the peer's workload; nanoseconds per step.
-    static func run(ops: Int) throws -> Double {
+    static func run(shape: String, ops: Int) throws -> Double {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = [String(ops)]
+        p.arguments = [shape, String(ops)]
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -89,12 +89,8 @@ nonisolated(unsafe) let workloads: [Workload] = [
         if allocator == "pas" { var a = MargeAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes) }
         var a = MallocAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes)
     },
-    Workload(name: "jit-churn", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
-        let ops = quick ? 100_000 : 1_000_000
-        switch allocator {
-        case "pas": return try jitChurnPas(ops: ops)
-        case "mmap": return jitChurnMmap(ops: quick ? 20_000 : 200_000)
-        default: return try AsmjitPeer.run(ops: ops)
-        }
-    },
-]
+] + JITShape.allCases.map { shape in
+    Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
+        try runJIT(shape, allocator: allocator, quick: quick)
+    }
+}
