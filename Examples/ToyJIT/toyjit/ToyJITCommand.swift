@@ -18,6 +18,9 @@ usage: toyjit [options] [SOURCE]
   --mode dualMapped|rwx|toggled
                     protection mode of the code region (default dualMapped)
   --stats           print the JIT heap's statistics
+  --bench           time compilation per function, and compiled code against the
+                    interpreter on a loop-heavy program (use a release build:
+                    swift run -c release toyjit --bench)
 """
 
 func fail(_ message: String) -> Never {
@@ -38,7 +41,7 @@ enum ToyJITCommand {
         var source: String? = nil
         var callName: String? = nil
         var callArgs: [Int64] = []
-        var interpret = false, compare = false, emit = false, stats = false
+        var interpret = false, compare = false, emit = false, stats = false, bench = false
         var arch: Architecture? = nil
         var mode = ProtectionMode.dualMapped
 
@@ -63,6 +66,7 @@ enum ToyJITCommand {
             case "--compare": compare = true
             case "--emit": emit = true
             case "--stats": stats = true
+            case "--bench": bench = true
             case "--arch":
                 guard let a = Architecture(rawValue: value()) else { fail("unknown architecture; use arm64 or x86_64") }
                 arch = a
@@ -81,6 +85,11 @@ enum ToyJITCommand {
         let text = source ?? DemoProgram.source
         let program: Program
         do { program = try Program(source: text) } catch { fail("error: \(error)") }
+
+        if bench {
+            runBenchmark(mode: mode)
+            exit(0)
+        }
 
         if emit {
             let target = arch ?? Architecture.host ?? .x86_64
@@ -156,5 +165,50 @@ enum ToyJITCommand {
         }
         if stats { print(heap.statistics) }
 
+    }
+}
+
+/// `toyjit --bench`: compile time per function (median of 200 compilations + installs) and the
+/// speed of compiled code against the interpreter on loop-heavy calls.
+func runBenchmark(mode: ProtectionMode) {
+    #if DEBUG
+    print("note: a debug build; run `swift run -c release toyjit --bench` for meaningful figures")
+    #endif
+    guard let host = Architecture.host else { fail("toyjit --bench needs an x86-64 or arm64 host") }
+    let program: Program
+    do { program = try Program(source: DemoProgram.source) } catch { fail("error: \(error)") }
+    let heap: JITHeap
+    do { heap = try JITHeap(options: .mode(mode, regionSize: 64 << 20)) } catch { fail("error: \(error)") }
+    print("compile + install per function (\(host.rawValue), \(heap.protectionMode)), median of 200:")
+    for function in program.functions {
+        var samples: [Double] = []
+        var bytes = 0
+        for _ in 0 ..< 200 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            guard let code = try? Compiler.compile(function, for: host, functionTable: 0x1000),
+                  let block = try? heap.install(code) else { fail("error: compiling \(function.name) failed") }
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
+            bytes = code.count
+            try? heap.deallocate(block)
+        }
+        samples.sort()
+        print("  \(function.name): \(bytes) bytes, \(String(format: "%.1f", samples[samples.count / 2])) µs")
+    }
+    let engine: Engine
+    do { engine = try Engine(program: program, memory: JITHeapCodeMemory(heap: heap)) } catch { fail("error: \(error)") }
+    print("compiled vs interpreted (median of 5):")
+    for (name, arguments) in [("primes", [Int64(30000)]), ("collatz", [Int64(20000)]), ("fib", [Int64(22)])] {
+        guard let index = program.index(of: name) else { continue }
+        var jit: [Double] = [], interp: [Double] = []
+        var a: Int64 = 0, b: Int64 = 0
+        for _ in 0 ..< 5 {
+            let (v, ms) = timed { (try? engine.call(name, arguments)) ?? -1 }
+            var interpreter = Interpreter(program: program, maximumDepth: 10_000)
+            let (w, ims) = timed { (try? interpreter.call(index, arguments)) ?? -2 }
+            jit.append(ms); interp.append(ims); a = v; b = w
+        }
+        jit.sort(); interp.sort()
+        let j = jit[2], i = interp[2]
+        print("  \(name)(\(arguments[0])) = \(a): compiled \(String(format: "%.3f", j)) ms, interpreted \(String(format: "%.3f", i)) ms, \(String(format: "%.0f", i / max(j, 0.000_001)))x\(a == b ? "" : "  MISMATCH \(b)")")
     }
 }
