@@ -31,11 +31,12 @@ import Synchronization
             do {
                 for step in 0 ..< 3000 {
                     if live.count < 6 && random.below(3) != 0 {
-                        // 16 KiB .. 8 MiB, log-uniform.
-                        let size = (16 << 10) << random.below(10) / (1 + random.below(2)) + random.below(1000)
+                        // 16 KiB .. 8 MiB, roughly log-uniform.
+                        let base = (16 << 10) << random.below(10)
+                        let size = min(8 << 20, base + random.below(base))
                         let alignment = random.below(4) == 0 ? 4096 << random.below(6) : 16
                         let type = LargeHeapType(rawValue: UInt32(random.below(3)))
-                        let p = try heap.allocate(size: min(size, 8 << 20), alignment: alignment, type: type)
+                        let p = try heap.allocate(size: size, alignment: alignment, type: type)
                         let n = try heap.size(of: p)
                         let tag = UInt64(worker) << 32 | UInt64(step)
                         p.storeBytes(of: tag, as: UInt64.self)
