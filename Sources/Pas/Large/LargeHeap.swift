@@ -149,6 +149,19 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         try core?.verify()
     }
 
+    /// Calls `body` with the start, size and type of every live object, in no particular
+    /// order. For introspection and tests, not a fast path: O(capacity of the large map).
+    /// `body` runs under the heap's lock, so it must not call into this heap.
+    public func forEachLiveObject(_ body: (UnsafeMutableRawPointer, Int, LargeHeapType) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let core else { return }
+        core.map.forEach { (e: LargeMapEntry) in
+            // Invariant: map entries are never 0 (an empty slot).
+            body(UnsafeMutableRawPointer(bitPattern: e.start)!, Int(e.size), LargeHeapType(rawValue: e.type))
+        }
+    }
+
     /// A consistent snapshot of the heap's accounting. O(1).
     public var statistics: LargeHeapStatistics {
         lock.lock()

@@ -173,4 +173,17 @@ func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: In
         try heap.deallocate(q)
         try heap.verify()
     }
+
+    @Test func liveObjectsCanBeListed() throws {
+        let (heap, _) = makeLargeHeap()
+        let a = try heap.allocate(size: 5000, type: LargeHeapType(rawValue: 7))
+        let b = try heap.allocate(size: 70_000)
+        let c = try heap.allocate(size: 16)
+        try heap.deallocate(c)
+        var seen: [UInt: (Int, LargeHeapType)] = [:]
+        heap.forEachLiveObject { p, size, type in seen[UInt(bitPattern: p)] = (size, type) }
+        #expect(seen.count == 2)
+        #expect(seen[UInt(bitPattern: a)]?.0 == 5008 && seen[UInt(bitPattern: a)]?.1 == LargeHeapType(rawValue: 7))
+        #expect(seen[UInt(bitPattern: b)]?.0 == 70_000 && seen[UInt(bitPattern: b)]?.1 == .untyped)
+    }
 }
