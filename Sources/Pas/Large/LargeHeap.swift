@@ -187,16 +187,18 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         return core?.epoch ?? 0
     }
 
-    /// Decommits, through `chunks.decommit`, every whole page inside a free range that is not
-    /// decommitted yet, and returns the bytes decommitted. On a failure the pages decommitted
+    /// Decommits, through `chunks.decommit`, every whole page of free memory that is not
+    /// decommitted yet (including pages shared by adjacent free ranges of different types),
+    /// and returns the bytes decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
     /// so far stay recorded and the error is thrown. Cost: O(free ranges × log n) plus one
     /// system call per run of pages; holds the lock throughout.
     public func decommitFreePages() throws(PasError) -> Int {
         try decommitFreePages(freedAtOrBefore: .max)
     }
 
-    /// Like `decommitFreePages()`, but only for free ranges whose last growth happened at or
-    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new.
+    /// Like `decommitFreePages()`, but only for pages whose free ranges all last grew at or
+    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new
+    /// as a whole (conservative: its old pages wait for the next pass).
     public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
         lock.lock()
         defer { lock.unlock() }
