@@ -37,11 +37,12 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// Created on first use, so that `init` needs no system call and cannot fail.
     private var core: LargeHeapCore?
 
-    /// Creates an empty heap over `chunks`. `granule` must be a power of two; `chunkSize` a
-    /// positive multiple of the chunk source's page size (both are programmer errors
-    /// otherwise). Cost: no system call; metadata pages are mapped on first allocation.
+    /// Creates an empty heap over `chunks`. `granule` must be a power of two no larger than
+    /// the chunk source's page size, and `chunkSize` a positive multiple of that page size
+    /// (both are programmer errors otherwise). Cost: no system call; metadata pages are mapped on first allocation.
     public init(chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20) {
-        precondition(Alignment.isPowerOfTwo(granule), "LargeHeap: granule \(granule) is not a power of two")
+        precondition(Alignment.isPowerOfTwo(granule) && granule <= chunks.pageSize,
+                     "LargeHeap: granule \(granule) is not a power of two up to the page size \(chunks.pageSize)")
         precondition(chunkSize > 0 && chunkSize % chunks.pageSize == 0,
                      "LargeHeap: chunkSize \(chunkSize) is not a multiple of the page size \(chunks.pageSize)")
         self.chunks = chunks
