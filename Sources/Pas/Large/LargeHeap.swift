@@ -37,11 +37,12 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// Created on first use, so that `init` needs no system call and cannot fail.
     private var core: LargeHeapCore?
 
-    /// Creates an empty heap over `chunks`. `granule` must be a power of two; `chunkSize` a
-    /// positive multiple of the chunk source's page size (both are programmer errors
-    /// otherwise). Cost: no system call; metadata pages are mapped on first allocation.
+    /// Creates an empty heap over `chunks`. `granule` must be a power of two no larger than
+    /// the chunk source's page size, and `chunkSize` a positive multiple of that page size
+    /// (both are programmer errors otherwise). Cost: no system call; metadata pages are mapped on first allocation.
     public init(chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20) {
-        precondition(Alignment.isPowerOfTwo(granule), "LargeHeap: granule \(granule) is not a power of two")
+        precondition(Alignment.isPowerOfTwo(granule) && granule <= chunks.pageSize,
+                     "LargeHeap: granule \(granule) is not a power of two up to the page size \(chunks.pageSize)")
         precondition(chunkSize > 0 && chunkSize % chunks.pageSize == 0,
                      "LargeHeap: chunkSize \(chunkSize) is not a multiple of the page size \(chunks.pageSize)")
         self.chunks = chunks
@@ -149,6 +150,19 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         try core?.verify()
     }
 
+    /// Calls `body` with the start, size and type of every live object, in no particular
+    /// order. For introspection and tests, not a fast path: O(capacity of the large map).
+    /// `body` runs under the heap's lock, so it must not call into this heap.
+    public func forEachLiveObject(_ body: (UnsafeMutableRawPointer, Int, LargeHeapType) -> Void) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let core else { return }
+        core.map.forEach { (e: LargeMapEntry) in
+            // Invariant: map entries are never 0 (an empty slot).
+            body(UnsafeMutableRawPointer(bitPattern: e.start)!, Int(e.size), LargeHeapType(rawValue: e.type))
+        }
+    }
+
     /// A consistent snapshot of the heap's accounting. O(1).
     public var statistics: LargeHeapStatistics {
         lock.lock()
@@ -174,16 +188,18 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         return core?.epoch ?? 0
     }
 
-    /// Decommits, through `chunks.decommit`, every whole page inside a free range that is not
-    /// decommitted yet, and returns the bytes decommitted. On a failure the pages decommitted
+    /// Decommits, through `chunks.decommit`, every whole page of free memory that is not
+    /// decommitted yet (including pages shared by adjacent free ranges of different types),
+    /// and returns the bytes decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
     /// so far stay recorded and the error is thrown. Cost: O(free ranges × log n) plus one
     /// system call per run of pages; holds the lock throughout.
     public func decommitFreePages() throws(PasError) -> Int {
         try decommitFreePages(freedAtOrBefore: .max)
     }
 
-    /// Like `decommitFreePages()`, but only for free ranges whose last growth happened at or
-    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new.
+    /// Like `decommitFreePages()`, but only for pages whose free ranges all last grew at or
+    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new
+    /// as a whole (conservative: its old pages wait for the next pass).
     public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
         lock.lock()
         defer { lock.unlock() }

@@ -40,8 +40,8 @@ struct LargeMap {
     }
 
     @inline(__always) private func home(_ key: UInt) -> Int {
-        // Fibonacci hashing of the address without its always-zero low bits.
-        Int(truncatingIfNeeded: ((key >> 4) &* 0x9E37_79B9_7F4A_7C15) >> 17) & (capacity - 1)
+        // Fibonacci hashing: the top log2(capacity) bits of the product mix every key bit.
+        Int(truncatingIfNeeded: (UInt64(key) &* 0x9E37_79B9_7F4A_7C15) >> UInt64(64 - capacity.trailingZeroBitCount))
     }
 
     /// Ensures `extra` more entries can be inserted without growing. O(capacity) when it grows.
@@ -110,7 +110,7 @@ struct LargeMap {
     }
 
     /// Calls `body` for every entry (for verification and statistics; not on a fast path).
-    func forEach(_ body: (LargeMapEntry) throws(PasError) -> Void) throws(PasError) {
+    func forEach<E: Error>(_ body: (LargeMapEntry) throws(E) -> Void) throws(E) {
         for i in 0 ..< capacity where entries[i].start != 0 { try body(entries[i]) }
     }
 }

@@ -110,4 +110,36 @@ import PasTestSupport
         _ = b
         try heap.verify()
     }
+
+    @Test func aPageSharedByFreeRangesOfDifferentTypesIsDecommittedOnceAllAreEligible() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: page + page / 2, type: LargeHeapType(rawValue: 1))
+        let b = try heap.allocate(size: page / 2 + page, type: LargeHeapType(rawValue: 2))
+        _ = try heap.allocate(size: 16)
+        #expect(b == a + page + page / 2)
+        try heap.deallocate(a)
+        let sample = heap.freeEpoch
+        try heap.deallocate(b)
+        #expect(heap.statistics.freeRangeCount == 3)
+        let shared = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
+        let bWhole = MemoryRange(start: UInt(bitPattern: a) + UInt(2 * page), byteCount: page)
+        mock.clearEvents()
+        // Only a (and the untouched tail of the chunk) is old enough: a's one whole page
+        // goes; the page a shares with b waits for b.
+        _ = try heap.decommitFreePages(freedAtOrBefore: sample)
+        #expect(decommits(mock).contains(MemoryRange(start: UInt(bitPattern: a), byteCount: page)))
+        #expect(!decommits(mock).contains { $0.overlaps(shared) || $0.overlaps(bWhole) })
+        mock.clearEvents()
+        // Now b's whole page and the shared page go too.
+        #expect(try heap.decommitFreePages() == 2 * page)
+        #expect(decommits(mock) == [bWhole, shared])
+        try heap.verify()
+        // Type 2 reusing its range re-commits the shared page.
+        mock.clearEvents()
+        let b2 = try heap.allocate(size: page, type: LargeHeapType(rawValue: 2))
+        #expect(b2 == b)
+        #expect(commits(mock) == [MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: 2 * page)])
+        try heap.verify()
+    }
 }

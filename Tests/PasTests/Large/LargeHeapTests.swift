@@ -133,4 +133,57 @@ func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: In
         try heap.verify()
         #expect(heap.statistics.objectCount == 0)
     }
+
+    @Test func badInputOnAFreshHeapAndOverflowingSizes() throws {
+        let (heap, _) = makeLargeHeap()
+        let p = UnsafeMutableRawPointer(bitPattern: 0x10_0000)!
+        #expect(throws: PasError.unknownPointer(.deallocate, address: 0x10_0000)) { try heap.deallocate(p) }
+        #expect(throws: PasError.unknownPointer(.sizeQuery, address: 0x10_0000)) { try heap.size(of: p) }
+        #expect(throws: PasError.unknownPointer(.shrink, address: 0x10_0000)) { try heap.shrink(p, to: 16) }
+        #expect(!heap.owns(p) && !heap.contains(0x10_0000))
+        #expect(try heap.decommitFreePages() == 0)
+        try heap.verify()
+        #expect(throws: PasError.invalidSize(.allocate, Int.max - 7)) { try heap.allocate(size: Int.max - 7) }
+        #expect(throws: PasError.invalidSize(.allocate, LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1)) {
+            try heap.allocate(size: LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1)
+        }
+        #expect(throws: PasError.invalidAlignment(.allocate, -16)) { try heap.allocate(size: 16, alignment: -16) }
+        #expect(throws: PasError.invalidAlignment(.allocate, Int.min)) { try heap.allocate(size: 16, alignment: Int.min) }
+        let q = try heap.allocate(size: 100)
+        #expect(throws: PasError.invalidSize(.shrink, Int.max)) { try heap.shrink(q, to: Int.max) }
+        #expect(throws: PasError.invalidSize(.shrink, -1)) { try heap.shrink(q, to: -1) }
+        #expect(throws: PasError.invalidSize(.shrink, 113)) { try heap.shrink(q, to: 113) }
+        #expect(try heap.size(of: q) == 112)
+        let s = heap.statistics
+        #expect(s.objectCount == 1)
+        try heap.deallocate(q)
+        try heap.verify()
+    }
+
+    @Test func largeAlignmentsUpToTheLimit() throws {
+        let chunks = NoAccessChunkSource()
+        let heap = LargeHeap(chunks: chunks, chunkSize: 16 * chunks.pageSize)
+        let limit = LargeHeap<NoAccessChunkSource>.maxAlignment
+        let p = try heap.allocate(size: 4096, alignment: limit)
+        #expect(UInt(bitPattern: p) % UInt(limit) == 0)
+        let q = try heap.allocate(size: 1 << 20, alignment: 1 << 21)
+        #expect(UInt(bitPattern: q) % UInt(1 << 21) == 0)
+        #expect(throws: PasError.invalidAlignment(.allocate, limit * 2)) { try heap.allocate(size: 16, alignment: limit * 2) }
+        try heap.deallocate(p)
+        try heap.deallocate(q)
+        try heap.verify()
+    }
+
+    @Test func liveObjectsCanBeListed() throws {
+        let (heap, _) = makeLargeHeap()
+        let a = try heap.allocate(size: 5000, type: LargeHeapType(rawValue: 7))
+        let b = try heap.allocate(size: 70_000)
+        let c = try heap.allocate(size: 16)
+        try heap.deallocate(c)
+        var seen: [UInt: (Int, LargeHeapType)] = [:]
+        heap.forEachLiveObject { p, size, type in seen[UInt(bitPattern: p)] = (size, type) }
+        #expect(seen.count == 2)
+        #expect(seen[UInt(bitPattern: a)]?.0 == 5008 && seen[UInt(bitPattern: a)]?.1 == LargeHeapType(rawValue: 7))
+        #expect(seen[UInt(bitPattern: b)]?.0 == 70_000 && seen[UInt(bitPattern: b)]?.1 == .untyped)
+    }
 }
