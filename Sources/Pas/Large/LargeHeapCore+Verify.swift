@@ -5,7 +5,7 @@ import PasSystem
 extension LargeHeapCore {
     /// The error `verify()` reports for a broken invariant (the only place that builds it).
     private func broken(_ what: String, at address: UInt = 0) -> PasError {
-        .unsupported(.allocate, reason: "large heap invariant broken at 0x\(String(address, radix: 16)): \(what)")
+        .corrupted(.verify, address: address, reason: "large heap: \(what)")
     }
 
     /// Checks one treap: key order, priority heap order and `maxSize`; appends its nodes in
