@@ -9,6 +9,8 @@ struct RunResult: Codable {
     var nsPerOp: Double
     /// Peak resident set size of the child process, MiB.
     var peakRSSMiB: Double
+    /// Other figures the workload reports (for example metadata per live byte).
+    var extra: [String: Double]? = nil
 }
 
 /// An allocator a workload can run against.

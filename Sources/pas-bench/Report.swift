@@ -58,6 +58,16 @@ struct Report {
             logs.append(log(r))
             out += "| \(w) | \(best.0) | \(String(format: "%.2f", r)) |\n"
         }
+        let extras = results.filter { $0.extra != nil }
+        if !extras.isEmpty {
+            out += "\nOther figures (median over runs):\n"
+            var keys: [(String, String, String)] = []
+            for r in extras { for k in r.extra!.keys.sorted() where !keys.contains(where: { $0 == (r.workload, r.allocator, k) }) { keys.append((r.workload, r.allocator, k)) } }
+            for (w, a, k) in keys {
+                let v = extras.filter { $0.workload == w && $0.allocator == a }.compactMap { $0.extra?[k] }.sorted()
+                if !v.isEmpty { out += "- \(w) / \(a): \(k) = \(String(format: "%.4f", v[v.count / 2]))\n" }
+            }
+        }
         if !logs.isEmpty {
             out += "\nGeometric mean of Pas ÷ best peer: \(String(format: "%.2f", exp(logs.reduce(0, +) / Double(logs.count))))\n"
         }

@@ -42,7 +42,7 @@ struct MargeAllocator: BenchAllocator {
 /// Replace a random slot `ops` times: free the old block, allocate a new one of a random
 /// size, write its first and last bytes. Returns ns per replacement.
 func churn<A: BenchAllocator>(_ a: inout A, slots: Int, ops: Int, sizes: (inout Random) -> Int,
-                              touchPages: Bool = false) -> Double {
+                              touchPages: Bool = false, keepLive: Bool = false) -> Double {
     var rng = Random(seed: 0x5eed)
     let table = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slots)
     table.initialize(repeating: nil, count: slots)
@@ -62,7 +62,7 @@ func churn<A: BenchAllocator>(_ a: inout A, slots: Int, ops: Int, sizes: (inout 
         table[k] = p
     }
     let elapsed = nowNanoseconds() - start
-    for k in 0 ..< slots { if let p = table[k] { a.free(p) } }
+    if !keepLive { for k in 0 ..< slots { if let p = table[k] { a.free(p) } } }
     return Double(elapsed) / Double(ops)
 }
 
@@ -89,8 +89,45 @@ nonisolated(unsafe) let workloads: [Workload] = [
         if allocator == "pas" { var a = MargeAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes) }
         var a = MallocAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes)
     },
+    Workload(name: "bitfit-churn-16-256", allocators: mallocPeers) { allocator, quick in
+        try bitfitChurn(allocator, lo: 16, hi: 256, quick: quick)
+    },
+    Workload(name: "bitfit-churn-16-4096", allocators: mallocPeers) { allocator, quick in
+        try bitfitChurn(allocator, lo: 16, hi: 4096, quick: quick)
+    },
 ] + JITShape.allCases.map { shape in
     Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
         try runJIT(shape, allocator: allocator, quick: quick)
     }
 }
+
+/// Bitfit churn: 4096 live slots, 1M replacements of uniform lo...hi bytes. Pas routes sizes up
+/// to 2 KiB to the small bitfit config (16 B granules) and larger ones to the medium config
+/// (256 B granules). Records metadata bytes per live byte in `extra`.
+func bitfitChurn(_ allocator: String, lo: Int, hi: Int, quick: Bool) throws -> Double {
+    let ops = quick ? 100_000 : 1_000_000
+    let sizes: (inout Random) -> Int = { $0.uniform(lo, hi) }
+    guard allocator == "pas" else { var a = MallocAllocator(); return churn(&a, slots: 4096, ops: ops, sizes: sizes) }
+    var a = BitfitPairAllocator()
+    let ns = churn(&a, slots: 4096, ops: ops, sizes: sizes, keepLive: true)
+    let s = a.small.statistics, m = a.medium.statistics
+    let live = max(1, s.liveBytes + m.liveBytes)
+    extraMetrics["metadata bytes per live byte"] = Double(s.metadataBytes + m.metadataBytes) / Double(live)
+    return ns
+}
+
+struct BitfitPairAllocator: BenchAllocator {
+    let small = BitfitHeap<SmallBitfitConfig, ReservationChunkSource<SystemPageSource>>(
+        chunks: ReservationChunkSource(source: SystemPageSource.shared))
+    let medium = BitfitHeap<MediumBitfitConfig, ReservationChunkSource<SystemPageSource>>(
+        chunks: ReservationChunkSource(source: SystemPageSource.shared))
+    @inline(__always) mutating func allocate(_ size: Int) -> UnsafeMutableRawPointer {
+        size <= SmallBitfitConfig.maxObjectSize ? try! small.allocate(size: size) : try! medium.allocate(size: size)
+    }
+    @inline(__always) mutating func free(_ p: UnsafeMutableRawPointer) {
+        if small.owns(p) { try! small.deallocate(p) } else { try! medium.deallocate(p) }
+    }
+}
+
+/// Extra figures a workload reports beside its time (printed in the report's notes).
+nonisolated(unsafe) var extraMetrics: [String: Double] = [:]

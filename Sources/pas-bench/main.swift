@@ -20,7 +20,8 @@ if arguments.first == "--child" {
     let quick = arguments.contains("--quick")
     do {
         let ns = try w.run(arguments[2], quick)
-        let r = RunResult(workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB())
+        let r = RunResult(workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB(),
+                          extra: extraMetrics.isEmpty ? nil : extraMetrics)
         print(String(data: try JSONEncoder().encode(r), encoding: .utf8)!)
         exit(0)
     } catch {
@@ -46,7 +47,9 @@ while i < arguments.count {
     }
     i += 1
 }
-let chosen = selected.isEmpty ? workloads : workloads.filter { selected.contains($0.name) }
+// A selector names a workload or a group: "jit" selects every "jit-..." workload.
+let chosen = selected.isEmpty ? workloads
+    : workloads.filter { w in selected.contains { w.name == $0 || w.name.hasPrefix($0 + "-") } }
 if chosen.isEmpty { usage() }
 
 #if DEBUG
