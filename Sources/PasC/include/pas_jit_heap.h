@@ -148,7 +148,7 @@ pas_error_code pas_jit_heap_deallocate(pas_jit_heap* heap, void* block);
 pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_size);
 
 /* The usable size of a live block (its requested size rounded up to the granule), or 0 with
-   UNKNOWN_POINTER recorded. */
+   UNKNOWN_POINTER recorded (DOUBLE_FREE for a block already freed). */
 size_t pas_jit_heap_get_size(pas_jit_heap* heap, const void* block);
 
 /* Copies count bytes into block at offset, then flushes the instruction cache for them.
