@@ -34,7 +34,8 @@ let package = Package(
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
-        .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem"], exclude: ["CProgram"]),
+        .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],
+                    exclude: ["CProgram"]),
 
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
         .target(name: "ToyJITCore", dependencies: ["PasJIT", "PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),

@@ -2,6 +2,7 @@ import Testing
 @testable import PasC
 import PasJIT
 import PasSystem
+import PasTestSupport
 import Dispatch
 import Synchronization
 #if canImport(Glibc)
@@ -97,6 +98,18 @@ let ok = PasErrorCode.ok.rawValue
         let s = statistics(heap)
         #expect(s.blockCount == 0 && s.liveBytes == 0)
         #expect(s.protectionMode == mode.rawValue)
+    }
+
+    @Test func destroyUnmapsTheRegionWithLiveBlocks() throws {
+        let heap = try #require(create(options(regionSize: 6 << 20, modes: [.dualMapped])))
+        let blocks = (0 ..< 10).compactMap { _ in pas_jit_heap_allocate(heap, 512, 0) }
+        #expect(blocks.count == 10)
+        let address = UInt(bitPattern: blocks[0])
+        let before = try #require(ProcessMaps.entries().first { $0.start <= address && address < $0.end })
+        #expect(before.permissions.hasPrefix("r-x"))
+        #expect(pas_jit_heap_destroy(heap) == ok)
+        let after = ProcessMaps.entries().first { $0.start == before.start && $0.end == before.end }
+        #expect(after == nil, "the heap's executable view is still mapped after destroy")
     }
 
     @Test func writableBytesCallbackSeesTheWholeBlock() throws {

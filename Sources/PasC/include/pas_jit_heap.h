@@ -159,8 +159,9 @@ pas_error_code pas_jit_heap_write(pas_jit_heap* heap, void* block, size_t offset
 
 /* Calls function(writable, size, context) with a writable view of the whole block, then
    closes write access and flushes the instruction cache. In toggled mode the block's pages
-   are not executable during the call. function must not free or destroy anything of the
-   heap. Errors: as pas_jit_heap_write(). */
+   are not executable during the call, and the heap's writes are serialised by a lock held
+   during the call, so function must not call back into the heap. Errors: as
+   pas_jit_heap_write(). */
 pas_error_code pas_jit_heap_with_writable_bytes(pas_jit_heap* heap, void* block,
                                                 pas_jit_heap_write_function function, void* context);
 
