@@ -6,10 +6,15 @@ import PasSystem
 /// check both sides.
 @frozen
 public struct CJITHeapOptions: Sendable, Equatable {
+    /// Bytes of code address space to reserve; 0 reserves nothing (fresh memory only).
     public var regionSize: UInt64
+    /// `CProtectionMode` raw values to try in order, ending at the first 0.
     public var protectionModes: (UInt32, UInt32, UInt32, UInt32)
+    /// A `CFill` raw value.
     public var fill: UInt32
+    /// The byte repeated over freed code when `fill` is `CFill.byte`.
     public var fillByte: UInt32
+    /// Must be 0.
     public var reserved: UInt64
 
     /// The defaults of `pas_jit_heap_options_init`.
@@ -58,13 +63,21 @@ public struct CJITHeapOptions: Sendable, Equatable {
 /// `pas_jit_heap_statistics` (pas_jit_heap.h), field for field.
 @frozen
 public struct CJITHeapStatistics: Sendable {
+    /// A `CProtectionMode` raw value.
     public var protectionMode: UInt32
+    /// Padding, always 0.
     public var reserved0: UInt32
+    /// `JITHeap.Statistics.reservedBytes`.
     public var reservedBytes: UInt64
+    /// `JITHeap.Statistics.usedAddressSpace`.
     public var usedAddressSpace: UInt64
+    /// `JITHeap.Statistics.liveBytes`.
     public var liveBytes: UInt64
+    /// `JITHeap.Statistics.blockCount`.
     public var blockCount: UInt64
+    /// `JITHeap.Statistics.decommittedBytes`.
     public var decommittedBytes: UInt64
+    /// `JITHeap.Statistics.residentCodeBytes`, or -1 for nil.
     public var residentCodeBytes: Int64
 
     /// All zero.
@@ -91,7 +104,7 @@ struct OptionsProblem: Error {
     init(_ reason: String) { self.reason = reason }
 }
 
-/// `pas_jit_protection_mode` values.
+/// `pas_jit_protection_mode` values (0 ends a list and is never a mode).
 public enum CProtectionMode: UInt32, Sendable, CaseIterable {
     case none = 0, dualMapped = 1, rwx = 2, toggled = 3
 
@@ -113,7 +126,7 @@ public enum CProtectionMode: UInt32, Sendable, CaseIterable {
     }
 }
 
-/// `pas_jit_fill` values.
+/// `pas_jit_fill` values: trap instruction, leave freed code as it is, or a repeated byte.
 public enum CFill: UInt32, Sendable {
     case trap = 0, leave = 1, byte = 2
 }

@@ -8,6 +8,8 @@ import Glibc
 // retained reference to a `JITHeap` (`Unmanaged.passRetained`), released by destroy; the
 // process-wide heap's handle is unretained and never released.
 // Every function records failures with `LastError` and returns the documented failure value.
+// Cost and thread-safety are those of the `JITHeap` method each one calls (pas_jit_heap.h
+// states them for C callers).
 
 /// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
 @inline(__always)

@@ -73,22 +73,25 @@ enum LastError {
     static let recordSize = messageOffset + messageCapacity
 
     /// The key of the per-thread record. Created once (Swift globals initialise exactly once,
-    /// thread-safely); never deleted.
-    static let key: pthread_key_t = {
+    /// thread-safely); never deleted. Nil if the process ran out of keys: errors then set
+    /// only errno, and `pas_last_error()` reports PAS_OK.
+    static let key: pthread_key_t? = {
         var key = pthread_key_t()
-        let status = pthread_key_create(&key) { record in free(record) }
-        precondition(status == 0, "PasC: pthread_key_create failed with \(status)")
+        guard pthread_key_create(&key, { record in free(record) }) == 0 else { return nil }
         return key
     }()
 
     /// The calling thread's record, or nil if it never failed (or calloc failed).
     @inline(__always)
-    static var current: UnsafeMutableRawPointer? { pthread_getspecific(key) }
+    static var current: UnsafeMutableRawPointer? {
+        guard let key else { return nil }
+        return pthread_getspecific(key)
+    }
 
-    /// The calling thread's record, created if needed; nil only if calloc fails.
+    /// The calling thread's record, created if needed; nil only if calloc or the key failed.
     static func currentOrCreate() -> UnsafeMutableRawPointer? {
         if let record = current { return record }
-        guard let record = calloc(1, recordSize) else { return nil }
+        guard let key, let record = calloc(1, recordSize) else { return nil }
         guard pthread_setspecific(key, record) == 0 else { free(record); return nil }
         return record
     }
