@@ -106,8 +106,9 @@ void pas_jit_heap_options_init(pas_jit_heap_options* options);
 
 /* Creates a heap; options NULL means the defaults. Returns NULL on failure:
    PAS_ERROR_UNSUPPORTED when every listed protection mode was refused (the message names
-   each mode and why), PAS_ERROR_INVALID_ARGUMENT for unknown mode or fill values or a
-   non-zero reserved field, PAS_ERROR_INVALID_SIZE for a region size too large.
+   each mode and why; a region too large for the address space ends up here too),
+   PAS_ERROR_INVALID_ARGUMENT for an empty mode list, unknown mode or fill values, a
+   fill_byte above 255, a region size above INT64_MAX or a non-zero reserved field.
    Cost: a few system calls (memfd_create, mmap). */
 pas_jit_heap* pas_jit_heap_create(const pas_jit_heap_options* options);
 
