@@ -159,6 +159,9 @@ let ok = PasErrorCode.ok.rawValue
         o.regionSize = UInt64.max
         #expect(create(o) == nil)
         #expect(pas_last_error() == PasErrorCode.invalidArgument.rawValue)
+        #expect(create(options(regionSize: 1 << 62)) == nil)
+        #expect(pas_last_error() == PasErrorCode.unsupported.rawValue)
+        #expect(String(cString: pas_last_error_message()).contains("dualMapped"))
         pas_clear_last_error()
     }
 
