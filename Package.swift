@@ -7,6 +7,8 @@ let package = Package(
         .library(name: "Pas", targets: ["Pas"]),
         .library(name: "PasSystem", targets: ["PasSystem"]),
         .library(name: "PasJIT", targets: ["PasJIT"]),
+        // The C API (header in Sources/PasC/include) as a shared library: libPasC.so.
+        .library(name: "PasC", type: .dynamic, targets: ["PasC"]),
         .executable(name: "toyjit", targets: ["toyjit"]),
         .executable(name: "pas-bench", targets: ["pas-bench"]),
     ],
@@ -19,6 +21,9 @@ let package = Package(
         .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
         .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),
+        // The C API: `pas_jit_heap_*`, libpas's `jit_heap_*` names, the thread's last error.
+        // The header directory is not Swift source; C programs find it with -I.
+        .target(name: "PasC", dependencies: ["PasJIT", "Pas", "PasSystem"], exclude: ["include"]),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),
@@ -28,6 +33,9 @@ let package = Package(
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
+        // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
+        .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],
+                    exclude: ["CProgram"]),
 
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
         .target(name: "ToyJITCore", dependencies: ["PasJIT", "PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),

@@ -1,0 +1,250 @@
+import PasJIT
+import PasSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The `pas_jit_heap_*` functions of pas_jit_heap.h. A `pas_jit_heap*` is an unmanaged,
+// retained reference to a `JITHeap` (`Unmanaged.passRetained`), released by destroy; the
+// process-wide heap's handle is unretained and never released.
+// Every function records failures with `LastError` and returns the documented failure value.
+// Cost and thread-safety are those of the `JITHeap` method each one calls (pas_jit_heap.h
+// states them for C callers).
+
+/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+@inline(__always)
+func jitHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> JITHeap? {
+    guard let handle else {
+        LastError.recordInvalidArgument(function, "heap is NULL")
+        return nil
+    }
+    // Invariant: a non-NULL handle came from pas_jit_heap_create (not yet destroyed) or
+    // pas_jit_heap_process_heap, so it is a live JITHeap reference (the header says other
+    // values are undefined).
+    return Unmanaged<JITHeap>.fromOpaque(handle).takeUnretainedValue()
+}
+
+/// A C `size_t` as a Swift size; sizes above `Int.max` become -1, which every heap refuses.
+@inline(__always)
+func cSize(_ size: UInt) -> Int { size <= UInt(Int.max) ? Int(size) : -1 }
+
+/// `int pas_…(…)` status: records `error` and returns its code.
+@inline(__always)
+func status(of error: PasError) -> Int32 {
+    LastError.record(error)
+    return error.cReport.code.rawValue
+}
+
+/// `void pas_jit_heap_options_init(pas_jit_heap_options* options)`.
+@_cdecl("pas_jit_heap_options_init")
+public func pas_jit_heap_options_init(_ options: UnsafeMutableRawPointer?) {
+    // Invariant: a non-NULL options points to a pas_jit_heap_options (same layout as CJITHeapOptions).
+    options?.storeBytes(of: CJITHeapOptions(), as: CJITHeapOptions.self)
+}
+
+/// `pas_jit_heap* pas_jit_heap_create(const pas_jit_heap_options* options)`.
+@_cdecl("pas_jit_heap_create")
+public func pas_jit_heap_create(_ options: UnsafeRawPointer?) -> UnsafeMutableRawPointer? {
+    // Invariant: a non-NULL options points to a pas_jit_heap_options; read unaligned to be lenient.
+    let cOptions = options?.loadUnaligned(as: CJITHeapOptions.self) ?? CJITHeapOptions()
+    let swiftOptions: JITHeap.Options
+    switch cOptions.jitOptions() {
+    case .success(let o): swiftOptions = o
+    case .failure(let problem):
+        LastError.recordInvalidArgument("pas_jit_heap_create", problem.reason)
+        return nil
+    }
+    do {
+        let heap = try JITHeap(options: swiftOptions)
+        return Unmanaged.passRetained(heap).toOpaque()
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
+/// `pas_error_code pas_jit_heap_destroy(pas_jit_heap* heap)`.
+@_cdecl("pas_jit_heap_destroy")
+public func pas_jit_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let handle else {
+        LastError.recordInvalidArgument("pas_jit_heap_destroy", "heap is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    if let process = ProcessJITHeap.heap, handle == Unmanaged.passUnretained(process).toOpaque() {
+        LastError.recordInvalidArgument("pas_jit_heap_destroy", "the process-wide heap cannot be destroyed")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    // Invariant: handle holds the +1 reference taken by pas_jit_heap_create; this drops it.
+    Unmanaged<JITHeap>.fromOpaque(handle).release()
+    return PasErrorCode.ok.rawValue
+}
+
+/// `pas_error_code pas_jit_heap_add_fresh_memory(heap, executable, size, writable, mode)`.
+@_cdecl("pas_jit_heap_add_fresh_memory")
+public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ executable: UnsafeMutableRawPointer?,
+                                          _ size: UInt, _ writable: UnsafeMutableRawPointer?, _ mode: UInt32) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_add_fresh_memory") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let cMode = CProtectionMode(rawValue: mode) else {
+        LastError.recordInvalidArgument("pas_jit_heap_add_fresh_memory", "unknown protection mode \(mode)")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    if writable == nil, cMode == .dualMapped {
+        LastError.recordInvalidArgument("pas_jit_heap_add_fresh_memory", "dual-mapped memory needs its writable view")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    do {
+        let range = MemoryRange(start: UInt(bitPattern: executable), byteCount: cSize(size))
+        try heap.addFreshMemory(executable: range, writable: writable, mode: cMode.mode ?? .rwx)
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `void* pas_jit_heap_allocate(pas_jit_heap* heap, size_t size, size_t alignment)`.
+@_cdecl("pas_jit_heap_allocate")
+public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
+    guard let heap = jitHeap(handle, "pas_jit_heap_allocate") else { return nil }
+    do {
+        let block = try heap.allocate(size: cSize(size), alignment: alignment == 0 ? 16 : cSize(alignment))
+        return UnsafeMutableRawPointer(bitPattern: block.address)
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
+/// `pas_error_code pas_jit_heap_deallocate(pas_jit_heap* heap, void* block)`.
+@_cdecl("pas_jit_heap_deallocate")
+public func pas_jit_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        try heap.deallocate(CodeBlock(address: UInt(bitPattern: block)))
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_size)`.
+@_cdecl("pas_jit_heap_shrink")
+public func pas_jit_heap_shrink(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ newSize: UInt) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_shrink") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        try heap.shrink(CodeBlock(address: UInt(bitPattern: block)), to: cSize(newSize))
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `size_t pas_jit_heap_get_size(pas_jit_heap* heap, const void* block)`.
+@_cdecl("pas_jit_heap_get_size")
+public func pas_jit_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeRawPointer?) -> UInt {
+    guard let heap = jitHeap(handle, "pas_jit_heap_get_size") else { return 0 }
+    do {
+        return UInt(try heap.size(of: CodeBlock(address: UInt(bitPattern: block))))
+    } catch {
+        LastError.record(error)
+        return 0
+    }
+}
+
+/// `pas_error_code pas_jit_heap_write(heap, block, offset, bytes, count)`.
+@_cdecl("pas_jit_heap_write")
+public func pas_jit_heap_write(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ offset: UInt,
+                               _ bytes: UnsafeRawPointer?, _ count: UInt) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_write") else { return PasErrorCode.invalidArgument.rawValue }
+    if bytes == nil, count > 0 {
+        LastError.recordInvalidArgument("pas_jit_heap_write", "bytes is NULL with count \(count)")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    let codeBlock = CodeBlock(address: UInt(bitPattern: block))
+    guard count <= UInt(Int.max), offset <= UInt(Int.max) else {
+        return status(of: .outOfBounds(.write, address: codeBlock.address &+ offset, byteCount: cSize(count)))
+    }
+    do {
+        // Invariant: bytes points to count readable bytes (the caller's promise); copy does not keep them.
+        try heap.copy(UnsafeRawBufferPointer(start: bytes, count: Int(count)), into: codeBlock, at: Int(offset))
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `pas_error_code pas_jit_heap_with_writable_bytes(heap, block, function, context)`.
+@_cdecl("pas_jit_heap_with_writable_bytes")
+public func pas_jit_heap_with_writable_bytes(
+    _ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?,
+    _ function: (@convention(c) (UnsafeMutableRawPointer?, UInt, UnsafeMutableRawPointer?) -> Void)?,
+    _ context: UnsafeMutableRawPointer?
+) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_with_writable_bytes") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let function else {
+        LastError.recordInvalidArgument("pas_jit_heap_with_writable_bytes", "function is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    do {
+        try heap.withWritableBytes(of: CodeBlock(address: UInt(bitPattern: block))) { buffer in
+            function(buffer.baseAddress, UInt(buffer.count), context)
+        }
+        return PasErrorCode.ok.rawValue
+    } catch let error as PasError {
+        return status(of: error)
+    } catch {
+        preconditionFailure("unreachable: the C function cannot throw")
+    }
+}
+
+/// `bool pas_jit_heap_contains(pas_jit_heap* heap, const void* pc)`. Records nothing.
+@_cdecl("pas_jit_heap_contains")
+public func pas_jit_heap_contains(_ handle: UnsafeMutableRawPointer?, _ pc: UnsafeRawPointer?) -> Bool {
+    guard let handle else { return false }
+    // Invariant: as in `jitHeap(_:_:)`.
+    return Unmanaged<JITHeap>.fromOpaque(handle).takeUnretainedValue().contains(UInt(bitPattern: pc))
+}
+
+/// `pas_jit_protection_mode pas_jit_heap_protection_mode(pas_jit_heap* heap)`.
+@_cdecl("pas_jit_heap_protection_mode")
+public func pas_jit_heap_protection_mode(_ handle: UnsafeMutableRawPointer?) -> UInt32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_protection_mode") else { return CProtectionMode.none.rawValue }
+    return CProtectionMode(heap.protectionMode).rawValue
+}
+
+/// `pas_error_code pas_jit_heap_get_statistics(pas_jit_heap* heap, pas_jit_heap_statistics* out)`.
+@_cdecl("pas_jit_heap_get_statistics")
+public func pas_jit_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let out else {
+        LastError.recordInvalidArgument("pas_jit_heap_get_statistics", "statistics is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    // Invariant: out points to a pas_jit_heap_statistics (same layout as CJITHeapStatistics).
+    out.storeBytes(of: CJITHeapStatistics(heap.statistics), as: CJITHeapStatistics.self)
+    return PasErrorCode.ok.rawValue
+}
+
+/// `pas_error_code pas_jit_heap_scavenge(pas_jit_heap* heap, size_t* decommitted)`.
+@_cdecl("pas_jit_heap_scavenge")
+public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        let bytes = try heap.scavenge()
+        decommitted?.pointee = UInt(bytes)
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `pas_error_code pas_jit_heap_verify(pas_jit_heap* heap)`.
+@_cdecl("pas_jit_heap_verify")
+public func pas_jit_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = jitHeap(handle, "pas_jit_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        try heap.verify()
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}

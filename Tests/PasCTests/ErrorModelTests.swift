@@ -1,0 +1,84 @@
+import Testing
+@testable import PasC
+import PasSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct ErrorModelTests {
+    /// Every `PasError` case maps to its C code, errno and address, and the message is its description.
+    @Test(arguments: [
+        (PasError.system(.commit, errno: EACCES), PasErrorCode.system, EACCES, UInt(0)),
+        (.invalidSize(.allocate, 0), .invalidSize, EINVAL, 0),
+        (.invalidAlignment(.allocate, 3), .invalidAlignment, EINVAL, 0),
+        (.misaligned(.reserve, address: 0x1001, alignment: 4096), .misaligned, EINVAL, 0x1001),
+        (.outsideReservation(.reserve, address: 0x2000, byteCount: 4096), .outsideReservation, EINVAL, 0x2000),
+        (.notReserved(.release, address: 0x3000), .notReserved, EINVAL, 0x3000),
+        (.outOfMemory(.allocate, requested: 1 << 40), .outOfMemory, ENOMEM, 0),
+        (.unknownPointer(.deallocate, address: 0x4000), .unknownPointer, EINVAL, 0x4000),
+        (.doubleFree(.deallocate, address: 0x5000), .doubleFree, EINVAL, 0x5000),
+        (.outOfBounds(.write, address: 0x6000, byteCount: 8), .outOfBounds, EINVAL, 0x6000),
+        (.unsupported(.reserve, reason: "no memfd"), .unsupported, ENOTSUP, 0),
+        (.corrupted(.verify, address: 0x7000, reason: "bad bit"), .corrupted, EIO, 0x7000),
+    ] as [(PasError, PasErrorCode, Int32, UInt)])
+    func pasErrorsMapToCodes(error: PasError, code: PasErrorCode, errnoValue: Int32, address: UInt) {
+        pas_clear_last_error()
+        errno = 0
+        LastError.record(error)
+        #expect(pas_last_error() == code.rawValue)
+        #expect(pas_last_error_errno() == errnoValue)
+        #expect(errno == errnoValue)
+        #expect(pas_last_error_address() == address)
+        #expect(String(cString: pas_last_error_message()) == error.description)
+        pas_clear_last_error()
+        #expect(pas_last_error() == 0)
+        #expect(pas_last_error_errno() == 0)
+        #expect(pas_last_error_address() == 0)
+        #expect(String(cString: pas_last_error_message()) == "")
+    }
+
+    @Test func longMessagesAreTruncatedAndTerminated() {
+        let reason = String(repeating: "x", count: 1000)
+        LastError.record(.unsupported(.reserve, reason: reason))
+        let message = String(cString: pas_last_error_message())
+        #expect(message.utf8.count == LastError.messageCapacity - 1)
+        #expect(message.hasPrefix("reserve: unsupported: xxx"))
+        // A shorter message afterwards is not polluted by the longer one.
+        LastError.record(.invalidSize(.allocate, 0))
+        #expect(String(cString: pas_last_error_message()) == "allocate: invalid size 0")
+        pas_clear_last_error()
+    }
+
+    @Test func everyCodeHasItsName() {
+        for code in PasErrorCode.allCases {
+            let name = String(cString: pas_error_name(code.rawValue))
+            #expect(name.hasPrefix("PAS_"))
+            #expect(name == "\(code.cName)")
+        }
+        #expect(String(cString: pas_error_name(PasErrorCode.doubleFree.rawValue)) == "PAS_ERROR_DOUBLE_FREE")
+        #expect(String(cString: pas_error_name(-1)) == "PAS_ERROR_UNKNOWN_CODE")
+        #expect(String(cString: pas_error_name(14)) == "PAS_ERROR_UNKNOWN_CODE")
+        #expect(Set(PasErrorCode.allCases.map(\.rawValue)) == Set(0 ... 13))
+    }
+
+    @Test func errorsStayOnTheirThread() throws {
+        pas_clear_last_error()
+        LastError.record(.doubleFree(.deallocate, address: 0x10))
+        var thread = pthread_t()
+        var seenElsewhere: Int32 = -1
+        let status = withUnsafeMutablePointer(to: &seenElsewhere) { seen in
+            pthread_create(&thread, nil, { context in
+                let seen = context!.assumingMemoryBound(to: Int32.self)
+                seen.pointee = pas_last_error()
+                // An error here must not show on the creating thread.
+                LastError.record(.outOfMemory(.allocate, requested: 1))
+                return nil
+            }, seen)
+        }
+        try #require(status == 0)
+        pthread_join(thread, nil)
+        #expect(seenElsewhere == PasErrorCode.ok.rawValue)
+        #expect(pas_last_error() == PasErrorCode.doubleFree.rawValue)
+        pas_clear_last_error()
+    }
+}
