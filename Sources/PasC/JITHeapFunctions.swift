@@ -114,6 +114,26 @@ public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UI
     }
 }
 
+/// `void* pas_jit_heap_install(pas_jit_heap* heap, const void* bytes, size_t count, size_t alignment)`.
+@_cdecl("pas_jit_heap_install")
+public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: UnsafeRawPointer?, _ count: UInt,
+                                 _ alignment: UInt) -> UnsafeMutableRawPointer? {
+    guard let heap = jitHeap(handle, "pas_jit_heap_install") else { return nil }
+    guard let bytes, count > 0, count <= UInt(Int.max) else {
+        LastError.recordInvalidArgument("pas_jit_heap_install", "bytes is NULL or count is 0")
+        return nil
+    }
+    do {
+        // Invariant: bytes points to count readable bytes (the caller's promise); install does not keep them.
+        let block = try heap.install(UnsafeRawBufferPointer(start: bytes, count: Int(count)),
+                                     alignment: alignment == 0 ? 16 : cSize(alignment))
+        return UnsafeMutableRawPointer(bitPattern: block.address)
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
 /// `pas_error_code pas_jit_heap_deallocate(pas_jit_heap* heap, void* block)`.
 @_cdecl("pas_jit_heap_deallocate")
 public func pas_jit_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {

@@ -152,6 +152,12 @@ pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_s
    UNKNOWN_POINTER recorded (DOUBLE_FREE for a block already freed). */
 size_t pas_jit_heap_get_size(pas_jit_heap* heap, const void* block);
 
+/* Allocates a block for count bytes, copies them in and flushes the instruction cache, in one
+   step (the way to publish a finished function; one lock round trip). Alignment 0 means 16.
+   Returns the executable address, or NULL with the error recorded (INVALID_ARGUMENT for NULL
+   bytes or count 0, and the errors of pas_jit_heap_allocate). */
+void* pas_jit_heap_install(pas_jit_heap* heap, const void* bytes, size_t count, size_t alignment);
+
 /* Copies count bytes into block at offset, then flushes the instruction cache for them.
    Errors: UNKNOWN_POINTER, OUT_OF_BOUNDS (offset + count past the block's size),
    INVALID_ARGUMENT (bytes NULL with count > 0), SYSTEM (mprotect refused in toggled mode). */

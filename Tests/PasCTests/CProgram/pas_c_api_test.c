@@ -139,6 +139,15 @@ static void test_own_heap(void)
     CHECK(pas_jit_heap_write(heap, block, 0, code, length) == PAS_OK);
     CHECK(call(block) == 42);
 
+    /* Publishing in one step. */
+    void* installed = pas_jit_heap_install(heap, code, length, 0);
+    CHECK(installed != NULL);
+    CHECK(call(installed) == 42);
+    CHECK(pas_jit_heap_install(heap, NULL, 4, 0) == NULL);
+    CHECK_ERROR(PAS_ERROR_INVALID_ARGUMENT, EINVAL);
+    CHECK(pas_jit_heap_install(heap, code, length, 24) == NULL);
+    CHECK(pas_jit_heap_deallocate(heap, installed) == PAS_OK);
+
     /* Writing through a callback. */
     size_t seen = 0;
     CHECK(pas_jit_heap_with_writable_bytes(heap, block, write_seven, &seen) == PAS_OK);
