@@ -269,7 +269,9 @@ public final class JITHeap: @unchecked Sendable {
             liveBytes: s.liveBytes + m.liveBytes + l.liveBytes,
             blockCount: s.objectCount + m.objectCount + l.objectCount,
             decommittedBytes: s.decommittedBytes + m.decommittedBytes + l.decommittedBytes,
-            residentCodeBytes: resident)
+            residentCodeBytes: resident,
+            committedBytes: s.committedBytes + m.committedBytes + l.committedBytes,
+            freeBytes: s.freeBytes + m.freeBytes + l.freeBytes)
     }
 
     /// Checks every invariant of the three sub-heaps.

@@ -38,14 +38,23 @@ extension JITHeap {
         public var liveBytes: Int
         /// Number of live blocks.
         public var blockCount: Int
+        /// Share of committed bytes not holding live code: 1 − live ÷ committed (0 when empty).
+        public var fragmentation: Double { committedBytes > 0 ? 1 - Double(liveBytes) / Double(committedBytes) : 0 }
         /// Bytes decommitted (given back to the system) by the allocators and not reused since.
         public var decommittedBytes: Int
         /// Bytes of physical memory the code file holds (dual-mapped regions we created), or nil.
         public var residentCodeBytes: Int?
+        /// Bytes of code pages the sub-heaps hold committed (pages in use, or empty but not yet
+        /// given back).
+        public var committedBytes: Int = 0
+        /// Bytes free inside those committed pages.
+        public var freeBytes: Int = 0
 
         public var description: String {
             var s = "mode \(protectionMode), reserved \(reservedBytes >> 10) KiB, used \(usedAddressSpace >> 10) KiB, "
-            s += "live \(liveBytes) B in \(blockCount) blocks, decommitted \(decommittedBytes >> 10) KiB"
+            s += "live \(liveBytes) B in \(blockCount) blocks, committed \(committedBytes >> 10) KiB, "
+            s += "fragmentation \(Int((fragmentation * 100).rounded()))%, "
+            s += "decommitted \(decommittedBytes >> 10) KiB"
             if let r = residentCodeBytes { s += ", resident code \(r >> 10) KiB" }
             return s
         }

@@ -71,3 +71,25 @@ import PasSystem
 }
 
 extension SplitMix: RandomNumberGenerator {}
+
+@Suite struct JITHeapStatisticsTests {
+    @Test func statisticsAddUp() throws {
+        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 16 << 20))
+        let empty = heap.statistics
+        #expect(empty.liveBytes == 0 && empty.blockCount == 0 && empty.fragmentation == 0)
+        #expect(empty.reservedBytes == 16 << 20)
+        var blocks: [CodeBlock] = []
+        for size in [16, 100, 2000, 5000, 60_000, 500_000] { blocks.append(try heap.install([UInt8](repeating: 0xC3, count: size))) }
+        let s = heap.statistics
+        let sizes = try blocks.map { try heap.size(of: $0) }.reduce(0, +)
+        #expect(s.blockCount == blocks.count)
+        #expect(s.liveBytes == sizes)
+        #expect(s.liveBytes + s.freeBytes <= s.committedBytes, "\(s)")
+        #expect(s.freeBytes <= s.committedBytes)
+        #expect(s.fragmentation > 0 && s.fragmentation < 1)
+        #expect(s.usedAddressSpace >= s.committedBytes)
+        #expect((s.residentCodeBytes ?? 0) >= sizes / 2)
+        for b in blocks { try heap.deallocate(b) }
+        #expect(heap.statistics.liveBytes == 0)
+    }
+}
