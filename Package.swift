@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
+        // Runs pas-bench with tiny sizes; it depends on no module, only on the built executable.
+        .testTarget(name: "PasBenchTests", dependencies: ["pas-bench"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
         .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],

@@ -28,6 +28,8 @@ struct Driver {
     var executable: String
     var repetitions: Int
     var quick: Bool
+    /// Tiny sizes, for the smoke test.
+    var smoke = false
 
     func run(workloads: [Workload], log: (String) -> Void) -> [RunResult] {
         var results: [RunResult] = []
@@ -54,7 +56,7 @@ struct Driver {
     func runChild(workload: String, allocator: String, preload: String?) -> RunResult? {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: executable)
-        p.arguments = ["--child", workload, allocator] + (quick ? ["--quick"] : [])
+        p.arguments = ["--child", workload, allocator] + (smoke ? ["--smoke"] : quick ? ["--quick"] : [])
         var env = ProcessInfo.processInfo.environment
         if let preload, !preload.isEmpty { env["LD_PRELOAD"] = preload } else { env.removeValue(forKey: "LD_PRELOAD") }
         p.environment = env
@@ -86,6 +88,7 @@ enum Peers {
             return findLibrary(lib).map { .some($0) } ?? nil
         }
         if name == "asmjit" { return AsmjitPeer.isAvailable ? .some(nil) : nil }
+        if name == "pas-preload" { return pasPreloadLibrary.map { .some($0) } ?? nil }
         return .some(nil) // in-process allocators (pas, mmap)
     }
 
@@ -97,11 +100,22 @@ enum Peers {
         return nil
     }
 
+    /// Pas's malloc-compatible library, built beside this executable
+    /// (`swift build -c release --product pasmalloc`).
+    static let pasPreloadLibrary: String? = {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let path = URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("libpasmalloc.so").path
+        return FileManager.default.fileExists(atPath: path) ? path : nil
+    }()
+
     /// Lines telling how to install each missing peer.
     static func missingLines(for names: Set<String>) -> [String] {
         var lines: [String] = []
         for peer in all where names.contains(peer.name) && available(peer.name) == nil {
             lines.append("skipped \(peer.name): not installed (\(peer.install))")
+        }
+        if names.contains("pas-preload") && pasPreloadLibrary == nil {
+            lines.append("skipped pas-preload: libpasmalloc.so not built (swift build -c release --product pasmalloc)")
         }
         if names.contains("asmjit") && !AsmjitPeer.isAvailable {
             lines.append("skipped asmjit: \(AsmjitPeer.unavailableReason)")

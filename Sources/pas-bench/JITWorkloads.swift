@@ -17,7 +17,7 @@ enum JITShape: String, CaseIterable {
     case publish
     /// Allocate and write 100k blocks of 16..1024 B, free the oldest 90%, report RSS in MiB
     /// (after an explicit scavenge where the allocator has one).
-    case rss
+    case rss = "rss-mib"
 
     var sizes: (Int, Int) {
         switch self {
@@ -30,9 +30,9 @@ enum JITShape: String, CaseIterable {
     static let slots = 4096
     func ops(quick: Bool) -> Int {
         switch self {
-        case .churnSmall, .churnMedium: return quick ? 100_000 : 1_000_000
-        case .publish: return quick ? 100_000 : 1_000_000
-        case .rss: return 100_000
+        case .churnSmall, .churnMedium: return scaled(quick ? 100_000 : 1_000_000)
+        case .publish: return scaled(quick ? 100_000 : 1_000_000)
+        case .rss: return scaled(100_000)
         }
     }
 }
@@ -108,7 +108,7 @@ func jitPas(_ shape: JITShape, quick: Bool) throws -> Double {
 
 /// The hand-rolled baseline: one mmap per block, written RW, then mprotect to RX, munmap on free.
 func jitMmap(_ shape: JITShape, quick: Bool) -> Double {
-    let ops = shape == .rss ? 100_000 : shape.ops(quick: quick) / 10
+    let ops = max(1, shape == .rss ? scaled(100_000) : shape.ops(quick: quick) / 10)
     let (lo, hi) = shape.sizes
     var rng = Random(seed: 0x717)
     func install(_ n: Int) -> (UnsafeMutableRawPointer, Int) {

@@ -46,3 +46,11 @@ struct Random {
         return min(hi, max(lo, Int(exp2(a + (b - a) * u))))
     }
 }
+
+/// Work is multiplied by this in `--smoke` runs (tiny sizes, for the test that checks every
+/// workload runs and reports finite figures).
+nonisolated(unsafe) var workScale = 1.0
+
+/// `n` scaled by `workScale`, at least 1.
+@inline(__always)
+func scaled(_ n: Int) -> Int { max(1, Int(Double(n) * workScale)) }

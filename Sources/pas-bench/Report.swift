@@ -3,7 +3,7 @@ import Foundation
 /// Medians, ratios and the Markdown / SVG output.
 struct Report {
     var results: [RunResult]
-    var pasName = "pas"
+    var pasNames = ["pas", "pas-preload"]
 
     struct Cell {
         var median: Double
@@ -33,8 +33,13 @@ struct Report {
     }
 
     /// Ratio of Pas to `peer` (< 1: Pas is faster), per workload.
+    /// The Pas variant measured in a workload (in-process API, or the preloaded library).
+    func pasName(in workload: String) -> String {
+        pasNames.first { cell(workload, $0) != nil } ?? "pas"
+    }
+
     func ratio(_ workload: String, to peer: String) -> Double? {
-        guard let p = cell(workload, pasName), let q = cell(workload, peer), q.median > 0 else { return nil }
+        guard let p = cell(workload, pasName(in: workload)), let q = cell(workload, peer), q.median > 0 else { return nil }
         return p.median / q.median
     }
 
@@ -45,14 +50,14 @@ struct Report {
             for a in allocators(of: w) {
                 guard let c = cell(w, a) else { continue }
                 let noisy = c.min > 0 && c.max / c.min > 1.10 ? " (noisy)" : ""
-                let r = a == pasName ? "—" : ratio(w, to: a).map { String(format: "%.2f", $0) } ?? "n/a"
+                let r = pasNames.contains(a) ? "—" : ratio(w, to: a).map { String(format: "%.2f", $0) } ?? "n/a"
                 out += "| \(w) | \(a) | \(String(format: "%.1f", c.median)) | \(String(format: "%.1f–%.1f", c.min, c.max))\(noisy) | \(String(format: "%.1f", c.rss)) | \(r) |\n"
             }
         }
         out += "\n| workload | best peer | Pas ÷ best peer |\n| --- | --- | ---: |\n"
         var logs: [Double] = []
         for w in workloads {
-            let peers = allocators(of: w).filter { $0 != pasName }
+            let peers = allocators(of: w).filter { !pasNames.contains($0) }
             guard let best = peers.compactMap({ a in cell(w, a).map { (a, $0.median) } }).min(by: { $0.1 < $1.1 }),
                   let r = ratio(w, to: best.0) else { continue }
             logs.append(log(r))
@@ -78,7 +83,7 @@ struct Report {
     func svg() -> String {
         var rows: [(String, String, Double)] = []
         for w in workloads {
-            for a in allocators(of: w) where a != pasName {
+            for a in allocators(of: w) where !pasNames.contains(a) {
                 if let r = ratio(w, to: a), r.isFinite, r > 0 { rows.append((w, a, r)) }
             }
         }

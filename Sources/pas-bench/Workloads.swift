@@ -69,21 +69,21 @@ func churn<A: BenchAllocator>(_ a: inout A, slots: Int, ops: Int, sizes: (inout 
 nonisolated(unsafe) let workloads: [Workload] = [
     Workload(name: "large-churn", allocators: mallocPeers) { allocator, quick in
         // 64 live slots, 16 KiB..8 MiB log-uniform.
-        let ops = quick ? 5_000 : 50_000
+        let ops = scaled(quick ? 5_000 : 50_000)
         let sizes: (inout Random) -> Int = { $0.logUniform(16 << 10, 8 << 20) }
         if allocator == "pas" { var a = LargeHeapAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes) }
         var a = MallocAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes)
     },
     Workload(name: "large-buffers", allocators: mallocPeers) { allocator, quick in
         // 20 buffers of 5..25 MiB replaced 2000 times, every page touched.
-        let ops = quick ? 200 : 2_000
+        let ops = scaled(quick ? 200 : 2_000)
         let sizes: (inout Random) -> Int = { $0.uniform(5 << 20, 25 << 20) }
         if allocator == "pas" { var a = LargeHeapAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true) }
         var a = MallocAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true)
     },
     Workload(name: "marge-churn", allocators: mallocPeers) { allocator, quick in
         // 1000 live slots, 1 KiB..(largest marge object) log-uniform.
-        let ops = quick ? 100_000 : 1_000_000
+        let ops = scaled(quick ? 100_000 : 1_000_000)
         let top = min(MargeBitfitConfig.maxObjectSize, 256 << 10)
         let sizes: (inout Random) -> Int = { $0.logUniform(1 << 10, top) }
         if allocator == "pas" { var a = MargeAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes) }
@@ -99,13 +99,13 @@ nonisolated(unsafe) let workloads: [Workload] = [
     Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
         try runJIT(shape, allocator: allocator, quick: quick)
     }
-}
+} + mallocWorkloads()
 
 /// Bitfit churn: 4096 live slots, 1M replacements of uniform lo...hi bytes. Pas routes sizes up
 /// to 2 KiB to the small bitfit config (16 B granules) and larger ones to the medium config
 /// (256 B granules). Records metadata bytes per live byte in `extra`.
 func bitfitChurn(_ allocator: String, lo: Int, hi: Int, quick: Bool) throws -> Double {
-    let ops = quick ? 100_000 : 1_000_000
+    let ops = scaled(quick ? 100_000 : 1_000_000)
     let sizes: (inout Random) -> Int = { $0.uniform(lo, hi) }
     guard allocator == "pas" else { var a = MallocAllocator(); return churn(&a, slots: 4096, ops: ops, sizes: sizes) }
     var a = BitfitPairAllocator()

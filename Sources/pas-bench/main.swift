@@ -7,7 +7,7 @@ let arguments = Array(CommandLine.arguments.dropFirst())
 
 func usage() -> Never {
     print("""
-    usage: pas-bench [--quick] [--runs N] [--json FILE] [--svg FILE] [workload ...]
+    usage: pas-bench [--quick] [--runs N] [--allocators a,b] [--json FILE] [--svg FILE] [workload|group ...]
     workloads: \(workloads.map(\.name).joined(separator: ", "))
     Each (workload, allocator, run) runs in a fresh child process; allocators are interleaved.
     """)
@@ -17,7 +17,8 @@ func usage() -> Never {
 if arguments.first == "--child" {
     // Child mode: --child WORKLOAD ALLOCATOR [--quick]
     guard arguments.count >= 3, let w = workloads.first(where: { $0.name == arguments[1] }) else { exit(2) }
-    let quick = arguments.contains("--quick")
+    let quick = arguments.contains("--quick") || arguments.contains("--smoke")
+    if arguments.contains("--smoke") { workScale = 0.002 }
     do {
         let ns = try w.run(arguments[2], quick)
         let r = RunResult(workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB(),
@@ -31,25 +32,35 @@ if arguments.first == "--child" {
 }
 
 var quick = false
+var smoke = false
 var runs: Int? = nil
 var jsonPath: String? = nil
 var svgPath = "pas-bench.svg"
 var selected: [String] = []
+var onlyAllocators: Set<String>? = nil
 var i = 0
 while i < arguments.count {
     switch arguments[i] {
     case "--quick": quick = true
+    case "--smoke": smoke = true; quick = true
     case "--runs": i += 1; runs = i < arguments.count ? Int(arguments[i]) : nil; if runs == nil { usage() }
     case "--json": i += 1; jsonPath = i < arguments.count ? arguments[i] : nil
     case "--svg": i += 1; if i < arguments.count { svgPath = arguments[i] } else { usage() }
+    case "--allocators":
+        i += 1
+        guard i < arguments.count else { usage() }
+        onlyAllocators = Set(arguments[i].split(separator: ",").map(String.init))
     case "-h", "--help": usage()
     default: selected.append(arguments[i])
     }
     i += 1
 }
 // A selector names a workload or a group: "jit" selects every "jit-..." workload.
-let chosen = selected.isEmpty ? workloads
+var chosen = selected.isEmpty ? workloads
     : workloads.filter { w in selected.contains { w.name == $0 || w.name.hasPrefix($0 + "-") } }
+if let onlyAllocators {
+    chosen = chosen.map { var w = $0; w.allocators = w.allocators.filter { onlyAllocators.contains($0) }; return w }
+}
 if chosen.isEmpty { usage() }
 
 #if DEBUG
@@ -78,7 +89,7 @@ for line in Peers.missingLines(for: names) { print("# \(line)") }
 
 let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
 let driver = Driver(executable: selfPath,
-                    repetitions: runs ?? (quick ? 1 : 5), quick: quick)
+                    repetitions: runs ?? (quick ? 1 : 5), quick: quick, smoke: smoke)
 var jsonLines: [String] = []
 let results = driver.run(workloads: chosen) { line in
     if line.hasPrefix("#") { print(line) } else { jsonLines.append(line) }

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
         printf("%.3f\n", (double)(now_ns() - start) / (double)ops);
         return 0;
     }
-    if (!strcmp(shape, "rss")) {
+    if (!strcmp(shape, "rss-mib")) {
         std::vector<void*> blocks;
         blocks.reserve((size_t)ops);
         for (long i = 0; i < ops; i++) { int n = uniform(16, 1024); blocks.push_back(install(code + 4096 - n, n)); }

@@ -1,0 +1,250 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PasSystem
+import Synchronization
+
+/// General-purpose workloads. They call `malloc` / `free` through the normal dynamic symbols,
+/// so `LD_PRELOAD` swaps the allocator: peers are preloaded Debian libraries, and Pas runs as
+/// its preloaded malloc-compatible library (`pas-preload`). Every allocated block is written.
+
+let preloadPeers = ["pas-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+
+/// W1: malloc(size) then free, `pairs` times. Ns per pair.
+func hotPair(size: Int, pairs: Int) -> Double {
+    let start = nowNanoseconds()
+    for _ in 0 ..< pairs {
+        let p = malloc(size)!
+        p.storeBytes(of: 1, as: UInt8.self)
+        // Publishing the pointer keeps the compiler from folding the malloc/free pair away.
+        escapeSink.pointee = p
+        free(escapeSink.pointee)
+    }
+    return Double(nowNanoseconds() - start) / Double(pairs)
+}
+
+/// Where benchmark loops publish pointers so the optimiser cannot remove their allocations.
+nonisolated(unsafe) let escapeSink: UnsafeMutablePointer<UnsafeMutableRawPointer?> = {
+    let p = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 1)
+    p.initialize(to: nil)
+    return p
+}()
+
+/// W3: allocate `k` blocks of 16..512 B, then free them in `order` (LIFO or FIFO); repeated
+/// until `total` blocks. Ns per malloc+free.
+func batches(k: Int, lifo: Bool, total: Int) -> Double {
+    var rng = Random(seed: 0xBA7C)
+    let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: k)
+    defer { table.deallocate() }
+    let rounds = max(1, total / k)
+    let start = nowNanoseconds()
+    for _ in 0 ..< rounds {
+        for i in 0 ..< k {
+            let p = malloc(rng.uniform(16, 512))!
+            p.storeBytes(of: 1, as: UInt8.self)
+            table[i] = p
+        }
+        if lifo { for i in stride(from: k - 1, through: 0, by: -1) { free(table[i]) } }
+        else { for i in 0 ..< k { free(table[i]) } }
+    }
+    return Double(nowNanoseconds() - start) / Double(rounds * k)
+}
+
+/// A malloc-based churn allocator for `churn`.
+struct SystemMalloc: BenchAllocator {
+    @inline(__always) mutating func allocate(_ size: Int) -> UnsafeMutableRawPointer { malloc(size)! }
+    @inline(__always) mutating func free(_ p: UnsafeMutableRawPointer) { Glibc.free(p) }
+}
+
+/// Runs `body(thread)` on `count` threads at once; returns wall nanoseconds.
+func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> UInt64 {
+    final class Box: @unchecked Sendable { let body: @Sendable (Int) -> Void; let index: Int
+        init(_ b: @escaping @Sendable (Int) -> Void, _ i: Int) { body = b; index = i } }
+    var threads = [pthread_t](repeating: pthread_t(), count: count)
+    let start = nowNanoseconds()
+    for i in 0 ..< count {
+        let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
+        pthread_create(&threads[i], nil, { arg in
+            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            box.body(box.index)
+            return nil
+        }, box)
+    }
+    for t in threads { pthread_join(t, nil) }
+    return nowNanoseconds() - start
+}
+
+/// W4/W5: larson. Two threads, each with `slots` blocks of 16..1024 B, replace a random slot
+/// `pairs` times; with `swap`, the threads exchange arrays every 10k replacements (so about
+/// half of the frees are of blocks the other thread allocated). Wall ns per pair.
+func larson(slots: Int, pairs: Int, swap: Bool) -> Double {
+    final class Shared: @unchecked Sendable {
+        var arrays: [UnsafeMutablePointer<UnsafeMutableRawPointer?>]
+        let barrier: UnsafeMutablePointer<pthread_barrier_t>
+        init(_ n: Int, _ slots: Int) {
+            arrays = (0 ..< n).map { _ in
+                let a = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slots)
+                a.initialize(repeating: nil, count: slots)
+                return a
+            }
+            barrier = .allocate(capacity: 1)
+            pthread_barrier_init(barrier, nil, 2)
+        }
+    }
+    let shared = Shared(2, slots)
+    let rounds = max(1, pairs / 10_000)
+    let wall = onThreads(2) { t in
+        var rng = Random(seed: UInt64(0x1A45 + t))
+        for round in 0 ..< rounds {
+            let a = shared.arrays[swap ? (t + round) % 2 : t]
+            for _ in 0 ..< 10_000 {
+                let k = Int(rng.next() % UInt64(slots))
+                if let old = a[k] { free(old) }
+                let p = malloc(rng.uniform(16, 1024))!
+                p.storeBytes(of: 1, as: UInt8.self)
+                a[k] = p
+            }
+            if swap { pthread_barrier_wait(shared.barrier) }
+        }
+    }
+    for a in shared.arrays { for k in 0 ..< slots { if let p = a[k] { free(p) } }; a.deallocate() }
+    return Double(wall) / Double(rounds * 10_000 * 2)
+}
+
+/// W6: a producer thread mallocs 16..512 B blocks and writes them; a consumer frees them.
+/// Blocks pass through a ring published every 64 items. Ns per object (wall).
+func producerConsumer(objects: Int) -> Double {
+    final class Ring: @unchecked Sendable {
+        let capacity = 1 << 16
+        let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+        let head = Atomic<Int>(0) // written by the producer (release), read by the consumer (acquire)
+        let tail = Atomic<Int>(0) // written by the consumer, read by the producer
+        init() {
+            slots = .allocate(capacity: capacity)
+            slots.initialize(repeating: nil, count: capacity)
+        }
+    }
+    let ring = Ring()
+    let wall = onThreads(2) { t in
+        if t == 0 {
+            var rng = Random(seed: 0x9C)
+            var produced = 0
+            while produced < objects {
+                // Wait for room for a batch of 64.
+                while produced - ring.tail.load(ordering: .acquiring) > ring.capacity - 64 { sched_yield() }
+                for _ in 0 ..< 64 {
+                    let p = malloc(rng.uniform(16, 512))!
+                    p.storeBytes(of: 1, as: UInt8.self)
+                    ring.slots[produced & (ring.capacity - 1)] = p
+                    produced += 1
+                }
+                ring.head.store(produced, ordering: .releasing)
+            }
+        } else {
+            var consumed = 0
+            while consumed < objects {
+                let available = ring.head.load(ordering: .acquiring)
+                if available == consumed { sched_yield(); continue }
+                while consumed < available {
+                    free(ring.slots[consumed & (ring.capacity - 1)])
+                    consumed += 1
+                }
+                ring.tail.store(consumed, ordering: .releasing)
+            }
+        }
+    }
+    return Double(wall) / Double(objects)
+}
+
+/// W7: inverse-square sizes 4 B..32 KiB (small sizes far more likely), 1000 live slots.
+func inverseSquareSize(_ rng: inout Random) -> Int {
+    let u = Double(rng.next() >> 11) / Double(1 << 53)
+    return min(32 << 10, max(4, Int(4.0 / max(1e-9, (1 - u) * (1 - u) + 1e-4))))
+}
+
+/// W8: allocate `megabytes` of 16..512 B blocks, free the oldest 90%, then sample RSS with no
+/// calls for 1 s; returns RSS in MiB after 1 s.
+func rssReturn(megabytes: Int) -> Double {
+    var rng = Random(seed: 0x855)
+    var blocks: [UnsafeMutableRawPointer] = []
+    var total = 0
+    while total < megabytes << 20 {
+        let n = rng.uniform(16, 512)
+        let p = malloc(n)!
+        memset(p, 1, n)
+        blocks.append(p)
+        total += n
+    }
+    for p in blocks.prefix(blocks.count * 9 / 10) { free(p) }
+    usleep(UInt32(scaled(1_000_000)))
+    return Double(SystemInfo.residentBytes()) / Double(1 << 20)
+}
+
+/// W9: 1000 short-lived threads, each allocating 100 blocks and freeing half; main frees the rest.
+func threadChurn(threads: Int) -> Double {
+    final class Leftovers: @unchecked Sendable { var blocks: [UnsafeMutableRawPointer] = []; var lock = pthread_mutex_t() }
+    let left = Leftovers()
+    pthread_mutex_init(&left.lock, nil)
+    let start = nowNanoseconds()
+    for _ in 0 ..< threads / 2 {
+        _ = onThreads(2) { t in
+            var rng = Random(seed: UInt64(0x7C + t))
+            var mine: [UnsafeMutableRawPointer] = []
+            mine.reserveCapacity(100)
+            for _ in 0 ..< 100 { let p = malloc(rng.uniform(16, 512))!; p.storeBytes(of: 1, as: UInt8.self); mine.append(p) }
+            for p in mine.prefix(50) { free(p) }
+            pthread_mutex_lock(&left.lock)
+            left.blocks.append(contentsOf: mine.suffix(50))
+            pthread_mutex_unlock(&left.lock)
+        }
+    }
+    for p in left.blocks { free(p) }
+    return Double(nowNanoseconds() - start) / Double(threads)
+}
+
+func mallocWorkloads() -> [Workload] {
+    var list: [Workload] = []
+    for size in [16, 64, 256, 1024, 8192] {
+        list.append(Workload(name: "malloc-hot-\(size)", allocators: preloadPeers) { _, quick in
+            hotPair(size: size, pairs: scaled(quick ? 1_000_000 : 10_000_000))
+        })
+    }
+    for (slots, label) in [(1000, "1k"), (100_000, "100k")] {
+        list.append(Workload(name: "malloc-churn-\(label)-16-512", allocators: preloadPeers) { _, quick in
+            var a = SystemMalloc()
+            return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.uniform(16, 512) })
+        })
+        list.append(Workload(name: "malloc-churn-\(label)-log-16-4096", allocators: preloadPeers) { _, quick in
+            var a = SystemMalloc()
+            return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.logUniform(16, 4096) })
+        })
+    }
+    for k in [100, 1600] {
+        list.append(Workload(name: "malloc-batch-lifo-\(k)", allocators: preloadPeers) { _, quick in
+            batches(k: k, lifo: true, total: scaled(quick ? 1_000_000 : 10_000_000))
+        })
+        list.append(Workload(name: "malloc-batch-fifo-\(k)", allocators: preloadPeers) { _, quick in
+            batches(k: k, lifo: false, total: scaled(quick ? 1_000_000 : 10_000_000))
+        })
+    }
+    list.append(Workload(name: "malloc-larson-private", allocators: preloadPeers) { _, quick in
+        larson(slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
+    })
+    list.append(Workload(name: "malloc-larson-swap", allocators: preloadPeers) { _, quick in
+        larson(slots: 10_000, pairs: scaled(quick ? 300_000 : 3_000_000), swap: true)
+    })
+    list.append(Workload(name: "malloc-producer-consumer", allocators: preloadPeers) { _, quick in
+        producerConsumer(objects: scaled(quick ? 500_000 : 5_000_000))
+    })
+    list.append(Workload(name: "malloc-inverse-square", allocators: preloadPeers) { _, quick in
+        var a = SystemMalloc()
+        return churn(&a, slots: 1000, ops: scaled(quick ? 500_000 : 5_000_000), sizes: inverseSquareSize)
+    })
+    list.append(Workload(name: "malloc-rss-oldest90-mib", allocators: preloadPeers) { _, quick in
+        rssReturn(megabytes: scaled(quick ? 64 : 256))
+    })
+    list.append(Workload(name: "malloc-thread-churn", allocators: preloadPeers) { _, quick in
+        threadChurn(threads: scaled(quick ? 200 : 1000))
+    })
+    return list
+}
