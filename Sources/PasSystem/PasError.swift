@@ -12,6 +12,7 @@ public enum PasOperation: String, Sendable, Equatable {
     case stat = "fstat"
     case allocate, deallocate, shrink, reallocate, sizeQuery = "size(of:)"
     case write
+    case verify
 }
 
 /// Every error Pas reports. System failures carry the operation and `errno`; misuse of
@@ -38,6 +39,9 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     case doubleFree(PasOperation, address: UInt)
     /// The requested feature is refused by this kernel or configuration.
     case unsupported(PasOperation, reason: String)
+    /// A heap's metadata breaks one of its invariants (found by a `verify()`); `address` names
+    /// the page or object concerned.
+    case corrupted(PasOperation, address: UInt, reason: String)
 
     public var description: String {
         switch self {
@@ -61,6 +65,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(op.rawValue): 0x\(String(address, radix: 16)) is already free (double free)"
         case let .unsupported(op, reason):
             return "\(op.rawValue): unsupported: \(reason)"
+        case let .corrupted(op, address, reason):
+            return "\(op.rawValue): heap metadata corrupted at 0x\(String(address, radix: 16)): \(reason)"
         }
     }
 

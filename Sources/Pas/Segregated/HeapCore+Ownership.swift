@@ -1,0 +1,117 @@
+/// Page ownership: a thread cache taking a page, refilling from it, and giving it back; and
+/// frees applied by other threads. Every function except `takeOwnerFreeWord` runs under the
+/// heap's lock.
+extension HeapCore {
+    /// Makes `page` (in any state but owned) owned by the cache whose allocator is `allocator`:
+    /// every free slot moves to the owner's pool and is marked allocated.
+    static func claim(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
+                      allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) {
+        let f = page.fields
+        setState(core, page, PageHeader.owned)
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let full = page.fullMask(word: i)
+            page.ownerFree[i] = full & ~page.allocBits[i]
+            page.allocBits[i] = full
+        }
+        f.pointee.allocatedCount = f.pointee.objectsPerPage
+        f.pointee.owner = UInt(bitPattern: cache)
+        allocator.pointee = LocalAllocator(word: 0, base: page.pageStart,
+                                           objectSize: UInt(f.pointee.objectSize), page: page.address)
+    }
+
+    /// Owner side, no lock: loads the next non-empty owner-free word into the allocator's
+    /// window. Returns false if the owner's pool is empty.
+    @inline(__always)
+    static func takeOwnerFreeWord(_ allocator: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) -> Bool {
+        let page = PageRef(allocator.pointee.page, layout)
+        let words = Int(page.fields.pointee.wordCount)
+        let free = page.ownerFree
+        for i in 0 ..< words where free[i] != 0 {
+            allocator.pointee.word = free[i]
+            free[i] = 0
+            allocator.pointee.base = page.pageStart &+ UInt(i &* 64) &* allocator.pointee.objectSize
+            return true
+        }
+        return false
+    }
+
+    /// Owner side, under the lock: moves remote frees into the owner's pool. A slot found in
+    /// both (a double free) is counted in `lateDoubleFrees` and kept once.
+    static func mergeRemote(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
+        let f = page.fields
+        guard f.pointee.remoteFreeCount != 0 else { return }
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let r = page.remoteFree[i]
+            guard r != 0 else { continue }
+            core.pointee.lateDoubleFrees += (r & page.ownerFree[i]).nonzeroBitCount
+            page.ownerFree[i] |= r
+            page.remoteFree[i] = 0
+        }
+        f.pointee.remoteFreeCount = 0
+    }
+
+    /// Owner side (or the exiting owner), under the lock: gives the allocator's page back. Its
+    /// window and pool become free slots; the page becomes full, eligible or empty.
+    static func releaseOwnedPage(_ core: UnsafeMutablePointer<HeapCore>,
+                                 allocator: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?) {
+        let page = PageRef(allocator.pointee.page, core.pointee.layout)
+        let f = page.fields
+        let window = allocator.pointee.word
+        if window != 0 {
+            let size = UInt(f.pointee.objectSize)
+            let w = Int((allocator.pointee.base &- page.pageStart) / (size &* 64))
+            core.pointee.lateDoubleFrees += (window & page.ownerFree[w]).nonzeroBitCount
+            page.ownerFree[w] |= window
+        }
+        mergeRemote(core, page)
+        var freed = 0
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let free = page.ownerFree[i]
+            guard free != 0 else { continue }
+            freed += free.nonzeroBitCount
+            page.allocBits[i] &= ~free
+            page.ownerFree[i] = 0
+        }
+        f.pointee.allocatedCount -= UInt32(freed)
+        f.pointee.owner = PageHeader.unowned
+        allocator.pointee = LocalAllocator(word: 0, base: 0, objectSize: 0, page: 0)
+        settle(core, page, now: &now)
+    }
+
+    /// Puts an unowned page in the list its count calls for.
+    @inline(__always)
+    static func settle(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, now: inout UInt64?) {
+        let f = page.fields
+        let count = f.pointee.allocatedCount
+        if count == 0 {
+            setState(core, page, PageHeader.empty, now: HeapCore.now(core, &now))
+        } else if count < f.pointee.objectsPerPage {
+            setState(core, page, PageHeader.eligible)
+        } else {
+            setState(core, page, PageHeader.full)
+        }
+    }
+
+    /// Applies one free of `address` (an object of this heap) made by a thread that does not own
+    /// its page. Double frees are counted in `lateDoubleFrees` and ignored.
+    static func freeRemotely(_ core: UnsafeMutablePointer<HeapCore>, address: UInt, now: inout UInt64?) {
+        let layout = core.pointee.layout
+        let page = PageRef(layout.header(containing: address), layout)
+        let f = page.fields
+        let slot = page.slot(of: address)
+        let word = slot >> 6
+        let bit = UInt64(1) << UInt64(slot & 63)
+        core.pointee.remoteFrees += 1
+        guard page.allocBits[word] & bit != 0 else { core.pointee.lateDoubleFrees += 1; return }
+        if f.pointee.owner == PageHeader.unowned {
+            page.allocBits[word] &= ~bit
+            let count = f.pointee.allocatedCount - 1
+            f.pointee.allocatedCount = count
+            if count == 0 || f.pointee.state == PageHeader.full { settle(core, page, now: &now) }
+        } else {
+            guard page.remoteFree[word] & bit == 0 else { core.pointee.lateDoubleFrees += 1; return }
+            page.remoteFree[word] |= bit
+            f.pointee.remoteFreeCount += 1
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import PasSystem
+
+/// The checked API: every bad input is a typed `PasError`. Costs a lock and an O(chunks)
+/// ownership check per call; meant for debugging, tests and untrusted callers.
+extension SegregatedHeap {
+    /// Allocates `size` bytes, 16-byte aligned (more for power-of-two classes).
+    /// Throws `.invalidSize` for sizes outside 1 ... `maxObjectSize`, or the chunk source's error
+    /// (`.outOfMemory`, `.system(.commit, ...)`). Fast path as `allocateUnchecked`. Thread-safe.
+    @inlinable
+    public func allocate(size: Int) throws(PasError) -> UnsafeMutableRawPointer {
+        guard UInt(bitPattern: size &- 1) < UInt(bitPattern: sizeLimit) else { throw .invalidSize(.allocate, size) }
+        let classIndex = Int(sizeTable[(size &- 1) &>> SizeClasses.minAlignShift])
+        if let p = popLocal(classIndex: classIndex) { return p }
+        return try allocateSlow(classIndex: classIndex)
+    }
+
+    /// Frees `pointer`, checking it first: `.unknownPointer` if this heap did not allocate it or
+    /// it points inside an object, `.doubleFree` if it is already free. One case is caught only
+    /// later: freeing an object that another thread's cache already holds as free is counted in
+    /// `statistics.lateDoubleFrees` when that thread refills, and ignored. Thread-safe; takes the
+    /// heap lock and flushes the calling thread's deallocation log.
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
+        let address = UInt(bitPattern: pointer)
+        let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let (page, slot) = try validate(address, for: .deallocate)
+        let word = slot >> 6
+        let bit = UInt64(1) << UInt64(slot & 63)
+        guard page.allocBits[word] & bit != 0 else { throw .doubleFree(.deallocate, address: address) }
+        let owner = page.fields.pointee.owner
+        if let cache, owner == UInt(bitPattern: cache) {
+            guard !ownerHoldsFree(cache: cache, page: page, slot: slot) else {
+                throw .doubleFree(.deallocate, address: address)
+            }
+            page.ownerFree[word] |= bit
+        } else if owner == PageHeader.unowned {
+            var now: UInt64? = nil
+            HeapCore.freeRemotely(core, address: address, now: &now)
+        } else {
+            guard page.remoteFree[word] & bit == 0 else { throw .doubleFree(.deallocate, address: address) }
+            page.remoteFree[word] |= bit
+            page.fields.pointee.remoteFreeCount += 1
+        }
+    }
+
+    /// The usable size of the live object at `pointer` (its class size). Throws
+    /// `.unknownPointer(.sizeQuery, ...)` for pointers this heap did not return or that are free.
+    /// Thread-safe; takes the heap lock.
+    public func size(of pointer: UnsafeRawPointer) throws(PasError) -> Int {
+        let address = UInt(bitPattern: pointer)
+        let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let (page, slot) = try validate(address, for: .sizeQuery)
+        let free = page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
+            || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
+            || (cache.map { page.fields.pointee.owner == UInt(bitPattern: $0)
+                            && ownerHoldsFree(cache: $0, page: page, slot: slot) } ?? false)
+        guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
+        return Int(page.fields.pointee.objectSize)
+    }
+
+    /// Size of the object at `pointer` without checks. Precondition: a live object of this heap.
+    /// Cost: a mask and a load. Thread-safe.
+    @inlinable @inline(__always)
+    public func sizeUnchecked(of pointer: UnsafeRawPointer) -> Int {
+        let header = Config.layout.header(containing: UInt(bitPattern: pointer))
+        return Int(UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped.pointee.objectSize)
+    }
+
+    /// Gives back the calling thread's pages of this heap and applies its deallocation log, so
+    /// that their free slots become visible to other threads and empty pages can be decommitted.
+    /// Thread exit does the same for every heap. Thread-safe.
+    public func flushThreadCache() {
+        guard let cache = ThreadCache.current else { return }
+        ThreadCache.flushLog(cache)
+        registry.lock(heap: heapIndex)
+        ThreadCache.releasePages(cache, core: core,
+                                 allocatorBase: (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride,
+                                 classCount: core.pointee.classCount)
+        registry.unlock(heap: heapIndex)
+    }
+
+    /// The page and slot of `address` if it is the start of an object slot of a formatted page
+    /// of this heap. Caller holds the heap lock.
+    func validate(_ address: UInt, for operation: PasOperation) throws(PasError) -> (PageRef, Int) {
+        guard HeapCore.owns(core, address: address) else { throw .unknownPointer(operation, address: address) }
+        let layout = Config.layout
+        let page = PageRef(layout.header(containing: address), layout)
+        let f = page.fields
+        guard f.pointee.state != PageHeader.fresh else { throw .unknownPointer(operation, address: address) }
+        let slot = page.slot(of: address)
+        let offset = Int(address & layout.pageMask)
+        guard slot < Int(f.pointee.objectsPerPage), slot * Int(f.pointee.objectSize) == offset else {
+            throw .unknownPointer(operation, address: address)
+        }
+        return (page, slot)
+    }
+
+    /// True if `slot` of `page` (owned by `cache`) is in the owner's pool or current window.
+    func ownerHoldsFree(cache: UnsafeMutableRawPointer, page: PageRef, slot: Int) -> Bool {
+        if page.ownerFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0 { return true }
+        let la = ThreadCache.allocator(cache, slot: (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride
+                                       + Int(page.fields.pointee.classIndex))
+        guard la.pointee.page == page.address, la.pointee.word != 0 else { return false }
+        let size = UInt(page.fields.pointee.objectSize)
+        let first = Int((la.pointee.base &- page.pageStart) / size)
+        let index = slot - first
+        return index >= 0 && index < 64 && la.pointee.word & (UInt64(1) << UInt64(index)) != 0
+    }
+}

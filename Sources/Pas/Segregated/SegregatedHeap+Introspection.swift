@@ -1,0 +1,100 @@
+import PasSystem
+
+/// Statistics, verification and returning empty pages.
+extension SegregatedHeap {
+    /// A consistent snapshot of the heap's pages and counters. Cost: O(pages) under the heap
+    /// lock. Thread-safe.
+    public var statistics: SegregatedHeapStatistics {
+        let cache = ThreadCache.current
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        var s = SegregatedHeapStatistics()
+        let c = core.pointee
+        s.chunkCount = c.chunkCount
+        s.pageSize = c.layout.pageSize
+        s.ownedPages = c.pagesInState[Int(PageHeader.owned)]
+        s.fullPages = c.pagesInState[Int(PageHeader.full)]
+        s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
+        s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
+        s.decommittedPages = c.decommittedPages
+        s.freshPages = HeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
+        s.remoteFrees = c.remoteFrees
+        s.lateDoubleFrees = c.lateDoubleFrees
+        forEachFormattedPage { page in
+            let f = page.fields
+            var objects = Int(f.pointee.allocatedCount) - Int(f.pointee.remoteFreeCount)
+            if let cache, f.pointee.owner == UInt(bitPattern: cache) {
+                for i in 0 ..< Int(f.pointee.wordCount) { objects -= page.ownerFree[i].nonzeroBitCount }
+                let la = ThreadCache.allocator(cache, slot: allocatorBase + Int(f.pointee.classIndex))
+                if la.pointee.page == page.address { objects -= la.pointee.word.nonzeroBitCount }
+            }
+            s.objectsInUse += objects
+            s.bytesInUse += objects * Int(f.pointee.objectSize)
+        }
+        return s
+    }
+
+    /// This heap's first allocator slot in a thread cache.
+    var allocatorBase: Int { (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride }
+
+    /// Calls `body` with every page that was ever formatted, in address order per chunk.
+    /// Caller holds the heap lock.
+    func forEachFormattedPage<E: Error>(_ body: (PageRef) throws(E) -> Void) throws(E) {
+        let layout = Config.layout
+        var chunk = core.pointee.firstChunk
+        while chunk != 0 {
+            let end = chunk == core.pointee.freshChunk ? core.pointee.freshNext : layout.pagesPerChunk
+            for i in layout.metaPages ..< end { try body(PageRef(layout.header(chunk: chunk, page: i), layout)) }
+            chunk = HeapCore.nextChunk(after: chunk)
+        }
+    }
+
+    /// Gives the memory of empty pages that have been empty for at least `idleFor` nanoseconds
+    /// back to the chunk source (`decommit`), in runs of adjacent pages. Such pages stay this
+    /// heap's; the next allocation that reuses one commits it again. Returns the number of pages
+    /// decommitted. Cost: O(pages) plus one decommit call per run, under the heap lock (never
+    /// on a fast path). Throws the chunk source's error; pages decommitted before it stay so.
+    @discardableResult
+    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let layout = Config.layout
+        var cached: UInt64? = nil
+        let now = HeapCore.now(core, &cached)
+        var total = 0
+        // The current run: `runCount` adjacent empty pages of one chunk starting at `runStart`.
+        var runStart: PageRef? = nil
+        var runCount = 0
+        func flushRun() throws(PasError) {
+            guard let first = runStart, runCount > 0 else { return }
+            try chunks.decommit(MemoryRange(start: first.pageStart, byteCount: runCount * layout.pageSize))
+            for k in 0 ..< runCount {
+                let page = PageRef(first.address &+ (UInt(k) << UInt(layout.strideShift)), layout)
+                HeapCore.unlink(core, page)
+                page.fields.pointee.decommitted = 1
+                HeapCore.pushEmpty(core, page, atTail: true)
+            }
+            core.pointee.decommittedPages += runCount
+            total += runCount
+            runStart = nil
+            runCount = 0
+        }
+        try forEachFormattedPage { (page) throws(PasError) in
+            let f = page.fields
+            let candidate = f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
+                && now &- f.pointee.emptySince >= idleFor
+            if candidate, let first = runStart,
+               first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart {
+                try flushRun()
+            }
+            if candidate {
+                if runStart == nil { runStart = page }
+                runCount += 1
+            } else {
+                try flushRun()
+            }
+        }
+        try flushRun()
+        return total
+    }
+}
