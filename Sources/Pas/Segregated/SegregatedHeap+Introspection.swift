@@ -2,10 +2,11 @@ import PasSystem
 
 /// Statistics, verification and returning empty pages.
 extension SegregatedHeap {
-    /// A consistent snapshot of the heap's pages and counters. Cost: O(pages) under the heap
-    /// lock. Thread-safe.
+    /// A consistent snapshot of the heap's pages and counters, after applying the calling
+    /// thread's deallocation log. Cost: O(pages) under the heap lock. Thread-safe.
     public var statistics: SegregatedHeapStatistics {
         let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         var s = SegregatedHeapStatistics()
