@@ -109,9 +109,33 @@ extension HeapCore {
             f.pointee.allocatedCount = count
             if count == 0 || f.pointee.state == PageHeader.full { settle(core, page, now: &now) }
         } else {
-            guard page.remoteFree[word] & bit == 0 else { core.pointee.lateDoubleFrees += 1; return }
+            guard page.remoteFree[word] & bit == 0, !ownerHoldsFree(core, page, slot: slot) else {
+                core.pointee.lateDoubleFrees += 1
+                return
+            }
             page.remoteFree[word] |= bit
             f.pointee.remoteFreeCount += 1
         }
+    }
+
+    /// True if `slot` of the owned `page` sits in its owner's pool or current window, i.e. is
+    /// already free. Caller holds the heap lock, which keeps the owner's cache mapped (a cache
+    /// gives back its pages under this lock before it is unmapped).
+    ///
+    /// Reads the owner's private state without synchronisation. The answer is still exact for a
+    /// slot that is allocated from the heap's point of view: a correct free of it happens after
+    /// the owner popped it (the program passed the object on), so the owner's later writes can
+    /// set its bit again only through a local free of the same object, which is a double free.
+    static func ownerHoldsFree(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, slot: Int) -> Bool {
+        let f = page.fields
+        if page.ownerFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0 { return true }
+        guard let cache = UnsafeMutableRawPointer(bitPattern: f.pointee.owner), f.pointee.owner != PageHeader.unowned else {
+            return false
+        }
+        let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + Int(f.pointee.classIndex))
+        guard la.pointee.page == page.address, la.pointee.word != 0 else { return false }
+        let first = Int((la.pointee.base &- page.pageStart) / UInt(f.pointee.objectSize))
+        let index = slot - first
+        return index >= 0 && index < 64 && la.pointee.word & (UInt64(1) << UInt64(index)) != 0
     }
 }

@@ -20,6 +20,8 @@ final class ClockBox {
 struct HeapCore {
     var layout: PageLayout
     var heapIndex: Int
+    /// The heap's first local-allocator slot in every thread cache.
+    var allocatorBase: Int
     var classCount: Int
     /// Requests up to this size are served. Read-only.
     var sizeLimit: Int
@@ -53,7 +55,7 @@ struct HeapCore {
 
     /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
     /// multiples of 16) for requests up to `sizeLimit`.
-    static func create(layout: PageLayout, heapIndex: Int, classSizes: [Int], sizeLimit: Int,
+    static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
                        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
         -> UnsafeMutablePointer<HeapCore> {
         let classes = classSizes.count
@@ -82,7 +84,7 @@ struct HeapCore {
             table[i] = UInt8(c)
         }
         core.initialize(to: HeapCore(
-            layout: layout, heapIndex: heapIndex, classCount: classes, sizeLimit: sizeLimit,
+            layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
             classSize: sizes, sizeTable: table,
             eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
             pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),

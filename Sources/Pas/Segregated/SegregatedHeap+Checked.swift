@@ -15,10 +15,13 @@ extension SegregatedHeap {
     }
 
     /// Frees `pointer`, checking it first: `.unknownPointer` if this heap did not allocate it or
-    /// it points inside an object, `.doubleFree` if it is already free. One case is caught only
-    /// later: freeing an object that another thread's cache already holds as free is counted in
-    /// `statistics.lateDoubleFrees` when that thread refills, and ignored. Thread-safe; takes the
-    /// heap lock and flushes the calling thread's deallocation log.
+    /// it points inside an object, `.doubleFree` if it is already free (in a page's bitmaps, in
+    /// the owning thread's pool or window, or in the calling thread's pending log). Thread-safe;
+    /// takes the heap lock and flushes the calling thread's deallocation log.
+    ///
+    /// Double frees through `deallocateUnchecked` are a broken precondition; the heap still
+    /// catches most of them when it applies a log or merges remote frees (counted in
+    /// `statistics.lateDoubleFrees` and ignored), but not all.
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
         let address = UInt(bitPattern: pointer)
         let cache = ThreadCache.current
@@ -30,16 +33,17 @@ extension SegregatedHeap {
         let bit = UInt64(1) << UInt64(slot & 63)
         guard page.allocBits[word] & bit != 0 else { throw .doubleFree(.deallocate, address: address) }
         let owner = page.fields.pointee.owner
-        if let cache, owner == UInt(bitPattern: cache) {
-            guard !ownerHoldsFree(cache: cache, page: page, slot: slot) else {
-                throw .doubleFree(.deallocate, address: address)
-            }
-            page.ownerFree[word] |= bit
-        } else if owner == PageHeader.unowned {
+        if owner == PageHeader.unowned {
             var now: UInt64? = nil
             HeapCore.freeRemotely(core, address: address, now: &now)
+            return
+        }
+        guard page.remoteFree[word] & bit == 0, !HeapCore.ownerHoldsFree(core, page, slot: slot) else {
+            throw .doubleFree(.deallocate, address: address)
+        }
+        if let cache, owner == UInt(bitPattern: cache) {
+            page.ownerFree[word] |= bit
         } else {
-            guard page.remoteFree[word] & bit == 0 else { throw .doubleFree(.deallocate, address: address) }
             page.remoteFree[word] |= bit
             page.fields.pointee.remoteFreeCount += 1
         }
@@ -57,8 +61,7 @@ extension SegregatedHeap {
         let (page, slot) = try validate(address, for: .sizeQuery)
         let free = page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
-            || (cache.map { page.fields.pointee.owner == UInt(bitPattern: $0)
-                            && ownerHoldsFree(cache: $0, page: page, slot: slot) } ?? false)
+            || HeapCore.ownerHoldsFree(core, page, slot: slot)
         guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
         return Int(page.fields.pointee.objectSize)
     }
@@ -98,17 +101,5 @@ extension SegregatedHeap {
             throw .unknownPointer(operation, address: address)
         }
         return (page, slot)
-    }
-
-    /// True if `slot` of `page` (owned by `cache`) is in the owner's pool or current window.
-    func ownerHoldsFree(cache: UnsafeMutableRawPointer, page: PageRef, slot: Int) -> Bool {
-        if page.ownerFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0 { return true }
-        let la = ThreadCache.allocator(cache, slot: (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride
-                                       + Int(page.fields.pointee.classIndex))
-        guard la.pointee.page == page.address, la.pointee.word != 0 else { return false }
-        let size = UInt(page.fields.pointee.objectSize)
-        let first = Int((la.pointee.base &- page.pageStart) / size)
-        let index = slot - first
-        return index >= 0 && index < 64 && la.pointee.word & (UInt64(1) << UInt64(index)) != 0
     }
 }

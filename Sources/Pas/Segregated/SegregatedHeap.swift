@@ -75,7 +75,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let read: ClockRead = { context in
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
-        self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, classSizes: classSizes,
+        self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
                                         sizeLimit: sizeLimit, clockRead: read,
                                         clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks

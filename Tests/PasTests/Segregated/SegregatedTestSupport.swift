@@ -51,3 +51,6 @@ struct TestRandom {
 
 typealias SmallHeap = SegregatedHeap<SmallPagesConfig, ReservationChunkSource<SystemPageSource>>
 typealias MediumHeap = SegregatedHeap<MediumPagesConfig, ReservationChunkSource<SystemPageSource>>
+
+func sched_yield_() { _ = sched_yield() }
+func pthread_join_(_ t: pthread_t) { pthread_join(t, nil) }
