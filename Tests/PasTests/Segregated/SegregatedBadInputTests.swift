@@ -25,7 +25,7 @@ import PasSystem
         let p = try heap.allocate(size: 96)
         let foreign = try other.allocate(size: 96)
         var local = 0
-        try withUnsafeMutablePointer(to: &local) { stack in
+        withUnsafeMutablePointer(to: &local) { stack in
             let s = UnsafeMutableRawPointer(stack)
             #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: s))) { try heap.deallocate(s) }
         }
