@@ -85,6 +85,8 @@ extension HeapCore {
         let count = f.pointee.allocatedCount
         if count == 0 {
             setState(core, page, PageHeader.empty, now: HeapCore.now(core, &now))
+        } else if page.isShared {
+            setState(core, page, PageHeader.shared)
         } else if count < f.pointee.objectsPerPage {
             setState(core, page, PageHeader.eligible)
         } else {
@@ -100,6 +102,7 @@ extension HeapCore {
         let f = page.fields
         let slot = page.slot(of: address)
         let word = slot >> 6
+        // Invariant (checked API) or precondition (logs): `address` starts an object slot.
         let bit = UInt64(1) << UInt64(slot & 63)
         core.pointee.remoteFrees += 1
         guard page.allocBits[word] & bit != 0 else { core.pointee.lateDoubleFrees += 1; return }
@@ -132,10 +135,19 @@ extension HeapCore {
         guard let cache = UnsafeMutableRawPointer(bitPattern: f.pointee.owner), f.pointee.owner != PageHeader.unowned else {
             return false
         }
-        let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + Int(f.pointee.classIndex))
+        var classIndex = Int(f.pointee.classIndex)
+        var slotSize = Int(f.pointee.objectSize)
+        if page.isShared {
+            guard let c = sharedClass(of: page, granule: slot) else { return false }
+            classIndex = c
+            slotSize = SizeClasses.minAlign
+        }
+        let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + classIndex)
         guard la.pointee.page == page.address, la.pointee.word != 0 else { return false }
-        let first = Int((la.pointee.base &- page.pageStart) / UInt(f.pointee.objectSize))
-        let index = slot - first
+        // Window bit i is the object at base + i * objectSize, i.e. slot (offset / slotSize).
+        let offset = Int(bitPattern: page.pageStart &+ UInt(slot * slotSize) &- la.pointee.base)
+        guard offset >= 0, offset % Int(la.pointee.objectSize) == 0 else { return false }
+        let index = offset / Int(la.pointee.objectSize)
         return index >= 0 && index < 64 && la.pointee.word & (UInt64(1) << UInt64(index)) != 0
     }
 }

@@ -43,6 +43,12 @@ struct HeapCore {
     var freshChunk: UInt
     var freshNext: Int
     var decommittedPages: Int
+    /// The cold-start page objects of several classes are carved from (0 = none), and the
+    /// bytes each class has carved from shared pages so far; a class carves while under
+    /// `primordialBudget` bytes (0 disables cold-start sharing).
+    var primordialPage: UInt
+    var primordialBytes: UnsafeMutablePointer<Int>
+    var primordialBudget: Int
     /// Frees found to be double frees only when a log was applied (counted, then ignored).
     var lateDoubleFrees: Int
     var remoteFrees: Int
@@ -56,6 +62,7 @@ struct HeapCore {
     /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
     /// multiples of 16) for requests up to `sizeLimit`.
     static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
+                       primordialBudget: Int,
                        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
         -> UnsafeMutablePointer<HeapCore> {
         let classes = classSizes.count
@@ -65,6 +72,7 @@ struct HeapCore {
         offset = (offset + 7) & ~7
         let eligibleOffset = offset; offset += classes * 8
         let stateOffset = offset; offset += PageHeader.stateCount * 8
+        let primordialOffset = offset; offset += classes * 8
         let tableOffset = offset; offset += tableEntries
         let range = try VirtualMemory.reserve(byteCount: offset, alignment: SystemInfo.pageSize)
         do { try VirtualMemory.commit(range, protection: .readWrite) } catch {
@@ -89,7 +97,11 @@ struct HeapCore {
             eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
             pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
             emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
-            decommittedPages: 0, lateDoubleFrees: 0, remoteFrees: 0,
+            decommittedPages: 0,
+            primordialPage: 0,
+            primordialBytes: (base + primordialOffset).bindMemory(to: Int.self, capacity: classes),
+            primordialBudget: primordialBudget,
+            lateDoubleFrees: 0, remoteFrees: 0,
             clockRead: clockRead, clockContext: clockContext, region: range))
         return core
     }
@@ -155,15 +167,16 @@ struct HeapCore {
         core.pointee.freshChunk != 0 && core.pointee.freshNext < core.pointee.layout.pagesPerChunk
     }
 
-    /// Takes a never-used page (caller checked `hasFreshPage`) and formats it for `classIndex`.
-    static func takeFreshPage(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int) -> PageRef {
+    /// Takes a never-used page (caller checked `hasFreshPage`), in state `full` and unformatted
+    /// (state `fresh` until the caller formats it; counted as full).
+    static func takeFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> PageRef {
         let layout = core.pointee.layout
         let h = layout.header(chunk: core.pointee.freshChunk, page: core.pointee.freshNext)
         core.pointee.freshNext += 1
         let page = PageRef(h, layout)
-        format(core, page, classIndex: classIndex)
         core.pointee.pagesInState[Int(PageHeader.full)] += 1
         page.fields.pointee.state = PageHeader.full
+        page.fields.pointee.classIndex = PageHeader.sharedClass - 1
         return page
     }
 
@@ -179,7 +192,8 @@ struct HeapCore {
         f.pointee.objectSize = UInt32(size)
         f.pointee.objectsPerPage = UInt32(objects)
         f.pointee.classIndex = UInt16(classIndex)
-        f.pointee.wordCount = UInt32((objects + 63) / 64)
+        f.pointee.wordCount = UInt16((objects + 63) / 64)
+        f.pointee.bumpGranule = 0
         f.pointee.allocatedCount = 0
         f.pointee.remoteFreeCount = 0
     }

@@ -12,7 +12,13 @@
 ///
 /// States: `fresh` (never formatted), `owned` (a thread cache allocates from it), `full`,
 /// `eligible` (has free slots; in its class's eligible list), `empty` (no live object; in the
-/// heap's empty list, possibly decommitted).
+/// heap's empty list, possibly decommitted), `shared` (a cold-start page that holds objects of
+/// several classes and no thread carves from any more; see `HeapCore+Primordial`).
+///
+/// A shared page (`classIndex == PageHeader.sharedClass`) is formatted with 16-byte slots
+/// ("granules"): its bitmaps have one bit per granule, set at object starts, and its first
+/// `pageSize / 256` granules hold a class map (one byte per granule: class + 1 at an object start,
+/// `PageHeader.interiorGranule` inside an object, 0 where nothing was carved).
 @usableFromInline
 struct PageHeader {
     /// The owning thread cache's address, or `PageHeader.unowned`. Written under the heap lock;
@@ -28,7 +34,9 @@ struct PageHeader {
     /// 1 if the page's memory was given back to the system (only in the empty state).
     @usableFromInline var decommitted: UInt8
     /// Bitmap words in use: ceil(objectsPerPage / 64).
-    @usableFromInline var wordCount: UInt32
+    @usableFromInline var wordCount: UInt16
+    /// Shared pages only: the next granule the owner carves objects from.
+    @usableFromInline var bumpGranule: UInt16
     /// Number of set allocated bits (heap lock).
     @usableFromInline var allocatedCount: UInt32
     /// Number of set remote-free bits (heap lock).
@@ -47,7 +55,13 @@ struct PageHeader {
     @usableFromInline static let full: UInt8 = 2
     @usableFromInline static let eligible: UInt8 = 3
     @usableFromInline static let empty: UInt8 = 4
-    @usableFromInline static let stateCount = 5
+    @usableFromInline static let shared: UInt8 = 5
+    @usableFromInline static let stateCount = 6
+
+    /// `classIndex` of a shared page.
+    @usableFromInline static let sharedClass: UInt16 = 0xFFFF
+    /// Class-map byte of a granule inside (not at the start of) an object.
+    @usableFromInline static let interiorGranule: UInt8 = 0xFF
 }
 
 /// A page header reached by address, with its bitmaps.
@@ -79,6 +93,18 @@ struct PageRef {
     @inlinable @inline(__always) var remoteFree: UnsafeMutablePointer<UInt64> { bits(layout.remoteFreeOffset) }
 
     @inlinable @inline(__always) var pageStart: UInt { layout.pageStart(ofHeader: address) }
+
+    /// True for a cold-start page shared by several classes.
+    @inlinable @inline(__always)
+    var isShared: Bool { fields.pointee.classIndex == PageHeader.sharedClass }
+
+    /// A shared page's class map (one byte per granule) at the start of the page.
+    @inlinable @inline(__always)
+    var classMap: UnsafeMutablePointer<UInt8> { UnsafeMutablePointer(bitPattern: pageStart).unsafelyUnwrapped }
+
+    /// Granules of a shared page taken by its class map.
+    @inlinable @inline(__always)
+    var mapGranules: Int { layout.pageSize >> 8 }
 
     /// Bits of word `word` that correspond to real objects.
     @inlinable @inline(__always)

@@ -3,7 +3,7 @@ import PasSystem
 /// The checked API: every bad input is a typed `PasError`. Costs a lock and an O(chunks)
 /// ownership check per call; meant for debugging, tests and untrusted callers.
 extension SegregatedHeap {
-    /// Allocates `size` bytes, 16-byte aligned (more for power-of-two classes).
+    /// Allocates `size` bytes, 16-byte aligned.
     /// Throws `.invalidSize` for sizes outside 1 ... `maxObjectSize`, or the chunk source's error
     /// (`.outOfMemory`, `.system(.commit, ...)`). Fast path as `allocateUnchecked`. Thread-safe.
     @inlinable
@@ -63,6 +63,7 @@ extension SegregatedHeap {
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
             || HeapCore.ownerHoldsFree(core, page, slot: slot)
         guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
+        if page.isShared, let c = HeapCore.sharedClass(of: page, granule: slot) { return size(ofClass: c) }
         return Int(page.fields.pointee.objectSize)
     }
 
@@ -70,8 +71,19 @@ extension SegregatedHeap {
     /// Cost: a mask and a load. Thread-safe.
     @inlinable @inline(__always)
     public func sizeUnchecked(of pointer: UnsafeRawPointer) -> Int {
-        let header = Config.layout.header(containing: UInt(bitPattern: pointer))
-        return Int(UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped.pointee.objectSize)
+        let address = UInt(bitPattern: pointer)
+        let header = Config.layout.header(containing: address)
+        let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
+        if fields.pointee.classIndex != PageHeader.sharedClass { return Int(fields.pointee.objectSize) }
+        return sharedObjectSize(address)
+    }
+
+    /// Size of an object in a shared (cold-start) page, from the page's class map.
+    @usableFromInline
+    func sharedObjectSize(_ address: UInt) -> Int {
+        let page = PageRef(Config.layout.header(containing: address), Config.layout)
+        let byte = page.classMap[Int((address & Config.layout.pageMask) >> UInt(SizeClasses.minAlignShift))]
+        return size(ofClass: Int(byte) - 1)
     }
 
     /// Gives back the calling thread's pages of this heap and applies its deallocation log, so
@@ -81,9 +93,7 @@ extension SegregatedHeap {
         guard let cache = ThreadCache.current else { return }
         ThreadCache.flushLog(cache)
         registry.lock(heap: heapIndex)
-        ThreadCache.releasePages(cache, core: core,
-                                 allocatorBase: (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride,
-                                 classCount: core.pointee.classCount)
+        HeapCore.releaseAll(core, cache: cache)
         registry.unlock(heap: heapIndex)
     }
 
@@ -98,6 +108,9 @@ extension SegregatedHeap {
         let slot = page.slot(of: address)
         let offset = Int(address & layout.pageMask)
         guard slot < Int(f.pointee.objectsPerPage), slot * Int(f.pointee.objectSize) == offset else {
+            throw .unknownPointer(operation, address: address)
+        }
+        if page.isShared, HeapCore.sharedClass(of: page, granule: slot) == nil {
             throw .unknownPointer(operation, address: address)
         }
         return (page, slot)

@@ -17,20 +17,43 @@ extension SegregatedHeap {
         s.fullPages = c.pagesInState[Int(PageHeader.full)]
         s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
         s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
+        s.sharedPages = c.pagesInState[Int(PageHeader.shared)]
         s.decommittedPages = c.decommittedPages
         s.freshPages = HeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
         s.remoteFrees = c.remoteFrees
         s.lateDoubleFrees = c.lateDoubleFrees
         forEachFormattedPage { page in
             let f = page.fields
-            var objects = Int(f.pointee.allocatedCount) - Int(f.pointee.remoteFreeCount)
-            if let cache, f.pointee.owner == UInt(bitPattern: cache) {
-                for i in 0 ..< Int(f.pointee.wordCount) { objects -= page.ownerFree[i].nonzeroBitCount }
-                let la = ThreadCache.allocator(cache, slot: allocatorBase + Int(f.pointee.classIndex))
-                if la.pointee.page == page.address { objects -= la.pointee.word.nonzeroBitCount }
+            // Objects cached by the calling thread (its pool and windows) are not in use; those
+            // other threads cache cannot be seen without racing them and are counted.
+            let mine = cache.map { f.pointee.owner == UInt(bitPattern: $0) } ?? false
+            var objects = 0
+            var bytes = 0
+            for i in 0 ..< Int(f.pointee.wordCount) {
+                var live = page.allocBits[i] & ~page.remoteFree[i]
+                if mine { live &= ~page.ownerFree[i] }
+                objects += live.nonzeroBitCount
+                if page.isShared {
+                    while live != 0 {
+                        if let c = HeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                            bytes += size(ofClass: c)
+                        }
+                        live &= live &- 1
+                    }
+                }
+            }
+            if !page.isShared { bytes = objects * Int(f.pointee.objectSize) }
+            if mine, let cache {
+                for c in 0 ..< classCount {
+                    let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                    guard la.pointee.page == page.address else { continue }
+                    let n = la.pointee.word.nonzeroBitCount
+                    objects -= n
+                    bytes -= n * Int(la.pointee.objectSize)
+                }
             }
             s.objectsInUse += objects
-            s.bytesInUse += objects * Int(f.pointee.objectSize)
+            s.bytesInUse += bytes
         }
         return s
     }

@@ -31,9 +31,17 @@ extension SegregatedHeap {
             inState[Int(state)] += 1
             let objects = Int(f.pointee.objectsPerPage)
             let c = Int(f.pointee.classIndex)
-            try check(c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
-                      && objects == layout.pageSize / size(ofClass: c)
-                      && Int(f.pointee.wordCount) == (objects + 63) / 64, a, "class fields")
+            let shared = page.isShared
+            if shared {
+                try check(Int(f.pointee.objectSize) == SizeClasses.minAlign && objects == layout.pageSize / SizeClasses.minAlign
+                          && Int(f.pointee.wordCount) == (objects + 63) / 64
+                          && Int(f.pointee.bumpGranule) >= page.mapGranules && Int(f.pointee.bumpGranule) <= objects,
+                          a, "shared page fields")
+            } else {
+                try check(c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
+                          && objects == layout.pageSize / size(ofClass: c)
+                          && Int(f.pointee.wordCount) == (objects + 63) / 64, a, "class fields")
+            }
             var allocated = 0, remote = 0
             for i in 0 ..< Int(f.pointee.wordCount) {
                 let full = page.fullMask(word: i)
@@ -41,16 +49,27 @@ extension SegregatedHeap {
                           a, "bits outside objects or remote free of an unallocated slot")
                 allocated += page.allocBits[i].nonzeroBitCount
                 remote += page.remoteFree[i].nonzeroBitCount
+                if shared {
+                    var w = page.allocBits[i]
+                    while w != 0 {
+                        try check(HeapCore.sharedClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
+                                  a, "shared page bit without an object start")
+                        w &= w &- 1
+                    }
+                }
             }
             try check(allocated == Int(f.pointee.allocatedCount), a, "allocated count")
             try check(remote == Int(f.pointee.remoteFreeCount), a, "remote free count")
             try check((f.pointee.decommitted == 0) || state == PageHeader.empty, a, "decommitted page not empty")
             if f.pointee.decommitted != 0 { decommitted += 1 }
             if state == PageHeader.owned {
-                try check(f.pointee.owner != PageHeader.unowned && allocated == objects, a, "owned page")
+                try check(f.pointee.owner != PageHeader.unowned, a, "owned page without owner")
+                try check(shared ? a == core.pointee.primordialPage : allocated == objects, a, "owned page")
                 if let cache, f.pointee.owner == UInt(bitPattern: cache) {
-                    let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
-                    try check(la.pointee.page == a, a, "owned page not in its allocator")
+                    if !shared {
+                        let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                        try check(la.pointee.page == a, a, "owned page not in its allocator")
+                    }
                     for i in 0 ..< Int(f.pointee.wordCount) {
                         try check(page.ownerFree[i] & ~page.allocBits[i] == 0
                                   && page.ownerFree[i] & page.remoteFree[i] == 0, a, "owner pool")
@@ -59,7 +78,8 @@ extension SegregatedHeap {
             } else {
                 try check(f.pointee.owner == PageHeader.unowned && remote == 0, a, "unowned page with owner state")
                 for i in 0 ..< Int(f.pointee.wordCount) { try check(page.ownerFree[i] == 0, a, "unowned page with a pool") }
-                let expected = allocated == 0 ? PageHeader.empty : allocated < objects ? PageHeader.eligible : PageHeader.full
+                let expected = allocated == 0 ? PageHeader.empty
+                    : shared ? PageHeader.shared : allocated < objects ? PageHeader.eligible : PageHeader.full
                 try check(state == expected, a, "state does not match count")
             }
         }
@@ -67,6 +87,12 @@ extension SegregatedHeap {
             try check(inState[s] == core.pointee.pagesInState[s], 0, "pages in state \(s)")
         }
         try check(decommitted == core.pointee.decommittedPages, 0, "decommitted count")
+        let primordial = core.pointee.primordialPage
+        if primordial != 0 {
+            let f = PageRef(primordial, layout).fields
+            try check(f.pointee.classIndex == PageHeader.sharedClass && f.pointee.state == PageHeader.owned,
+                      primordial, "cold-start page neither shared nor owned")
+        }
         // Lists: every linked page has the list's state, links agree, lengths match counts.
         var eligible = 0
         for c in 0 ..< classCount {

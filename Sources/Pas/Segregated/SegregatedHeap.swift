@@ -39,12 +39,17 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     let registry: HeapRegistry
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
+    /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
+    /// pages shared by all classes (see `HeapCore+Primordial`), so a lightly used heap touches
+    /// one page instead of one per class.
     /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
-    public convenience init(chunks: Chunks, timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+    public convenience init(chunks: Chunks, coldStartSharing: Bool = true,
+                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
         let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
         var sizes: [Int] = []
         for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
-        try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize, timeSource: timeSource)
+        try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
+                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource)
     }
 
     /// Creates a heap with one size class of `objectSize` bytes (rounded up to a multiple of
@@ -57,10 +62,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let align = max(alignment, SizeClasses.minAlign)
         guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
               size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
-        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, timeSource: timeSource)
+        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource)
     }
 
-    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, timeSource: any TimeSource) throws(PasError) {
+    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, primordialBudget: Int,
+         timeSource: any TimeSource) throws(PasError) {
         guard chunks.allowsMetadataInChunks else {
             throw .unsupported(.allocate, reason: "segregated pages keep their headers in chunk memory")
         }
@@ -76,7 +82,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
         self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
-                                        sizeLimit: sizeLimit, clockRead: read,
+                                        sizeLimit: sizeLimit, primordialBudget: primordialBudget, clockRead: read,
                                         clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
@@ -173,44 +179,82 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     // MARK: slow path
 
     /// Refills the calling thread's allocator for `classIndex` and allocates from it: next word
-    /// of the owner's pool, then remote frees, then an eligible, empty or fresh page.
+    /// of the owner's pool, then remote frees, then (cold start) a carve from the shared page,
+    /// then an eligible, empty or fresh page.
     @usableFromInline
     func allocateSlow(classIndex: Int) throws(PasError) -> UnsafeMutableRawPointer {
         guard let cache = ThreadCache.currentOrCreate() else {
             throw .outOfMemory(.allocate, requested: size(ofClass: classIndex))
         }
+        let layout = Config.layout
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
-            if la.pointee.page != 0, HeapCore.takeOwnerFreeWord(la, layout: Config.layout) { continue }
+            let current = la.pointee.page != 0 ? PageRef(la.pointee.page, layout) : nil
+            if let current, !current.isShared, HeapCore.takeOwnerFreeWord(la, layout: layout) { continue }
+            ThreadCache.noteHeld(cache, heap: heapIndex)
             registry.lock(heap: heapIndex)
-            if la.pointee.page != 0 {
-                let page = HeapCore.page(core, la.pointee.page)
-                if page.fields.pointee.remoteFreeCount != 0 {
-                    HeapCore.mergeRemote(core, page)
+            if let current, !current.isShared {
+                if current.fields.pointee.remoteFreeCount != 0 {
+                    HeapCore.mergeRemote(core, current)
                     registry.unlock(heap: heapIndex)
                     continue
                 }
                 var now: UInt64? = nil
                 HeapCore.releaseOwnedPage(core, allocator: la, now: &now)
             }
-            let page: PageRef
-            do { page = try obtainPage(classIndex: classIndex) } catch {
+            // Here the allocator is detached or points at a shared page with an empty window.
+            do {
+                if HeapCore.wantsPrimordial(core, classIndex: classIndex), try carve(classIndex: classIndex, allocator: la, cache: cache) {
+                    registry.unlock(heap: heapIndex)
+                    continue
+                }
+                let page = try obtainPage(classIndex: classIndex)
+                HeapCore.claim(core, page, allocator: la, cache: cache)
+            } catch {
                 registry.unlock(heap: heapIndex)
                 throw error
             }
-            HeapCore.claim(core, page, allocator: la, cache: cache)
             registry.unlock(heap: heapIndex)
         }
+    }
+
+    /// Cold start: carves objects of `classIndex` from the shared page this thread owns,
+    /// starting a new shared page when the heap has none or this thread's is full. Returns false
+    /// if another thread owns the shared page (the class then takes a page of its own).
+    /// Caller holds the heap lock.
+    func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
+               cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
+        if HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
+        let layout = Config.layout
+        let current = core.pointee.primordialPage
+        if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
+        let blank = try obtainBlankPage()
+        if current != 0 {
+            var now: UInt64? = nil
+            HeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
+        }
+        HeapCore.formatShared(core, blank, cache: cache)
+        return HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
     }
 
     /// A page for `classIndex` that no thread owns: eligible, else empty, else fresh.
     /// Caller holds the heap lock.
     func obtainPage(classIndex: Int) throws(PasError) -> PageRef {
-        let layout = Config.layout
         let eligible = core.pointee.eligibleHead[classIndex]
-        if eligible != 0 { return PageRef(eligible, layout) }
+        if eligible != 0 { return PageRef(eligible, Config.layout) }
+        let page = try obtainBlankPage()
+        if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
+            HeapCore.format(core, page, classIndex: classIndex)
+        }
+        return page
+    }
+
+    /// An empty page (committed again if it was decommitted), else a fresh one; in state
+    /// `empty` or `full`, formatted for some class. Caller holds the heap lock.
+    func obtainBlankPage() throws(PasError) -> PageRef {
+        let layout = Config.layout
         let empty = core.pointee.emptyHead
         if empty != 0 {
             let page = PageRef(empty, layout)
@@ -220,14 +264,13 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 f.pointee.decommitted = 0
                 core.pointee.decommittedPages -= 1
             }
-            if Int(f.pointee.classIndex) != classIndex { HeapCore.format(core, page, classIndex: classIndex) }
             return page
         }
         if !HeapCore.hasFreshPage(core) {
             let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
             HeapCore.addChunk(core, chunk)
         }
-        return HeapCore.takeFreshPage(core, classIndex: classIndex)
+        return HeapCore.takeFreshPage(core)
     }
 }
 
@@ -266,7 +309,9 @@ func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config,
 
 extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
-        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared), timeSource: timeSource)
+    public convenience init(coldStartSharing: Bool = true,
+                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
+                      coldStartSharing: coldStartSharing, timeSource: timeSource)
     }
 }

@@ -12,6 +12,8 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     public var eligiblePages = 0
     /// Unowned pages with no live object (committed or not).
     public var emptyPages = 0
+    /// Unowned cold-start pages that hold objects of several classes.
+    public var sharedPages = 0
     /// Empty pages whose memory was given back (`decommitEmptyPages`).
     public var decommittedPages = 0
     /// Never used pages left in the newest chunk.
@@ -29,5 +31,5 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     public init() {}
 
     /// Bytes of pages that hold or may hold objects and are committed.
-    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + emptyPages - decommittedPages) * pageSize }
+    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + sharedPages + emptyPages - decommittedPages) * pageSize }
 }

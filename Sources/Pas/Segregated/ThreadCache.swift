@@ -15,7 +15,8 @@ struct ThreadCacheHeader {
 ///
 /// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
 /// - offset 0: `ThreadCacheHeader`;
-/// - offset 64: the deallocation log, `logCapacity` words. Each entry is an object address with
+/// - offset 64: a bitmap of the heaps (by registry index) in which this thread has held pages;
+/// - offset 1024: the deallocation log, `logCapacity` words. Each entry is an object address with
 ///   its heap's index in bits 48...63 (user addresses fit in 47 bits);
 /// - offset `allocatorsOffset`: one `LocalAllocator` per allocator slot of the `HeapRegistry`,
 ///   indexed by (heap's allocator base + size class).
@@ -31,7 +32,8 @@ struct ThreadCacheHeader {
 /// Thread-safety: only the owning thread reads or writes a cache.
 @usableFromInline
 enum ThreadCache {
-    @usableFromInline static let logOffset = 64
+    @usableFromInline static let logOffset = 1024
+    static let touchedHeapsOffset = 64
     @usableFromInline static let logCapacity = 512
     @usableFromInline static let allocatorsOffset = 8192
     static var byteCount: Int {
@@ -54,6 +56,7 @@ enum ThreadCache {
         // Invariant: the mapping is private to this thread until `destroy` unmaps it; its memory
         // reads zero, which is an empty log and empty allocators.
         cache.bindMemory(to: ThreadCacheHeader.self, capacity: 1).pointee.region = range
+        (cache + touchedHeapsOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxHeaps / 64)
         (cache + logOffset).bindMemory(to: UInt.self, capacity: logCapacity)
         (cache + allocatorsOffset).bindMemory(to: LocalAllocator.self, capacity: HeapRegistry.maxAllocatorSlots)
         pas_shim_thread_slot_set(cache)
@@ -75,6 +78,12 @@ enum ThreadCache {
     @inlinable @inline(__always)
     static func log(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt> {
         cache.advanced(by: logOffset).assumingMemoryBound(to: UInt.self)
+    }
+
+    /// Records that this thread holds (or held) pages of heap `index` (slow paths only).
+    static func noteHeld(_ cache: UnsafeMutableRawPointer, heap index: Int) {
+        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
+        bits[index >> 6] |= UInt64(1) << UInt64(index & 63)
     }
 
     /// Appends a free to the log, flushing it when full.
@@ -121,32 +130,19 @@ enum ThreadCache {
         return false
     }
 
-    /// Returns the pages of heap `index` owned by this cache (caller holds that heap's lock
-    /// and has checked that it is alive).
-    static func releasePages(_ cache: UnsafeMutableRawPointer, core: UnsafeMutablePointer<HeapCore>,
-                             allocatorBase: Int, classCount: Int) {
-        var now: UInt64? = nil
-        for c in 0 ..< classCount {
-            let la = allocator(cache, slot: allocatorBase + c)
-            if la.pointee.page != 0 { HeapCore.releaseOwnedPage(core, allocator: la, now: &now) }
-        }
-    }
-
     /// Thread exit: return pages, flush the log, unmap.
     static func destroy(_ cache: UnsafeMutableRawPointer) {
         guard let registry = HeapRegistry.shared else { return }
-        let heaps = registry.registeredHeapCount
-        for index in 0 ..< heaps {
-            let base = registry.slots[index].allocatorBase
-            let classes = registry.slots[index].classCount
-            var any = false
-            for c in 0 ..< classes where allocator(cache, slot: base + c).pointee.page != 0 { any = true; break }
-            guard any else { continue }
-            registry.lock(heap: index)
-            if let core = registry.core(ofHeap: index) {
-                releasePages(cache, core: core, allocatorBase: base, classCount: classes)
+        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
+        for w in 0 ..< HeapRegistry.maxHeaps / 64 {
+            var word = bits[w]
+            while word != 0 {
+                let index = w * 64 + word.trailingZeroBitCount
+                word &= word &- 1
+                registry.lock(heap: index)
+                if let core = registry.core(ofHeap: index) { HeapCore.releaseAll(core, cache: cache) }
+                registry.unlock(heap: index)
             }
-            registry.unlock(heap: index)
         }
         flushLog(cache)
         let region = header(cache).pointee.region

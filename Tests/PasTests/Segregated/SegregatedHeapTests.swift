@@ -28,7 +28,7 @@ import PasSystem
     }
 
     @Test func uncheckedPathsAllocateAndReuse() throws {
-        let heap = try SmallHeap()
+        let heap = try SmallHeap(coldStartSharing: false)
         let p = try #require(heap.allocateUnchecked(size: 64))
         heap.deallocateUnchecked(p)
         // The freed slot goes to the owner's pool; the window still has fresh slots first, but
@@ -50,7 +50,7 @@ import PasSystem
     }
 
     @Test func pageAccountingThroughRefillAndReturn() throws {
-        let heap = try SmallHeap()
+        let heap = try SmallHeap(coldStartSharing: false)
         let perPage = 16384 / 256
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 3 * perPage { pointers.append(try heap.allocate(size: 256)) }
@@ -90,7 +90,7 @@ import PasSystem
     }
 
     @Test func emptyPagesAreReusedByOtherSizeClasses() throws {
-        let heap = try SmallHeap()
+        let heap = try SmallHeap(coldStartSharing: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 64 { pointers.append(try heap.allocate(size: 256)) }
         for p in pointers { try heap.deallocate(p) }
@@ -105,7 +105,7 @@ import PasSystem
     }
 
     @Test func threadExitReturnsPages() throws {
-        let heap = try SmallHeap()
+        let heap = try SmallHeap(coldStartSharing: false)
         let box = Unchecked<[UnsafeMutableRawPointer]>([])
         let result = Unchecked(UnsafeMutablePointer<[UnsafeMutableRawPointer]>.allocate(capacity: 1))
         result.value.initialize(to: box.value)
