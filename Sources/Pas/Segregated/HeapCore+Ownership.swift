@@ -1,3 +1,8 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Page ownership: a thread cache taking a page, refilling from it, and giving it back; and
 /// frees applied by other threads. Every function except `takeOwnerFreeWord` runs under the
 /// heap's lock.
@@ -16,7 +21,7 @@ extension HeapCore {
         f.pointee.allocatedCount = f.pointee.objectsPerPage
         f.pointee.owner = UInt(bitPattern: cache)
         allocator.pointee = LocalAllocator(word: 0, base: page.pageStart,
-                                           objectSize: UInt(f.pointee.objectSize), page: page.address)
+                                           objectSize: Int(f.pointee.objectSize), page: page.address)
     }
 
     /// Owner side, no lock: loads the next non-empty owner-free word into the allocator's
@@ -27,9 +32,16 @@ extension HeapCore {
         let words = Int(page.fields.pointee.wordCount)
         let free = page.ownerFree
         for i in 0 ..< words where free[i] != 0 {
+            // The window is empty here. Bracket the change with the allocator's sequence so that
+            // `ownerHoldsFree` on another thread never pairs a word with another window's base.
+            let sequence = allocator.pointee.sequence
+            allocator.pointee.sequence = sequence &+ 1
+            atomicMemoryFence(ordering: .releasing)
+            allocator.pointee.base = page.pageStart &+ UInt(i &* 64) &* UInt(allocator.pointee.objectSize)
             allocator.pointee.word = free[i]
+            atomicMemoryFence(ordering: .releasing)
+            allocator.pointee.sequence = sequence &+ 2
             free[i] = 0
-            allocator.pointee.base = page.pageStart &+ UInt(i &* 64) &* allocator.pointee.objectSize
             return true
         }
         return false
@@ -143,11 +155,28 @@ extension HeapCore {
             slotSize = SizeClasses.minAlign
         }
         let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + classIndex)
-        guard la.pointee.page == page.address, la.pointee.word != 0 else { return false }
+        // `page` and `objectSize` change only under the lock we hold. The owner may refill the
+        // window meanwhile without it (inside an odd `sequence`; pops only clear bits), so read
+        // base and word between two equal even sequence values.
+        guard la.pointee.page == page.address else { return false }
+        var base: UInt
+        var word: UInt64
+        var sequence: UInt32
+        var attempts = 0
+        repeat {
+            attempts += 1
+            if attempts & 63 == 0 { sched_yield() }  // the owner was descheduled mid-refill
+            sequence = la.pointee.sequence
+            atomicMemoryFence(ordering: .acquiring)
+            base = la.pointee.base
+            word = la.pointee.word
+            atomicMemoryFence(ordering: .acquiring)
+        } while sequence & 1 != 0 || la.pointee.sequence != sequence
+        guard word != 0 else { return false }
         // Window bit i is the object at base + i * objectSize, i.e. slot (offset / slotSize).
-        let offset = Int(bitPattern: page.pageStart &+ UInt(slot * slotSize) &- la.pointee.base)
+        let offset = Int(bitPattern: page.pageStart &+ UInt(slot * slotSize) &- base)
         guard offset >= 0, offset % Int(la.pointee.objectSize) == 0 else { return false }
         let index = offset / Int(la.pointee.objectSize)
-        return index >= 0 && index < 64 && la.pointee.word & (UInt64(1) << UInt64(index)) != 0
+        return index >= 0 && index < 64 && word & (UInt64(1) << UInt64(index)) != 0
     }
 }

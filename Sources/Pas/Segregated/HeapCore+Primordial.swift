@@ -66,7 +66,7 @@ extension HeapCore {
         core.pointee.primordialBytes[classIndex] += count * size
         allocator.pointee = LocalAllocator(word: count == 64 ? ~0 : (UInt64(1) << UInt64(count)) - 1,
                                            base: page.pageStart + UInt(first * SizeClasses.minAlign),
-                                           objectSize: UInt(size), page: address)
+                                           objectSize: size, page: address)
         return true
     }
 

@@ -62,7 +62,7 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
             if word != 0 {
                 la.pointee.word = word & (word &- 1)
                 return UnsafeMutablePointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* la.pointee.objectSize)
+                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
             }
         }
         return isoAllocateSlowOrNil(self)?.assumingMemoryBound(to: T.self)

@@ -12,8 +12,20 @@
 struct LocalAllocator {
     @usableFromInline var word: UInt64
     @usableFromInline var base: UInt
-    @usableFromInline var objectSize: UInt
+    @usableFromInline var objectSize: UInt32
+    /// Odd while the owner refills the window without the lock (`takeOwnerFreeWord`); lets
+    /// another thread read `base` and `word` consistently (a sequence lock, owner-written).
+    @usableFromInline var sequence: UInt32
     @usableFromInline var page: UInt
+
+    @inlinable @inline(__always)
+    init(word: UInt64, base: UInt, objectSize: Int, page: UInt) {
+        self.word = word
+        self.base = base
+        self.objectSize = UInt32(truncatingIfNeeded: objectSize)
+        self.sequence = 0
+        self.page = page
+    }
 
     @usableFromInline static let stride = 32
     @usableFromInline static let strideShift = 5

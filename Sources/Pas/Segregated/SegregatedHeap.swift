@@ -134,7 +134,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 la.pointee.word = word & (word &- 1)
                 // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
                 return UnsafeMutableRawPointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* la.pointee.objectSize)
+                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
             }
         }
         return segregatedAllocateSlowOrNil(self, classIndex: classIndex)
@@ -150,7 +150,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         guard word != 0 else { return nil }
         la.pointee.word = word & (word &- 1)
         return UnsafeMutableRawPointer(
-            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* la.pointee.objectSize)
+            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
     }
 
     /// Frees `pointer`. Preconditions (unchecked): it was returned by this heap's allocation
