@@ -61,9 +61,6 @@ final class HeapRegistry: @unchecked Sendable {
         if pas_shim_thread_slot_set_destructor(threadCacheDestructor) != 0 { return nil }
     }
 
-    /// Number of heaps registered so far (alive or not).
-    var registeredHeapCount: Int { registryLock.withLock { heapCount } }
-
     /// Reserves an index and `classCount` allocator slots for a new heap whose metadata is `core`.
     func register(classCount: Int) throws(PasError) -> (index: Int, allocatorBase: Int) {
         registryLock.lock()

@@ -122,15 +122,8 @@ enum ThreadCache {
         h.pointee.logCount = 0
     }
 
-    /// True if `address` of heap `heap` is waiting in the calling thread's log.
-    static func logContains(_ cache: UnsafeMutableRawPointer, entry: UInt) -> Bool {
-        let count = header(cache).pointee.logCount
-        let entries = log(cache)
-        for i in 0 ..< count where entries[i] == entry { return true }
-        return false
-    }
-
-    /// Thread exit: return pages, flush the log, unmap.
+    /// Thread exit: return the pages this thread holds in every live heap it touched, apply the
+    /// log, unmap the cache. Runs on the exiting thread (the shim has already cleared the slot).
     static func destroy(_ cache: UnsafeMutableRawPointer) {
         guard let registry = HeapRegistry.shared else { return }
         let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
