@@ -3,50 +3,9 @@ import Synchronization
 import Glibc
 #endif
 
-/// Page ownership: a thread cache taking a page, refilling from it, and giving it back; and
-/// frees applied by other threads. Every function except `takeOwnerFreeWord` runs under the
-/// heap's lock.
+/// Frees applied by threads that do not own the page, and how an owner takes them in.
+/// Every function runs under the heap's lock.
 extension HeapCore {
-    /// Makes `page` (in any state but owned) owned by the cache whose allocator is `allocator`:
-    /// every free slot moves to the owner's pool and is marked allocated.
-    static func claim(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
-                      allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) {
-        let f = page.fields
-        setState(core, page, PageHeader.owned)
-        for i in 0 ..< Int(f.pointee.wordCount) {
-            let full = page.fullMask(word: i)
-            page.ownerFree[i] = full & ~page.allocBits[i]
-            page.allocBits[i] = full
-        }
-        f.pointee.allocatedCount = f.pointee.objectsPerPage
-        f.pointee.owner = UInt(bitPattern: cache)
-        allocator.pointee = LocalAllocator(word: 0, base: page.pageStart,
-                                           objectSize: Int(f.pointee.objectSize), page: page.address)
-    }
-
-    /// Owner side, no lock: loads the next non-empty owner-free word into the allocator's
-    /// window. Returns false if the owner's pool is empty.
-    @inline(__always)
-    static func takeOwnerFreeWord(_ allocator: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) -> Bool {
-        let page = PageRef(allocator.pointee.page, layout)
-        let words = Int(page.fields.pointee.wordCount)
-        let free = page.ownerFree
-        for i in 0 ..< words where free[i] != 0 {
-            // The window is empty here. Bracket the change with the allocator's sequence so that
-            // `ownerHoldsFree` on another thread never pairs a word with another window's base.
-            let sequence = allocator.pointee.sequence
-            allocator.pointee.sequence = sequence &+ 1
-            atomicMemoryFence(ordering: .releasing)
-            allocator.pointee.base = page.pageStart &+ UInt(i &* 64) &* UInt(allocator.pointee.objectSize)
-            allocator.pointee.word = free[i]
-            atomicMemoryFence(ordering: .releasing)
-            allocator.pointee.sequence = sequence &+ 2
-            free[i] = 0
-            return true
-        }
-        return false
-    }
-
     /// Owner side, under the lock: moves remote frees into the owner's pool. A slot found in
     /// both (a double free) is counted in `lateDoubleFrees` and kept once.
     static func mergeRemote(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
@@ -60,34 +19,6 @@ extension HeapCore {
             page.remoteFree[i] = 0
         }
         f.pointee.remoteFreeCount = 0
-    }
-
-    /// Owner side (or the exiting owner), under the lock: gives the allocator's page back. Its
-    /// window and pool become free slots; the page becomes full, eligible or empty.
-    static func releaseOwnedPage(_ core: UnsafeMutablePointer<HeapCore>,
-                                 allocator: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?) {
-        let page = PageRef(allocator.pointee.page, core.pointee.layout)
-        let f = page.fields
-        let window = allocator.pointee.word
-        if window != 0 {
-            let size = UInt(f.pointee.objectSize)
-            let w = Int((allocator.pointee.base &- page.pageStart) / (size &* 64))
-            core.pointee.lateDoubleFrees += (window & page.ownerFree[w]).nonzeroBitCount
-            page.ownerFree[w] |= window
-        }
-        mergeRemote(core, page)
-        var freed = 0
-        for i in 0 ..< Int(f.pointee.wordCount) {
-            let free = page.ownerFree[i]
-            guard free != 0 else { continue }
-            freed += free.nonzeroBitCount
-            page.allocBits[i] &= ~free
-            page.ownerFree[i] = 0
-        }
-        f.pointee.allocatedCount -= UInt32(freed)
-        f.pointee.owner = PageHeader.unowned
-        allocator.pointee = LocalAllocator(word: 0, base: 0, objectSize: 0, page: 0)
-        settle(core, page, now: &now)
     }
 
     /// Puts an unowned page in the list its count calls for.
@@ -155,10 +86,10 @@ extension HeapCore {
             slotSize = SizeClasses.minAlign
         }
         let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + classIndex)
-        // `page` and `objectSize` change only under the lock we hold. The owner may refill the
-        // window meanwhile without it (inside an odd `sequence`; pops only clear bits), so read
-        // base and word between two equal even sequence values.
-        guard la.pointee.page == page.address else { return false }
+        // `objectSize` changes only under the lock we hold. The owner may switch its window
+        // (page, base, word) without the lock, inside an odd `sequence`; pops only clear bits.
+        // So read page, base and word between two equal even sequence values.
+        var current: UInt
         var base: UInt
         var word: UInt64
         var sequence: UInt32
@@ -168,10 +99,12 @@ extension HeapCore {
             if attempts & 63 == 0 { sched_yield() }  // the owner was descheduled mid-refill
             sequence = la.pointee.sequence
             atomicMemoryFence(ordering: .acquiring)
+            current = la.pointee.page
             base = la.pointee.base
             word = la.pointee.word
             atomicMemoryFence(ordering: .acquiring)
         } while sequence & 1 != 0 || la.pointee.sequence != sequence
+        guard current == page.address else { return false }
         guard word != 0 else { return false }
         // Window bit i is the object at base + i * objectSize, i.e. slot (offset / slotSize).
         let offset = Int(bitPattern: page.pageStart &+ UInt(slot * slotSize) &- base)

@@ -64,9 +64,11 @@ extension HeapCore {
         f.pointee.allocatedCount += UInt32(count)
         f.pointee.bumpGranule = UInt16(first + count * step)
         core.pointee.primordialBytes[classIndex] += count * size
-        allocator.pointee = LocalAllocator(word: count == 64 ? ~0 : (UInt64(1) << UInt64(count)) - 1,
-                                           base: page.pageStart + UInt(first * SizeClasses.minAlign),
-                                           objectSize: size, page: address)
+        // Precondition: the allocator owns no ring (`ringCount == 0`) and its window is empty.
+        allocator.pointee.word = count == 64 ? ~0 : (UInt64(1) << UInt64(count)) - 1
+        allocator.pointee.base = page.pageStart + UInt(first * SizeClasses.minAlign)
+        allocator.pointee.objectSize = UInt32(size)
+        allocator.pointee.page = address
         return true
     }
 
@@ -93,7 +95,9 @@ extension HeapCore {
             page.ownerFree[g >> 6] |= bit
             window &= window &- 1
         }
-        allocator.pointee = LocalAllocator(word: 0, base: 0, objectSize: 0, page: 0)
+        allocator.pointee.word = 0
+        allocator.pointee.base = 0
+        allocator.pointee.page = 0
         return duplicates
     }
 
@@ -133,7 +137,7 @@ extension HeapCore {
             guard la.pointee.page != 0 else { continue }
             let page = PageRef(la.pointee.page, layout)
             if page.isShared { releaseSharedPage(core, page, cache: cache, now: &now) }
-            else { releaseOwnedPage(core, allocator: la, now: &now) }
+            while la.pointee.ringCount > 0 { releaseCurrentPage(core, allocator: la, now: &now) }
         }
         let shared = core.pointee.primordialPage
         if shared != 0, PageRef(shared, layout).fields.pointee.owner == UInt(bitPattern: cache) {

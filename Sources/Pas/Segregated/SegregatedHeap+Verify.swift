@@ -68,7 +68,13 @@ extension SegregatedHeap {
                 if let cache, f.pointee.owner == UInt(bitPattern: cache) {
                     if !shared {
                         let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
-                        try check(la.pointee.page == a, a, "owned page not in its allocator")
+                        var p = la.pointee.page
+                        var found = false
+                        for _ in 0 ..< la.pointee.ringCount where !found {
+                            found = p == a
+                            p = PageRef(p, layout).fields.pointee.next
+                        }
+                        try check(found, a, "owned page not in its allocator's ring")
                     }
                     for i in 0 ..< Int(f.pointee.wordCount) {
                         try check(page.ownerFree[i] & ~page.allocBits[i] == 0
@@ -87,6 +93,23 @@ extension SegregatedHeap {
             try check(inState[s] == core.pointee.pagesInState[s], 0, "pages in state \(s)")
         }
         try check(decommitted == core.pointee.decommittedPages, 0, "decommitted count")
+        // The calling thread's rings: linked both ways, owned by it, of the allocator's class.
+        if let cache {
+            for c in 0 ..< classCount {
+                let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                let count = la.pointee.ringCount
+                guard count > 0 else { continue }
+                var p = la.pointee.page
+                for _ in 0 ..< count {
+                    let f = PageRef(p, layout).fields
+                    try check(f.pointee.owner == UInt(bitPattern: cache) && f.pointee.state == PageHeader.owned
+                              && Int(f.pointee.classIndex) == c
+                              && PageRef(f.pointee.next, layout).fields.pointee.prev == p, p, "ring of class \(c)")
+                    p = f.pointee.next
+                }
+                try check(p == la.pointee.page, p, "ring of class \(c) does not close")
+            }
+        }
         let primordial = core.pointee.primordialPage
         if primordial != 0 {
             let f = PageRef(primordial, layout).fields

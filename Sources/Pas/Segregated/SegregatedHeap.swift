@@ -193,24 +193,29 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let layout = Config.layout
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
+        let ringCapacity = HeapCore.ringCapacity(layout)
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
-            let current = la.pointee.page != 0 ? PageRef(la.pointee.page, layout) : nil
-            if let current, !current.isShared, HeapCore.takeOwnerFreeWord(la, layout: layout) { continue }
+            let ring = la.pointee.ringCount
+            if ring > 0, HeapCore.refillFromRing(la, layout: layout) { continue }
             ThreadCache.noteHeld(cache, heap: heapIndex)
             registry.lock(heap: heapIndex)
-            if let current, !current.isShared {
-                if current.fields.pointee.remoteFreeCount != 0 {
-                    HeapCore.mergeRemote(core, current)
+            if ring > 0 {
+                if HeapCore.mergeRemoteInRing(core, la) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
-                var now: UInt64? = nil
-                HeapCore.releaseOwnedPage(core, allocator: la, now: &now)
+                // Every ring page is fully allocated: give one back when the ring is full.
+                if ring >= ringCapacity {
+                    var now: UInt64? = nil
+                    HeapCore.releaseCurrentPage(core, allocator: la, now: &now)
+                }
             }
-            // Here the allocator is detached or points at a shared page with an empty window.
+            // Here the window is empty; the allocator has a ring with room, or no ring (and may
+            // point at the shared cold-start page).
             do {
-                if HeapCore.wantsPrimordial(core, classIndex: classIndex), try carve(classIndex: classIndex, allocator: la, cache: cache) {
+                if la.pointee.ringCount == 0, HeapCore.wantsPrimordial(core, classIndex: classIndex),
+                   try carve(classIndex: classIndex, allocator: la, cache: cache) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }

@@ -55,37 +55,55 @@ import PasSystem
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 3 * perPage { pointers.append(try heap.allocate(size: 256)) }
         var s = heap.statistics
-        // Three pages filled: the first two were released full when the allocator refilled.
-        #expect(s.ownedPages == 1)
-        #expect(s.fullPages == 2)
+        // The allocator keeps the pages it filled in its ring.
+        #expect(s.ownedPages == 3 && s.fullPages == 0)
         #expect(s.objectsInUse == 3 * perPage)
         #expect(s.chunkCount == 1)
-        // Freeing objects of a page this thread no longer owns goes through the log; the
-        // checked API applies it at once and the page becomes eligible.
+        // Frees by the owner into any ring page are local.
         for p in pointers[0 ..< perPage / 2] { try heap.deallocate(p) }
         s = heap.statistics
-        #expect(s.fullPages == 1 && s.eligiblePages == 1)
-        // The unchecked path logs; flushing applies the batch.
-        for p in pointers[perPage / 2 ..< perPage] { heap.deallocateUnchecked(p) }
+        #expect(s.ownedPages == 3 && s.remoteFrees == 0 && s.objectsInUse == 3 * perPage - perPage / 2)
+        // Frees by another thread are logged there and applied at its exit, as remote frees.
+        let rest = Unchecked(Array(pointers[perPage / 2 ..< perPage]))
+        runOnNewThread { for p in rest.value { heap.deallocateUnchecked(p) } }
+        s = heap.statistics
+        #expect(s.remoteFrees == perPage / 2 && s.objectsInUse == 2 * perPage)
+        try heap.verify()
+        // Giving the ring back: the first page is empty, the two others full.
         heap.flushThreadCache()
         s = heap.statistics
-        #expect(s.ownedPages == 0)
-        #expect(s.emptyPages == 1)
-        #expect(s.fullPages == 2)
+        #expect(s.ownedPages == 0 && s.emptyPages == 1 && s.fullPages == 2)
         #expect(s.objectsInUse == 2 * perPage)
-        #expect(s.remoteFrees == perPage)
         try heap.verify()
-        // Refill prefers the eligible... here only full and empty pages exist: the empty page is
-        // reused before any fresh page.
+        // The empty page is reused before any fresh page.
         let fresh = s.freshPages
         let q = try heap.allocate(size: 256)
         #expect(heap.statistics.freshPages == fresh)
         #expect(pointers[0 ..< perPage].contains(q))
         try heap.deallocate(q)
-        for p in pointers[perPage...] { try heap.deallocate(p) }
+        // Frees into pages the thread no longer owns go through the log.
+        for p in pointers[perPage...] { heap.deallocateUnchecked(p) }
         heap.flushThreadCache()
         s = heap.statistics
         #expect(s.emptyPages == 3 && s.objectsInUse == 0 && s.ownedPages == 0)
+        #expect(s.remoteFrees == perPage / 2 + 2 * perPage)
+        try heap.verify()
+    }
+
+    @Test func aFullRingGivesPagesBack() throws {
+        let heap = try SmallHeap(coldStartSharing: false)
+        let perPage = 16384 / 1024
+        var pointers: [UnsafeMutableRawPointer] = []
+        for _ in 0 ..< 11 * perPage { pointers.append(try heap.allocate(size: 1024)) }
+        var s = heap.statistics
+        #expect(s.ownedPages == 8 && s.fullPages == 3, "ring capacity is 128 KiB of 16 KiB pages")
+        for p in pointers { heap.deallocateUnchecked(p) }
+        s = heap.statistics
+        #expect(s.objectsInUse == 0 && s.remoteFrees == 3 * perPage)
+        #expect(s.emptyPages == 3 && s.ownedPages == 8)
+        try heap.verify()
+        heap.flushThreadCache()
+        #expect(heap.statistics.emptyPages == 11)
         try heap.verify()
     }
 
