@@ -58,6 +58,29 @@ extension SegregatedHeap {
         return s
     }
 
+    /// Reports the committed empty pages (each keeps the time it became empty), for a scavenger
+    /// deciding when to call `decommitEmptyPages(idleFor:)`. Cost: O(empty pages) under the heap
+    /// lock. Thread-safe.
+    public func emptyPageReport(idleFor: UInt64 = 0) -> EmptyPageReport {
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        var cached: UInt64? = nil
+        let now = HeapCore.now(core, &cached)
+        var report = EmptyPageReport()
+        var p = core.pointee.emptyHead
+        // Committed pages come first in the empty list.
+        while p != 0 {
+            let f = PageRef(p, Config.layout).fields
+            guard f.pointee.decommitted == 0 else { break }
+            let since = f.pointee.emptySince
+            report.committedEmptyPages += 1
+            if now &- since >= idleFor { report.idleEmptyPages += 1 }
+            report.oldestEmptySince = min(report.oldestEmptySince ?? since, since)
+            p = f.pointee.next
+        }
+        return report
+    }
+
     /// This heap's first allocator slot in a thread cache.
     var allocatorBase: Int { (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride }
 

@@ -46,7 +46,9 @@ public enum MediumPagesConfig: SegregatedHeapConfig {
 /// per possible object, i.e. per 16 bytes): allocated, owner-free, remote-free.
 @frozen
 public struct PageLayout: Sendable, Equatable {
+    /// log2 of the page size.
     public let pageShift: Int
+    /// log2 of the chunk size (chunks are aligned to it).
     public let chunkShift: Int
     /// Words per bitmap: enough bits for `pageSize / 16` objects.
     public let bitmapWords: Int
@@ -64,6 +66,8 @@ public struct PageLayout: Sendable, Equatable {
     /// Size of the fixed fields of a page header.
     public static let pageHeaderFieldBytes = 64
 
+    /// The layout of pages of `1 << pageShift` bytes in chunks of `1 << chunkShift` bytes.
+    /// Cost: constant-folded when the arguments are constants.
     @inlinable @inline(__always)
     public init(pageShift: Int, chunkShift: Int) {
         self.pageShift = pageShift
@@ -80,9 +84,13 @@ public struct PageLayout: Sendable, Equatable {
         headerBias = UInt(bitPattern: PageLayout.chunkHeaderBytes &- (metaPages &<< strideShift))
     }
 
+    /// Bytes of a page.
     @inlinable @inline(__always) public var pageSize: Int { 1 &<< pageShift }
+    /// Bytes of a chunk.
     @inlinable @inline(__always) public var chunkSize: Int { 1 &<< chunkShift }
+    /// `pageSize - 1`.
     @inlinable @inline(__always) public var pageMask: UInt { UInt(bitPattern: pageSize &- 1) }
+    /// `chunkSize - 1`.
     @inlinable @inline(__always) public var chunkMask: UInt { UInt(bitPattern: chunkSize &- 1) }
     /// Byte offset of the allocated bitmap in a page header.
     @inlinable @inline(__always) public var allocBitsOffset: Int { PageLayout.pageHeaderFieldBytes }

@@ -33,3 +33,15 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     /// Bytes of pages that hold or may hold objects and are committed.
     public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + sharedPages + emptyPages - decommittedPages) * pageSize }
 }
+
+/// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(idleFor:)`).
+public struct EmptyPageReport: Sendable, Equatable {
+    /// Empty pages whose memory is still committed.
+    public var committedEmptyPages = 0
+    /// Of those, the pages that have been empty for at least the asked duration.
+    public var idleEmptyPages = 0
+    /// When the longest-empty committed page became empty (time source nanoseconds), or nil.
+    public var oldestEmptySince: UInt64? = nil
+
+    public init() {}
+}
