@@ -11,7 +11,6 @@ extension SegregatedHeap {
         let cache = ThreadCache.current
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
-        let layout = Config.layout
         var chunk = core.pointee.firstChunk
         var chunks = 0
         while chunk != 0 {
@@ -21,7 +20,16 @@ extension SegregatedHeap {
             chunk = HeapCore.nextChunk(after: chunk)
         }
         try check(chunks == core.pointee.chunkCount, 0, "chunk count")
-        var inState = [Int](repeating: 0, count: PageHeader.stateCount)
+        // Stack memory, not an Array: verify may run where this heap backs malloc.
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: PageHeader.stateCount) { (inState) throws(PasError) in
+            inState.initialize(repeating: 0)
+            try verifyPages(cache: cache, inState: inState)
+        }
+    }
+
+    /// The body of `verify()`, with a counter per page state. Caller holds the heap lock.
+    private func verifyPages(cache: UnsafeMutableRawPointer?, inState: UnsafeMutableBufferPointer<Int>) throws(PasError) {
+        let layout = Config.layout
         var decommitted = 0
         try forEachFormattedPage { (page) throws(PasError) in
             let f = page.fields

@@ -190,4 +190,27 @@ import PasSystem
         try other.verify()
         #expect(other.statistics.objectsInUse == 0)
     }
+
+    @Test func verifyFindsCorruptedMetadata() throws {
+        let heap = try SmallHeap(coldStartSharing: false)
+        let p = try heap.allocate(size: 64)
+        heap.flushThreadCache()   // the page is now unowned and eligible
+        try heap.verify()
+        let header = SmallPagesConfig.layout.header(containing: UInt(bitPattern: p))
+        // Allocated bitmap at offset 64 of the header: mark a second object without counting it.
+        let bits = try #require(UnsafeMutablePointer<UInt64>(bitPattern: header + 64))
+        let saved = bits[0]
+        bits[0] ^= 2
+        do {
+            try heap.verify()
+            Issue.record("verify missed a bitmap that disagrees with its count")
+        } catch {
+            guard case let .corrupted(operation, address, _) = error else { Issue.record("\(error)"); return }
+            #expect(operation == .verify && address == header)
+        }
+        bits[0] = saved
+        try heap.verify()
+        try heap.deallocate(p)
+        try heap.verify()
+    }
 }
