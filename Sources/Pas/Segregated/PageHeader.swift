@@ -5,8 +5,9 @@
 /// - allocated (`allocBits`, protected by the heap lock): the slot is live, or it belongs to the
 ///   thread that owns the page (when a thread takes a page every free slot is marked allocated
 ///   and handed to it, so frees from other threads never race with its allocation).
-/// - owner-free (`ownerFree`): only the owning thread reads or writes it, without a lock. Slots
-///   in the owner's private pool; always a subset of allocated.
+/// - owner-free (`ownerFree`): only the owning thread writes it, without a lock. Slots in the
+///   owner's private pool; always a subset of allocated. (Other threads read it, under the heap
+///   lock, only to recognise double frees; see `HeapCore.ownerHoldsFree`.)
 /// - remote-free (`remoteFree`, heap lock): slots freed by other threads while the page is
 ///   owned; the owner merges them into owner-free under the lock when its pool runs dry.
 ///
@@ -41,7 +42,8 @@ struct PageHeader {
     @usableFromInline var allocatedCount: UInt32
     /// Number of set remote-free bits (heap lock).
     @usableFromInline var remoteFreeCount: UInt32
-    /// Links of the eligible or empty list the page is in (header addresses, 0 = none).
+    /// Links of the eligible or empty list the page is in (heap lock), or of its owner's ring
+    /// while owned (owner only); header addresses, 0 = none.
     @usableFromInline var prev: UInt
     @usableFromInline var next: UInt
     /// When the page last became empty (nanoseconds of the heap's time source).
