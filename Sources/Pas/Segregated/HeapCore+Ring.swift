@@ -1,0 +1,132 @@
+import Synchronization
+
+/// The ring of pages a local allocator owns: taking a page, refilling the window from the
+/// owner's pools, taking in remote frees, and giving pages back. Frees by the owning thread into
+/// any page of its rings are local (the fast path only compares the page's owner with the
+/// thread cache), so a thread that frees what it allocated rarely touches the lock.
+///
+/// Ring links (`prev`/`next` of the page headers) and the allocator's fields belong to the owning
+/// thread; functions marked "under the lock" also touch heap state.
+extension HeapCore {
+    /// Most pages one local allocator owns: 128 KiB worth, at least 2.
+    static func ringCapacity(_ layout: PageLayout) -> Int { max(2, (128 << 10) >> layout.pageShift) }
+
+    /// Under the lock: makes `page` (fresh, empty or eligible; formatted for the allocator's
+    /// class) owned by `cache`, moves its free slots to the owner's pool (marking them allocated),
+    /// links it into the allocator's ring and makes it the current page with an empty window.
+    static func claim(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
+                      allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) {
+        let f = page.fields
+        setState(core, page, PageHeader.owned)
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let full = page.fullMask(word: i)
+            page.ownerFree[i] = full & ~page.allocBits[i]
+            page.allocBits[i] = full
+        }
+        f.pointee.allocatedCount = f.pointee.objectsPerPage
+        f.pointee.owner = UInt(bitPattern: cache)
+        if la.pointee.ringCount == 0 {
+            f.pointee.prev = page.address
+            f.pointee.next = page.address
+        } else {
+            let current = PageRef(la.pointee.page, page.layout).fields
+            let next = current.pointee.next
+            f.pointee.prev = la.pointee.page
+            f.pointee.next = next
+            PageRef(next, page.layout).fields.pointee.prev = page.address
+            current.pointee.next = page.address
+        }
+        la.pointee.ringCount += 1
+        la.pointee.page = page.address
+        la.pointee.word = 0
+        la.pointee.base = page.pageStart
+        la.pointee.objectSize = f.pointee.objectSize
+    }
+
+    /// Owner side, no lock: loads the next non-empty owner-free word into the window, from the
+    /// current page or else from the next ring page that has one (which becomes current).
+    /// Returns false if every pool of the ring is empty. Precondition: the window is empty and
+    /// `page` is a ring page.
+    static func refillFromRing(_ la: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) -> Bool {
+        var address = la.pointee.page
+        for _ in 0 ..< la.pointee.ringCount {
+            let page = PageRef(address, layout)
+            let words = Int(page.fields.pointee.wordCount)
+            let free = page.ownerFree
+            for i in 0 ..< words where free[i] != 0 {
+                // Bracket the switch with the allocator's sequence so that `ownerHoldsFree` on
+                // another thread never pairs a word with another window's page or base.
+                let sequence = la.pointee.sequence
+                la.pointee.sequence = sequence &+ 1
+                atomicMemoryFence(ordering: .releasing)
+                la.pointee.page = address
+                la.pointee.base = page.pageStart &+ UInt(i &* 64) &* UInt(la.pointee.objectSize)
+                la.pointee.word = free[i]
+                atomicMemoryFence(ordering: .releasing)
+                la.pointee.sequence = sequence &+ 2
+                free[i] = 0
+                return true
+            }
+            address = page.fields.pointee.next
+        }
+        return false
+    }
+
+    /// Under the lock: takes in the remote frees of every ring page; true if there were any.
+    static func mergeRemoteInRing(_ core: UnsafeMutablePointer<HeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>) -> Bool {
+        var merged = false
+        var address = la.pointee.page
+        for _ in 0 ..< la.pointee.ringCount {
+            let page = PageRef(address, core.pointee.layout)
+            if page.fields.pointee.remoteFreeCount != 0 {
+                mergeRemote(core, page)
+                merged = true
+            }
+            address = page.fields.pointee.next
+        }
+        return merged
+    }
+
+    /// Under the lock: gives the current page of the ring back to the heap. Its window and pool
+    /// become free slots; the page becomes full, eligible or empty; the next ring page (if any)
+    /// becomes current with an empty window.
+    static func releaseCurrentPage(_ core: UnsafeMutablePointer<HeapCore>,
+                                   allocator la: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?) {
+        let page = PageRef(la.pointee.page, core.pointee.layout)
+        let f = page.fields
+        let window = la.pointee.word
+        if window != 0 {
+            let size = UInt(f.pointee.objectSize)
+            let w = Int((la.pointee.base &- page.pageStart) / (size &* 64))
+            core.pointee.lateDoubleFrees += (window & page.ownerFree[w]).nonzeroBitCount
+            page.ownerFree[w] |= window
+        }
+        mergeRemote(core, page)
+        var freed = 0
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let free = page.ownerFree[i]
+            guard free != 0 else { continue }
+            freed += free.nonzeroBitCount
+            page.allocBits[i] &= ~free
+            page.ownerFree[i] = 0
+        }
+        f.pointee.allocatedCount -= UInt32(freed)
+        // Unlink from the ring.
+        let next = f.pointee.next
+        let prev = f.pointee.prev
+        la.pointee.ringCount -= 1
+        if la.pointee.ringCount == 0 {
+            la.pointee.page = 0
+        } else {
+            PageRef(prev, page.layout).fields.pointee.next = next
+            PageRef(next, page.layout).fields.pointee.prev = prev
+            la.pointee.page = next
+        }
+        la.pointee.word = 0
+        la.pointee.base = la.pointee.page == 0 ? 0 : PageRef(next, page.layout).pageStart
+        f.pointee.prev = 0
+        f.pointee.next = 0
+        f.pointee.owner = PageHeader.unowned
+        settle(core, page, now: &now)
+    }
+}

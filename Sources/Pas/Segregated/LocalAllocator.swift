@@ -1,0 +1,31 @@
+/// A thread's allocator for one size class of one heap: 64 bytes inside its thread cache.
+///
+/// It owns a ring of up to `HeapCore.ringCapacity` pages of its class (`ringCount` of them,
+/// linked through the pages' `prev`/`next` while owned) and allocates from the current one
+/// (`page`, a header address). `word` holds the free slots of the current 64-slot window of that
+/// page, `base` the address of the window's slot 0. Allocation pops the lowest set bit:
+/// `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local. When
+/// `word` runs dry the slow path takes the next non-empty owner-free word of the current page,
+/// then of the other ring pages, then merges remote frees, then adds a page (giving one back to
+/// the heap when the ring is full). During cold start `page` may instead be the heap's shared
+/// page (then `ringCount` is 0).
+///
+/// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow
+/// path), so a fresh thread cache needs no initialisation. Only the owning thread touches it,
+/// except at thread exit when the exiting thread itself returns its pages.
+@usableFromInline
+struct LocalAllocator {
+    @usableFromInline var word: UInt64
+    @usableFromInline var base: UInt
+    @usableFromInline var objectSize: UInt32
+    /// Odd while the owner refills the window without the lock (`takeOwnerFreeWord`); lets
+    /// another thread read `base` and `word` consistently (a sequence lock, owner-written).
+    @usableFromInline var sequence: UInt32
+    @usableFromInline var page: UInt
+    /// Pages in the ring (owned by this allocator), 0 if none.
+    @usableFromInline var ringCount: Int
+    @usableFromInline var reserved: (UInt, UInt, UInt) = (0, 0, 0)
+
+    @usableFromInline static let stride = 64
+    @usableFromInline static let strideShift = 6
+}
