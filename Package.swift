@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "PasC", type: .dynamic, targets: ["PasC"]),
         .executable(name: "toyjit", targets: ["toyjit"]),
         .executable(name: "pas-bench", targets: ["pas-bench"]),
+        .executable(name: "object-heaps", targets: ["object-heaps"]),
     ],
     targets: [
         // The few lines of C that Swift cannot reach.
@@ -28,12 +29,15 @@ let package = Package(
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),
 
+        // Example: a runtime-like object graph in isoheaps and a general heap.
+        .executableTarget(name: "object-heaps", dependencies: ["Pas", "PasSystem"], path: "Examples/ObjectHeaps"),
+
         // Mocks shared by the tests: recording page source, manual clock.
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
         // Runs pas-bench with tiny sizes; it depends on no module, only on the built executable.
-        .testTarget(name: "PasBenchTests", dependencies: ["pas-bench"]),
+        .testTarget(name: "PasBenchTests", dependencies: ["pas-bench", "object-heaps"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
         .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],

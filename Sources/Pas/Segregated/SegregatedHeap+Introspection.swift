@@ -98,8 +98,8 @@ extension SegregatedHeap {
 
     /// Gives the memory of empty pages that have been empty for at least `idleFor` nanoseconds
     /// back to the chunk source (`decommit`), in runs of adjacent pages. Such pages stay this
-    /// heap's; the next allocation that reuses one commits it again. Returns the number of pages
-    /// decommitted. Cost: O(pages) plus one decommit call per run, under the heap lock (never
+    /// heap's; the next allocation that reuses one commits it again. Returns the bytes
+    /// decommitted (like the bitfit and large heaps). Cost: O(pages) plus one decommit call per run, under the heap lock (never
     /// on a fast path). Throws the chunk source's error; pages decommitted before it stay so.
     @discardableResult
     public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
@@ -142,6 +142,6 @@ extension SegregatedHeap {
             }
         }
         try flushRun()
-        return total
+        return total &* layout.pageSize
     }
 }

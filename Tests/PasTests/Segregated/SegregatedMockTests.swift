@@ -44,7 +44,7 @@ import PasTestSupport
         clock.advance(milliseconds: 301)
         report = heap.emptyPageReport(idleFor: 300_000_000)
         #expect(report.committedEmptyPages == 6 && report.idleEmptyPages == 6)
-        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 6)
+        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 6 * SmallPagesConfig.layout.pageSize)
         #expect(heap.emptyPageReport().committedEmptyPages == 0)
         let decommits = mock.events.compactMap { if case let .decommit(r) = $0 { r } else { nil } }
         #expect(decommits.count == 2, "two runs of adjacent pages: \(decommits)")
@@ -88,7 +88,7 @@ import PasTestSupport
         #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitEmptyPages() }
         #expect(heap.statistics.decommittedPages == 0)
         try heap.verify()
-        #expect(try heap.decommitEmptyPages() == 1)
+        #expect(try heap.decommitEmptyPages() == SmallPagesConfig.layout.pageSize)
         try heap.verify()
     }
 
