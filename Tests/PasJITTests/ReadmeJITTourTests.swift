@@ -1,0 +1,24 @@
+import Testing
+import PasJIT
+
+/// The README's JITHeap tour, compiled and run.
+@Suite struct ReadmeJITTourTests {
+    @Test func jitTour() throws {
+        #if arch(x86_64)
+        let heap = try JITHeap()
+        let block = try heap.allocate(size: 64)
+        try heap.copy([0xB8, 42, 0, 0, 0, 0xC3], into: block)
+        let f = unsafeBitCast(block.pointer, to: (@convention(c) () -> Int32).self)
+        #expect(f() == 42)
+        try heap.withWritableBytes(of: block) { bytes in
+            bytes.copyBytes(from: [0xB8, 7, 0, 0, 0, 0xC3] as [UInt8])
+        }
+        #expect(f() == 7)
+        try heap.shrink(block, to: 16)
+        #expect(heap.contains(block.address))
+        try heap.deallocate(block)
+        try heap.scavenge()
+        #expect(heap.statistics.blockCount == 0)
+        #endif
+    }
+}
