@@ -71,31 +71,41 @@ struct BitfitPage<Config: BitfitConfig> {
     /// First fit: the lowest run of `count` free granules whose first granule's address is a
     /// multiple of `alignGranules` granules. Marks it used and returns its first granule, or
     /// returns -1 and lowers `largestFreeHint` to the exact longest free run.
-    /// Cost: one pass over the free bits, a word at a time.
+    ///
+    /// Cost: runs of at most 64 granules with alignment up to 64 granules are found with
+    /// shift-and, a word at a time (O(log count) per word with a free aligned start); larger
+    /// alignments test each aligned start; longer runs walk the free runs. A failed search
+    /// adds one pass computing the longest free run.
     @inlinable
     func allocate(granules count: Int, alignGranules: Int) -> Int {
         let limit = Config.payloadGranules
         let free = freeBits
         let offset = Config.payloadOffsetGranules
-        var position = 0
-        var longest = 0
-        while position < limit {
-            let runStart = free.nextSet(from: position, limit: limit)
-            if runStart >= limit { break }
-            let runEnd = free.nextClear(from: runStart, limit: limit)
-            longest = max(longest, runEnd &- runStart)
-            // Smallest start >= runStart with (offset + start) a multiple of alignGranules.
-            let start = ((runStart &+ offset &+ alignGranules &- 1) & ~(alignGranules &- 1)) &- offset
-            if start &+ count <= runEnd {
-                free.clearRange(start, start &+ count)
-                endBits.set(start &+ count &- 1)
-                entry.pointee.liveGranules &+= count
-                return start
+        // Smallest granule index p >= 0 with (offset + p) a multiple of alignGranules.
+        let phase = (0 &- offset) & (alignGranules &- 1)
+        let start: Int
+        if alignGranules == 1 && count <= 64 {
+            let (found, longest) = free.firstShortRunOrLongest(count: count, limit: limit)
+            if found < 0 {
+                entry.pointee.largestFreeHint = longest
+                return -1
             }
-            position = runEnd
+            start = found
+        } else if alignGranules > 64 {
+            start = free.firstRun(count: count, first: phase, step: alignGranules, limit: limit)
+        } else if count <= 64 {
+            start = free.firstShortRun(count: count, alignment: alignGranules, phase: phase, limit: limit)
+        } else {
+            start = free.firstRunByWalk(count: count, alignment: alignGranules, offset: offset, limit: limit)
         }
-        entry.pointee.largestFreeHint = longest
-        return -1
+        if start < 0 {
+            entry.pointee.largestFreeHint = free.longestRun(limit: limit)
+            return -1
+        }
+        free.clearRange(start, start &+ count)
+        endBits.set(start &+ count &- 1)
+        entry.pointee.liveGranules &+= count
+        return start
     }
 
     /// Classifies `address`, which lies in this page. Reads no bits of a decommitted page.
@@ -173,18 +183,8 @@ struct BitfitPage<Config: BitfitConfig> {
     }
 
     /// The exact longest run of free granules. Cost: one pass over the free bits.
+    @inlinable
     func longestFreeRun() -> Int {
-        let limit = Config.payloadGranules
-        let free = freeBits
-        var position = 0
-        var longest = 0
-        while position < limit {
-            let runStart = free.nextSet(from: position, limit: limit)
-            if runStart >= limit { break }
-            let runEnd = free.nextClear(from: runStart, limit: limit)
-            longest = max(longest, runEnd - runStart)
-            position = runEnd
-        }
-        return longest
+        freeBits.longestRun(limit: Config.payloadGranules)
     }
 }
