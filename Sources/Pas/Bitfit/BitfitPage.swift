@@ -72,10 +72,11 @@ struct BitfitPage<Config: BitfitConfig> {
     /// multiple of `alignGranules` granules. Marks it used and returns its first granule, or
     /// returns -1 and lowers `largestFreeHint` to the exact longest free run.
     ///
-    /// Cost: runs of at most 64 granules with alignment up to 64 granules are found with
+    /// Cost: without alignment, one pass a word at a time that also yields the longest run
+    /// on failure; aligned runs of at most 64 granules (alignment up to 64 granules) by
     /// shift-and, a word at a time (O(log count) per word with a free aligned start); larger
-    /// alignments test each aligned start; longer runs walk the free runs. A failed search
-    /// adds one pass computing the longest free run.
+    /// alignments test each aligned start; longer aligned runs walk the free runs. A failed
+    /// aligned search adds one pass computing the longest free run.
     @inlinable
     func allocate(granules count: Int, alignGranules: Int) -> Int {
         let limit = Config.payloadGranules
@@ -84,8 +85,8 @@ struct BitfitPage<Config: BitfitConfig> {
         // Smallest granule index p >= 0 with (offset + p) a multiple of alignGranules.
         let phase = (0 &- offset) & (alignGranules &- 1)
         let start: Int
-        if alignGranules == 1 && count <= 64 {
-            let (found, longest) = free.firstShortRunOrLongest(count: count, limit: limit)
+        if alignGranules == 1 {
+            let (found, longest) = free.firstRunOrLongest(count: count, limit: limit)
             if found < 0 {
                 entry.pointee.largestFreeHint = longest
                 return -1

@@ -56,7 +56,7 @@ import Testing
         return Bool.random(using: &rng) ? edges.randomElement(using: &rng)! : Int.random(in: 1 ... wordCount * 64, using: &rng)
     }
 
-    @Test func shortRunsMatchTheReferenceForEveryCountAndAlignment() {
+    @Test func firstFitsMatchTheReferenceForEveryCountAndAlignment() {
         let seed = freshSeed()
         var rng = SplitMix64(seed: seed)
         let words = UnsafeMutablePointer<UInt64>.allocate(capacity: Self.wordCount)
@@ -67,13 +67,15 @@ import Testing
             let limit = Self.randomLimit(using: &rng)
             let naive = Naive(words, limit: limit)
             #expect(bitmap.longestRun(limit: limit) == naive.longest, "seed \(seed) round \(round) limit \(limit)")
-            for count in 1 ... 64 {
-                let (start, longest) = bitmap.firstShortRunOrLongest(count: count, limit: limit)
+            for count in Array(1 ... 130) + [200, 300, 1000, 1100] {
+                let (start, longest) = bitmap.firstRunOrLongest(count: count, limit: limit)
                 let expected = naive.firstFit(count: count, alignment: 1, phase: 0)
                 #expect(start == expected, "seed \(seed) round \(round) limit \(limit) count \(count)")
                 if expected < 0 {
                     #expect(longest == naive.longest, "seed \(seed) round \(round) limit \(limit) count \(count)")
                 }
+            }
+            for count in 1 ... 64 {
                 for shift in 0 ... 6 {
                     let alignment = 1 << shift
                     let phase = Int.random(in: 0 ..< alignment, using: &rng)
