@@ -24,10 +24,10 @@ extension BitfitBitmap {
         var pattern: UInt64 = 1
         var width = step
         while width < 64 {
-            pattern |= pattern &<< UInt64(width)
+            pattern |= pattern &<< UInt64(truncatingIfNeeded: width)
             width &<<= 1
         }
-        return pattern &<< UInt64(phase)
+        return pattern &<< UInt64(truncatingIfNeeded: phase)
     }
 
     /// Bit `p` of the result is set if bits `p ..< p + length` of `x` are all set (bits past
