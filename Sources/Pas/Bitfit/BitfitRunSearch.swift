@@ -84,7 +84,12 @@ extension BitfitBitmap {
 
     /// Unaligned first fit, and the longest run when there is no fit: the lowest `p` below
     /// `limit` with bits `p ..< p + count` all set, or -1 together with the length of the
-    /// longest run of set bits below `limit`.
+    /// longest run of set bits below `limit`. On success `longest` is the longest run that
+    /// ends before `p`.
+    ///
+    /// The search may start at word `fromWord` if the caller knows that no run lying wholly
+    /// below bit `64 * fromWord` is longer than `best` (< `count`), and `carry` is the number
+    /// of set bits ending at bit `64 * fromWord - 1`; `longest` then counts `best` too.
     ///
     /// Needs `count >= 1` and `limit >= 1`. One pass in address order: a run reaching into a
     /// word from below is carried as the count of set bits ending at the top of the words
@@ -96,33 +101,36 @@ extension BitfitBitmap {
     /// longest run.) Cost: per word a load and a test when it is all clear or all set,
     /// otherwise about 12 operations plus about 10 per run; no calls, no traps.
     @inlinable @inline(__always)
-    func firstRunOrLongest(count: Int, limit: Int) -> (start: Int, longest: Int) {
+    func firstRunOrLongest(count: Int, limit: Int, fromWord: Int = 0, carry carryIn: Int = 0,
+                           best bestIn: Int = 0) -> (start: Int, longest: Int) {
         let lastWord = (limit &- 1) &>> 6
         let lastMask = Self.lastWordMask(limit: limit)
-        var best = 0   // longest run seen so far; all shorter than `count`
-        var carry = 0  // set bits ending at the top of the previous word
-        var w = 0
+        var best = bestIn    // longest complete run seen so far; all shorter than `count`
+        var carry = carryIn  // set bits ending at the top of the previous word
+        var w = fromWord
         while w <= lastWord {
             var x = words[w]
             if w == lastWord { x &= lastMask }
             let base = w &<< 6
             if x == 0 {
+                best = max(best, carry)
                 carry = 0
             } else if x == ~0 {
                 carry &+= 64
-                if carry >= count { return (base &+ 64 &- carry, 0) }
+                if carry >= count { return (base &+ 64 &- carry, best) }
             } else {
                 // The run through the bottom of the word, with what is carried into it.
                 let bottom = carry &+ (~x).trailingZeroBitCount
-                if bottom >= count { return (base &- carry, 0) }
+                if bottom >= count { return (base &- carry, best) }
                 best = max(best, bottom)
-                // The other runs, lowest first (x + 1 clears the bottom run).
+                // The other runs, lowest first (x + 1 clears the bottom run). The top run
+                // is carried on and counted where it ends.
                 var y = x & (x &+ 1)
                 while y != 0 {
                     let s = y.trailingZeroBitCount
                     let length = (~(y &>> UInt64(truncatingIfNeeded: s))).trailingZeroBitCount
-                    if length >= count { return (base &+ s, 0) }
-                    best = max(best, length)
+                    if length >= count { return (base &+ s, best) }
+                    if s &+ length < 64 { best = max(best, length) }
                     y &= y &+ (1 &<< UInt64(truncatingIfNeeded: s))
                 }
                 carry = (~x).leadingZeroBitCount

@@ -128,9 +128,10 @@ import Testing
         check(JITMediumBitfitConfig.self)
     }
 
-    /// Random free bits in one page header; each allocation must return the reference's
-    /// first fit (alignment counted from the page start, as addresses are), clear exactly
-    /// those bits and set the end bit; a failure must set the hint to the longest free run.
+    /// Random free bits in one page header, then random allocations (checked against the
+    /// reference's first fit, alignment counted from the page start as addresses are), frees,
+    /// shrinks and grows of the allocated objects. A failed allocation must set the hint to
+    /// the longest free run; the search floor must stay true throughout.
     func check<C: BitfitConfig>(_: C.Type) {
         let seed = freshSeed()
         var rng = SplitMix64(seed: seed)
@@ -147,26 +148,55 @@ import Testing
             bits.update(repeating: 0, count: 2 * C.bitmapWords)
             Self.fill(bits, count: C.bitmapWords, using: &rng)
             page.freeBits.clearRange(limit, C.bitmapWords * 64)
-            for step in 0 ..< 60 {
+            page.forgetScanFloor()
+            var objects: [(start: Int, end: Int)] = []
+            for step in 0 ..< 80 {
                 let naive = Naive(bits, limit: limit)
+                let where_ = "\(C.self) seed \(seed) round \(round) step \(step)"
+                // The floor: no run wholly below it is longer than its bound, which is a run's length.
+                let floor = Int(entry.pointee.scanFloorWord) * 64, bound = Int(entry.pointee.scanFloorLongest)
+                #expect(bound <= naive.longest, "\(where_): floor bound \(bound) above the longest run")
+                #expect(!(0 ..< floor).contains { naive.runFrom[$0] > bound && $0 + naive.runFrom[$0] <= floor
+                            && ($0 == 0 || !naive.bits[$0 - 1]) }, "\(where_): a run below the floor exceeds \(bound)")
+                let action = objects.isEmpty ? 0 : Int.random(in: 0 ..< 10, using: &rng)
+                if action >= 7 {
+                    let k = Int.random(in: 0 ..< objects.count, using: &rng)
+                    let object = objects[k]
+                    switch action {
+                    case 7, 8:
+                        _ = page.free(start: object.start, end: object.end)
+                        objects.remove(at: k)
+                    default:
+                        let size = object.end - object.start + 1
+                        let target = Int.random(in: 1 ... size + 8, using: &rng)
+                        if target <= size {
+                            _ = page.shrink(start: object.start, end: object.end, to: target)
+                            objects[k].end = object.start + target - 1
+                        } else if page.grow(start: object.start, end: object.end, to: target) >= 0 {
+                            objects[k].end = object.start + target - 1
+                        }
+                    }
+                    continue
+                }
                 let count = Bool.random(using: &rng)
                     ? Int.random(in: 1 ... 64, using: &rng)
                     : Int.random(in: 1 ... C.maxObjectGranules, using: &rng)
-                let alignment = Int.random(in: 0 ..< 3, using: &rng) == 0 ? 1 << Int.random(in: 0 ... maxAlign.trailingZeroBitCount, using: &rng) : 1
+                let alignment = Int.random(in: 0 ..< 4, using: &rng) == 0 ? 1 << Int.random(in: 0 ... maxAlign.trailingZeroBitCount, using: &rng) : 1
                 let phase = (0 - C.payloadOffsetGranules) & (alignment - 1)
                 let expected = naive.firstFit(count: count, alignment: alignment, phase: phase)
                 let live = entry.pointee.liveGranules
                 let start = page.allocate(granules: count, alignGranules: alignment)
-                let where_ = "\(C.self) seed \(seed) round \(round) step \(step) count \(count) alignment \(alignment)"
-                #expect(start == expected, "\(where_)")
+                let what = "\(where_) count \(count) alignment \(alignment)"
+                #expect(start == expected, "\(what)")
                 if start >= 0 {
-                    #expect(page.freeBits.noneSet(start, start + count), "\(where_)")
-                    #expect(page.endBits.test(start + count - 1), "\(where_)")
-                    #expect(entry.pointee.liveGranules == live + count, "\(where_)")
-                    #expect(page.freeBits.popCount(limit: limit) == naive.bits.filter { $0 }.count - count, "\(where_)")
+                    #expect(page.freeBits.noneSet(start, start + count), "\(what)")
+                    #expect(page.endBits.test(start + count - 1), "\(what)")
+                    #expect(entry.pointee.liveGranules == live + count, "\(what)")
+                    #expect(page.freeBits.popCount(limit: limit) == naive.bits.filter { $0 }.count - count, "\(what)")
+                    objects.append((start, start + count - 1))
                 } else {
-                    #expect(entry.pointee.largestFreeHint == naive.longest, "\(where_)")
-                    #expect(page.longestFreeRun() == naive.longest, "\(where_)")
+                    #expect(entry.pointee.largestFreeHint == naive.longest, "\(what)")
+                    #expect(page.longestFreeRun() == naive.longest, "\(what)")
                 }
                 if start != expected { return }
             }
