@@ -1,10 +1,12 @@
 /// Searches for runs of set bits (free granules) in a bitfit bitmap, a word at a time.
 ///
-/// Short runs (at most 64 bits) are found with shift-and: after `r &= r >> s` with doubling
-/// `s`, bit `p` of `r` says whether bits `p ..< p + s` are all set, so a run of `count` bits
-/// costs O(log count) word operations per word, however fragmented the bitmap is. Runs that
-/// cross a word boundary are tracked by a carry: the number of set bits ending at the top of
-/// the words already read.
+/// - Unaligned first fit (`firstRunOrLongest`): one pass in address order that visits the
+///   runs inside each word with trailing-zero counts and carries runs across words; when
+///   there is no fit it has computed the exact longest run on the way.
+/// - Aligned first fit of at most 64 bits (`firstShortRun`): shift-and. After `r &= r >> s`
+///   with doubling `s`, bit `p` of `r` says whether bits `p ..< p + s` are all set, so each
+///   word costs O(log count) operations; a repeated mask keeps the aligned starts.
+/// - Sparse starts (alignment above 64 bits) test each start; long aligned runs walk runs.
 ///
 /// All searches read bits `0 ..< limit` only; bits at or past `limit` count as clear.
 /// Invariant: as for `BitfitBitmap` (words hold at least `(limit + 63) / 64` initialised
