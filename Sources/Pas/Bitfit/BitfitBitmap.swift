@@ -24,8 +24,9 @@ struct BitfitBitmap {
     /// Mask of bits `low ..< high` within one word (`0 <= low < high <= 64`).
     @inlinable @inline(__always)
     static func mask(_ low: Int, _ high: Int) -> UInt64 {
-        let upper: UInt64 = high == 64 ? ~0 : (1 &<< UInt64(high)) &- 1
-        return upper & ~((1 &<< UInt64(low)) &- 1)
+        // Truncating conversions: the bounds hold by contract, so no trap is needed.
+        let upper: UInt64 = high == 64 ? ~0 : (1 &<< UInt64(truncatingIfNeeded: high)) &- 1
+        return upper & ~((1 &<< UInt64(truncatingIfNeeded: low)) &- 1)
     }
 
     /// Sets bits `from ..< to`.

@@ -23,6 +23,12 @@ struct BitfitPageEntry {
     /// False after `decommitEmptyPages` returned the page's memory; it is committed again
     /// (and an inline header rewritten) before reuse.
     @usableFromInline var isCommitted: Bool
+    /// Search floor for unaligned allocation: no free run lying wholly below granule
+    /// `64 * scanFloorWord` is longer than `scanFloorLongest`, and `scanFloorLongest` is the
+    /// length of a free run (so at most the longest). A request for more granules starts
+    /// its search at that word. 0/0 says nothing; kept by `BitfitPage`.
+    @usableFromInline var scanFloorWord: UInt16 = 0
+    @usableFromInline var scanFloorLongest: UInt16 = 0
 }
 
 /// Where a pointer falls in a page.
@@ -66,36 +72,70 @@ struct BitfitPage<Config: BitfitConfig> {
     func resetHeader() {
         entry.pointee.bits.update(repeating: 0, count: 2 * Config.bitmapWords)
         freeBits.setRange(0, Config.payloadGranules)
+        forgetScanFloor()
+    }
+
+    /// Drops the search floor (after granules were taken other than by an unaligned search).
+    @inlinable @inline(__always)
+    func forgetScanFloor() {
+        entry.pointee.scanFloorWord = 0
+        entry.pointee.scanFloorLongest = 0
     }
 
     /// First fit: the lowest run of `count` free granules whose first granule's address is a
     /// multiple of `alignGranules` granules. Marks it used and returns its first granule, or
     /// returns -1 and lowers `largestFreeHint` to the exact longest free run.
-    /// Cost: one pass over the free bits, a word at a time.
+    ///
+    /// Cost: without alignment, one pass a word at a time that also yields the longest run
+    /// on failure; aligned runs of at most 64 granules (alignment up to 64 granules) by
+    /// shift-and, a word at a time (O(log count) per word with a free aligned start); larger
+    /// alignments test each aligned start; longer aligned runs walk the free runs. A failed
+    /// aligned search adds one pass computing the longest free run.
     @inlinable
     func allocate(granules count: Int, alignGranules: Int) -> Int {
         let limit = Config.payloadGranules
         let free = freeBits
         let offset = Config.payloadOffsetGranules
-        var position = 0
-        var longest = 0
-        while position < limit {
-            let runStart = free.nextSet(from: position, limit: limit)
-            if runStart >= limit { break }
-            let runEnd = free.nextClear(from: runStart, limit: limit)
-            longest = max(longest, runEnd &- runStart)
-            // Smallest start >= runStart with (offset + start) a multiple of alignGranules.
-            let start = ((runStart &+ offset &+ alignGranules &- 1) & ~(alignGranules &- 1)) &- offset
-            if start &+ count <= runEnd {
-                free.clearRange(start, start &+ count)
-                endBits.set(start &+ count &- 1)
-                entry.pointee.liveGranules &+= count
-                return start
+        // Smallest granule index p >= 0 with (offset + p) a multiple of alignGranules.
+        let phase = (0 &- offset) & (alignGranules &- 1)
+        let start: Int
+        if alignGranules == 1 {
+            // Runs wholly below the floor are too short: start there, carrying the run
+            // that ends at the floor.
+            var fromWord = 0, carry = 0, best = 0
+            let floorLongest = Int(entry.pointee.scanFloorLongest)
+            if count > floorLongest {
+                fromWord = Int(entry.pointee.scanFloorWord)
+                best = floorLongest
+                let floor = fromWord &<< 6
+                carry = floor &- 1 &- free.previousClear(before: floor)
             }
-            position = runEnd
+            let (found, longest) = free.firstRunOrLongest(count: count, limit: limit, fromWord: fromWord,
+                                                          carry: carry, best: best)
+            if found < 0 {
+                entry.pointee.largestFreeHint = longest
+                return -1
+            }
+            // Every run ending before `found` is at most `longest` and stays untouched.
+            entry.pointee.scanFloorWord = UInt16(truncatingIfNeeded: found &>> 6)
+            entry.pointee.scanFloorLongest = UInt16(truncatingIfNeeded: longest)
+            start = found
+        } else if alignGranules > 64 {
+            start = free.firstRun(count: count, first: phase, step: alignGranules, limit: limit)
+        } else if count <= 64 {
+            start = free.firstShortRun(count: count, alignment: alignGranules, phase: phase, limit: limit)
+        } else {
+            start = free.firstRunByWalk(count: count, alignment: alignGranules, offset: offset, limit: limit)
         }
-        entry.pointee.largestFreeHint = longest
-        return -1
+        if start < 0 {
+            entry.pointee.largestFreeHint = free.longestRun(limit: limit)
+            return -1
+        }
+        if alignGranules != 1 { forgetScanFloor() }
+        free.clearRange(start, start &+ count)
+        endBits.set(start &+ count &- 1)
+        entry.pointee.liveGranules &+= count
+        return start
     }
 
     /// Classifies `address`, which lies in this page. Reads no bits of a decommitted page.
@@ -120,13 +160,19 @@ struct BitfitPage<Config: BitfitConfig> {
         endBits.nextSet(from: start, limit: Config.payloadGranules)
     }
 
-    /// Length of the free run that contains granule `i` (which must be free).
+    /// Length of the free run that contains granule `i` (which must be free), after granules
+    /// were freed; keeps the search floor true.
     @inlinable
     func freeRun(containing i: Int) -> Int {
         let free = freeBits
         let low = free.previousClear(before: i) &+ 1
         let high = free.nextClear(from: i, limit: Config.payloadGranules)
-        return high &- low
+        let length = high &- low
+        // A longer run wholly below the floor raises the floor's bound.
+        if high <= Int(entry.pointee.scanFloorWord) &<< 6 && length > Int(entry.pointee.scanFloorLongest) {
+            entry.pointee.scanFloorLongest = UInt16(truncatingIfNeeded: length)
+        }
+        return length
     }
 
     /// Frees the object `start ... end`. Returns its size in granules.
@@ -165,6 +211,7 @@ struct BitfitPage<Config: BitfitConfig> {
         guard newEnd > end else { return 0 }
         guard newEnd < Config.payloadGranules, freeBits.allSet(end &+ 1, newEnd &+ 1) else { return -1 }
         freeBits.clearRange(end &+ 1, newEnd &+ 1)
+        forgetScanFloor()
         endBits.clear(end)
         endBits.set(newEnd)
         let taken = newEnd &- end
@@ -173,18 +220,8 @@ struct BitfitPage<Config: BitfitConfig> {
     }
 
     /// The exact longest run of free granules. Cost: one pass over the free bits.
+    @inlinable
     func longestFreeRun() -> Int {
-        let limit = Config.payloadGranules
-        let free = freeBits
-        var position = 0
-        var longest = 0
-        while position < limit {
-            let runStart = free.nextSet(from: position, limit: limit)
-            if runStart >= limit { break }
-            let runEnd = free.nextClear(from: runStart, limit: limit)
-            longest = max(longest, runEnd - runStart)
-            position = runEnd
-        }
-        return longest
+        freeBits.longestRun(limit: Config.payloadGranules)
     }
 }
