@@ -11,14 +11,16 @@ import Synchronization
 let preloadPeers = ["pas-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 
 /// W1: malloc(size) then free, `pairs` times. Ns per pair.
-func hotPair(size: Int, pairs: Int) -> Double {
+func hotPair<A: BenchAllocator>(_ a: A, size: Int, pairs: Int) -> Double {
+    var a = a
+    let sink = escapeSink
     let start = nowNanoseconds()
     for _ in 0 ..< pairs {
-        let p = malloc(size)!
+        let p = a.allocate(size)
         p.storeBytes(of: 1, as: UInt8.self)
         // Publishing the pointer keeps the compiler from folding the malloc/free pair away.
-        escapeSink.pointee = p
-        free(escapeSink.pointee)
+        sink.pointee = p
+        a.free(sink.pointee!)
     }
     return Double(nowNanoseconds() - start) / Double(pairs)
 }
@@ -32,7 +34,8 @@ nonisolated(unsafe) let escapeSink: UnsafeMutablePointer<UnsafeMutableRawPointer
 
 /// W3: allocate `k` blocks of 16..512 B, then free them in `order` (LIFO or FIFO); repeated
 /// until `total` blocks. Ns per malloc+free.
-func batches(k: Int, lifo: Bool, total: Int) -> Double {
+func batches<A: BenchAllocator>(_ a: A, k: Int, lifo: Bool, total: Int) -> Double {
+    var a = a
     var rng = Random(seed: 0xBA7C)
     let table = UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: k)
     defer { table.deallocate() }
@@ -40,18 +43,18 @@ func batches(k: Int, lifo: Bool, total: Int) -> Double {
     let start = nowNanoseconds()
     for _ in 0 ..< rounds {
         for i in 0 ..< k {
-            let p = malloc(rng.uniform(16, 512))!
+            let p = a.allocate(rng.uniform(16, 512))
             p.storeBytes(of: 1, as: UInt8.self)
             table[i] = p
         }
-        if lifo { for i in stride(from: k - 1, through: 0, by: -1) { free(table[i]) } }
-        else { for i in 0 ..< k { free(table[i]) } }
+        if lifo { for i in stride(from: k - 1, through: 0, by: -1) { a.free(table[i]) } }
+        else { for i in 0 ..< k { a.free(table[i]) } }
     }
     return Double(nowNanoseconds() - start) / Double(rounds * k)
 }
 
 /// A malloc-based churn allocator for `churn`.
-struct SystemMalloc: BenchAllocator {
+struct SystemMalloc: BenchAllocator, Sendable {
     @inline(__always) mutating func allocate(_ size: Int) -> UnsafeMutableRawPointer { malloc(size)! }
     @inline(__always) mutating func free(_ p: UnsafeMutableRawPointer) { Glibc.free(p) }
 }
@@ -74,58 +77,65 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> UInt6
     return nowNanoseconds() - start
 }
 
+/// The two larson threads' slot arrays and their barrier.
+final class LarsonShared: @unchecked Sendable {
+    var arrays: [UnsafeMutablePointer<UnsafeMutableRawPointer?>]
+    let barrier: UnsafeMutablePointer<pthread_barrier_t>
+    init(_ n: Int, _ slots: Int) {
+        arrays = (0 ..< n).map { _ in
+            let a = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slots)
+            a.initialize(repeating: nil, count: slots)
+            return a
+        }
+        barrier = .allocate(capacity: 1)
+        pthread_barrier_init(barrier, nil, 2)
+    }
+}
+
+/// The producer/consumer ring: slots plus head (producer) and tail (consumer) counters.
+final class ProducerRing: @unchecked Sendable {
+    let capacity = 1 << 16
+    let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    let head = Atomic<Int>(0) // written by the producer (release), read by the consumer (acquire)
+    let tail = Atomic<Int>(0) // written by the consumer, read by the producer
+    init() {
+        slots = .allocate(capacity: capacity)
+        slots.initialize(repeating: nil, count: capacity)
+    }
+}
+
 /// W4/W5: larson. Two threads, each with `slots` blocks of 16..1024 B, replace a random slot
 /// `pairs` times; with `swap`, the threads exchange arrays every 10k replacements (so about
 /// half of the frees are of blocks the other thread allocated). Wall ns per pair.
-func larson(slots: Int, pairs: Int, swap: Bool) -> Double {
-    final class Shared: @unchecked Sendable {
-        var arrays: [UnsafeMutablePointer<UnsafeMutableRawPointer?>]
-        let barrier: UnsafeMutablePointer<pthread_barrier_t>
-        init(_ n: Int, _ slots: Int) {
-            arrays = (0 ..< n).map { _ in
-                let a = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slots)
-                a.initialize(repeating: nil, count: slots)
-                return a
-            }
-            barrier = .allocate(capacity: 1)
-            pthread_barrier_init(barrier, nil, 2)
-        }
-    }
-    let shared = Shared(2, slots)
+func larson<A: BenchAllocator & Sendable>(_ allocator: A, slots: Int, pairs: Int, swap: Bool) -> Double {
+    let shared = LarsonShared(2, slots)
     let rounds = max(1, pairs / 10_000)
     let wall = onThreads(2) { t in
         var rng = Random(seed: UInt64(0x1A45 + t))
+        var heap = allocator
         for round in 0 ..< rounds {
             let a = shared.arrays[swap ? (t + round) % 2 : t]
             for _ in 0 ..< 10_000 {
                 let k = Int(rng.next() % UInt64(slots))
-                if let old = a[k] { free(old) }
-                let p = malloc(rng.uniform(16, 1024))!
+                if let old = a[k] { heap.free(old) }
+                let p = heap.allocate(rng.uniform(16, 1024))
                 p.storeBytes(of: 1, as: UInt8.self)
                 a[k] = p
             }
             if swap { pthread_barrier_wait(shared.barrier) }
         }
     }
-    for a in shared.arrays { for k in 0 ..< slots { if let p = a[k] { free(p) } }; a.deallocate() }
+    var heap = allocator
+    for a in shared.arrays { for k in 0 ..< slots { if let p = a[k] { heap.free(p) } }; a.deallocate() }
     return Double(wall) / Double(rounds * 10_000 * 2)
 }
 
 /// W6: a producer thread mallocs 16..512 B blocks and writes them; a consumer frees them.
 /// Blocks pass through a ring published every 64 items. Ns per object (wall).
-func producerConsumer(objects: Int) -> Double {
-    final class Ring: @unchecked Sendable {
-        let capacity = 1 << 16
-        let slots: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-        let head = Atomic<Int>(0) // written by the producer (release), read by the consumer (acquire)
-        let tail = Atomic<Int>(0) // written by the consumer, read by the producer
-        init() {
-            slots = .allocate(capacity: capacity)
-            slots.initialize(repeating: nil, count: capacity)
-        }
-    }
-    let ring = Ring()
+func producerConsumer<A: BenchAllocator & Sendable>(_ allocator: A, objects: Int) -> Double {
+    let ring = ProducerRing()
     let wall = onThreads(2) { t in
+        var heap = allocator
         if t == 0 {
             var rng = Random(seed: 0x9C)
             var produced = 0
@@ -133,7 +143,7 @@ func producerConsumer(objects: Int) -> Double {
                 // Wait for room for a batch of 64.
                 while produced - ring.tail.load(ordering: .acquiring) > ring.capacity - 64 { sched_yield() }
                 for _ in 0 ..< 64 {
-                    let p = malloc(rng.uniform(16, 512))!
+                    let p = heap.allocate(rng.uniform(16, 512))
                     p.storeBytes(of: 1, as: UInt8.self)
                     ring.slots[produced & (ring.capacity - 1)] = p
                     produced += 1
@@ -146,7 +156,7 @@ func producerConsumer(objects: Int) -> Double {
                 let available = ring.head.load(ordering: .acquiring)
                 if available == consumed { sched_yield(); continue }
                 while consumed < available {
-                    free(ring.slots[consumed & (ring.capacity - 1)])
+                    heap.free(ring.slots[consumed & (ring.capacity - 1)]!)
                     consumed += 1
                 }
                 ring.tail.store(consumed, ordering: .releasing)
@@ -206,7 +216,7 @@ func mallocWorkloads() -> [Workload] {
     var list: [Workload] = []
     for size in [16, 64, 256, 1024, 8192] {
         list.append(Workload(name: "malloc-hot-\(size)", allocators: preloadPeers) { _, quick in
-            hotPair(size: size, pairs: scaled(quick ? 1_000_000 : 10_000_000))
+            hotPair(SystemMalloc(), size: size, pairs: scaled(quick ? 1_000_000 : 10_000_000))
         })
     }
     for (slots, label) in [(1000, "1k"), (100_000, "100k")] {
@@ -221,20 +231,20 @@ func mallocWorkloads() -> [Workload] {
     }
     for k in [100, 1600] {
         list.append(Workload(name: "malloc-batch-lifo-\(k)", allocators: preloadPeers) { _, quick in
-            batches(k: k, lifo: true, total: scaled(quick ? 1_000_000 : 10_000_000))
+            batches(SystemMalloc(), k: k, lifo: true, total: scaled(quick ? 1_000_000 : 10_000_000))
         })
         list.append(Workload(name: "malloc-batch-fifo-\(k)", allocators: preloadPeers) { _, quick in
-            batches(k: k, lifo: false, total: scaled(quick ? 1_000_000 : 10_000_000))
+            batches(SystemMalloc(), k: k, lifo: false, total: scaled(quick ? 1_000_000 : 10_000_000))
         })
     }
     list.append(Workload(name: "malloc-larson-private", allocators: preloadPeers) { _, quick in
-        larson(slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
+        larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
     })
     list.append(Workload(name: "malloc-larson-swap", allocators: preloadPeers) { _, quick in
-        larson(slots: 10_000, pairs: scaled(quick ? 300_000 : 3_000_000), swap: true)
+        larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 300_000 : 3_000_000), swap: true)
     })
     list.append(Workload(name: "malloc-producer-consumer", allocators: preloadPeers) { _, quick in
-        producerConsumer(objects: scaled(quick ? 500_000 : 5_000_000))
+        producerConsumer(SystemMalloc(), objects: scaled(quick ? 500_000 : 5_000_000))
     })
     list.append(Workload(name: "malloc-inverse-square", allocators: preloadPeers) { _, quick in
         var a = SystemMalloc()

@@ -99,7 +99,7 @@ nonisolated(unsafe) let workloads: [Workload] = [
     Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
         try runJIT(shape, allocator: allocator, quick: quick)
     }
-} + mallocWorkloads()
+} + segregatedWorkloads() + mallocWorkloads()
 
 /// Bitfit churn: 4096 live slots, 1M replacements of uniform lo...hi bytes. Pas routes sizes up
 /// to 2 KiB to the small bitfit config (16 B granules) and larger ones to the medium config
