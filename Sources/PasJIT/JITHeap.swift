@@ -116,9 +116,7 @@ public final class JITHeap: @unchecked Sendable {
     /// half-written to this heap's other operations).
     public func install(_ bytes: UnsafeRawBufferPointer, alignment: Int = 16) throws(PasError) -> CodeBlock {
         guard let source = bytes.baseAddress, bytes.count > 0 else { throw .invalidSize(.allocate, bytes.count) }
-        // `unowned(unsafe)`: the closure runs inside this call, while `self` is alive; it saves
-        // a retain/release pair per operation.
-        return try allocate(size: bytes.count, alignment: alignment) { [unowned(unsafe) self] p, _ throws(PasError) in
+        return try allocate(size: bytes.count, alignment: alignment) { p, _ throws(PasError) in
             try self.write(UInt(bitPattern: p), byteCount: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
         }
     }
@@ -162,8 +160,8 @@ public final class JITHeap: @unchecked Sendable {
             throw .unknownPointer(.deallocate, address: block.address)
         }
         switch owner(of: p) {
-        case .small: try small.deallocate(p) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
-        case .medium: try medium.deallocate(p) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .small: try small.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+        case .medium: try medium.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .large:
             // Fill before freeing: once freed, another thread may allocate the range.
             try fill(block.address, byteCount: try large.size(of: p))
@@ -181,9 +179,9 @@ public final class JITHeap: @unchecked Sendable {
         }
         switch owner(of: p) {
         case .small:
-            _ = try small.shrink(p, to: newSize) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+            _ = try small.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .medium:
-            _ = try medium.shrink(p, to: newSize) { [unowned(unsafe) self] q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+            _ = try medium.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .large:
             let old = try large.size(of: p)
             guard newSize > 0, newSize <= old else { throw .invalidSize(.shrink, newSize) }
