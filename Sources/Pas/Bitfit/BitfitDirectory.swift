@@ -244,6 +244,8 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         guard let p = allocate(in: e, granules: count, alignGranules: alignGranules) else {
             preconditionFailure("BitfitHeap<\(Config.self)>: an empty page could not hold \(count) granules")
         }
+        // The rest of a new chunk is empty from now on.
+        if state.pointee.emptyPages > 0 { noteEmptyPage(since: e.pointee.emptySince) }
         return p
     }
 
@@ -315,7 +317,6 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
             updateFitIndex(page: firstIndex + slot, hint: Config.payloadGranules)
         }
         pageMap.insert(start, metadata: meta)
-        noteEmptyPage(since: now)
         return firstIndex
     }
 

@@ -62,3 +62,24 @@ final class BlockingChunkSource: ChunkSource, @unchecked Sendable {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+/// A plain thread running one closure, joined with `join()`; for tests that block threads
+/// on purpose (Swift concurrency's few pool threads must not be blocked).
+final class JoinableThread: @unchecked Sendable {
+    private var id = pthread_t()
+    private let body: () -> Void
+
+    init(_ body: @escaping () -> Void) {
+        self.body = body
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = pthread_create(&id, nil, { raw in
+            // Invariant: `raw` is the retained thread object, taken exactly once here.
+            let me = Unmanaged<JoinableThread>.fromOpaque(raw!).takeRetainedValue()
+            me.body()
+            return nil
+        }, context)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+    }
+
+    func join() { pthread_join(id, nil) }
+}
