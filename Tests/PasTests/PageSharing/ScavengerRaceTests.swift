@@ -69,7 +69,6 @@ import Glibc
         let stats = pool.statistics
         #expect(stats.passCount > 0 && stats.totalDecommittedBytes > 0, "the scavenger never ran: \(stats) (seed \(seed))")
         #expect(stats.failureCount == 0, "\(stats) (seed \(seed))")
-        print("scavenger race: \(stats)")
     }
 
     /// An allocation that needs a page while a decommit pass is in its system call for that
