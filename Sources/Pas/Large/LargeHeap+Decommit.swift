@@ -23,6 +23,9 @@ extension LargeHeap {
     public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
         decommitLock.lock()
         defer { decommitLock.unlock() }
+        // A heap that never allocated has nothing to decommit (and needs no plan pages).
+        let used = lock.withLock { core != nil }
+        guard used else { return 0 }
         if planRange == nil {
             planRange = try LargeMetadataPages.allocate(byteCount: Self.planCapacity * MemoryLayout<LargeDecommitRun>.stride)
         }

@@ -123,6 +123,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
                 return UnsafeMutableRawPointer(bitPattern: address)!
             }
             // The fit overlaps pages a decommit pass is returning: wait for it, then retry.
+            if core!.chunkBytes != chunkBytesBefore { noteFreePages(since: core!.epoch) }
             lock.unlock()
             decommitLock.lock()
             decommitLock.unlock()
