@@ -97,4 +97,37 @@ import Glibc
         #expect(heap.verify().isEmpty)
         for p in objects[freed...] { try heap.deallocate(p) }
     }
+
+    /// The same through a large heap: 1 MiB objects, the oldest 90 % freed.
+    @Test func freedLargeObjectsLeaveTheProcessWithoutBeingAsked() async throws {
+        let pool = PageSharingPool()
+        defer { pool.stopScavengerThread() }
+        let heap = LargeHeap(chunks: RealChunks(source: SystemPageSource.shared, reservationSize: 512 << 20),
+                             chunkSize: 8 << 20, pageSharing: pool)
+        let page = SystemInfo.pageSize
+        let objectSize = 1 << 20
+        let count = 256
+        let baseline = SystemInfo.residentBytes()
+        var objects: [UnsafeMutableRawPointer] = []
+        for i in 0 ..< count {
+            let p = try heap.allocate(size: objectSize)
+            var offset = 0
+            while offset < objectSize { p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: offset, as: UInt8.self); offset += page }
+            objects.append(p)
+        }
+        let freed = count * 9 / 10
+        for p in objects[0 ..< freed] { try heap.deallocate(p) }
+        let live = heap.statistics.liveBytes
+        var last = 0
+        let fell = await poll(everyMilliseconds: 50, upTo: 1500) {
+            last = SystemInfo.residentBytes() - baseline
+            return last < 2 * live
+        }
+        #expect(fell, "resident growth \(last >> 20) MiB, live \(live >> 20) MiB, \(pool.statistics)")
+        for (i, p) in objects.enumerated().dropFirst(freed) {
+            #expect(p.load(fromByteOffset: objectSize - page, as: UInt8.self) == UInt8(truncatingIfNeeded: i))
+        }
+        try heap.verify()
+        for p in objects[freed...] { try heap.deallocate(p) }
+    }
 }
