@@ -21,14 +21,15 @@ import Synchronization
 /// empty now; `scavengeExpiredPages()` runs one scavenger pass on the calling thread (for
 /// tests with a manual clock and for runtimes with their own idle hook).
 ///
-/// Locks (in the order they may be taken):
-/// - a participant's own locks (a heap's decommit lock, then its allocation lock) — a heap
-///   may call `participantHasEmptyPages()` while holding them;
-/// - `threadMutex` (see the thread file): the thread's life cycle;
-/// - `registry`: the list of registrations; a leaf.
-/// - `counters`: statistics; a leaf.
-/// `passLock` serialises scavenger passes and is never taken while holding any of the
-/// above; participants are called with only `passLock` held.
+/// Locks, in the order they may be taken:
+/// 1. `passLock`: serialises scavenger passes; taken with no other lock held, and the only
+///    pool lock held while participants are called;
+/// 2. a participant's own locks (a heap's decommit lock, then its allocation lock); a heap
+///    may call `participantHasEmptyPages()` while holding them;
+/// 3. `thread.mutex` (see `PageSharingPool+Thread.swift`): the thread's life cycle;
+/// 4. `registry`: the list of registrations;
+/// `counters` is a leaf. The registry is copied out before participants are asked anything,
+/// so no participant call runs under `registry`.
 ///
 /// Thread-safety: every method may be called from any thread.
 public final class PageSharingPool: @unchecked Sendable {
@@ -206,9 +207,13 @@ public final class PageSharingPool: @unchecked Sendable {
         return report
     }
 
-    /// True if some live participant reports empty pages. Lock-free loads, under `registry`.
+    /// True if some live participant reports empty pages. The list is copied out first: a
+    /// participant released here may run its `deinit`, which unregisters.
     func anyParticipantHasEmptyPages() -> Bool {
-        registry.withLock { list in list.contains { $0.participant?.earliestEmptyTime != nil } }
+        for r in registry.withLock({ $0 }) {
+            if let p = r.participant, p.earliestEmptyTime != nil { return true }
+        }
+        return false
     }
 
     // MARK: Statistics

@@ -9,7 +9,8 @@ import Glibc
 
 /// The background scavenger with the real clock: it starts on the first empty page, returns
 /// pages after the delay without being asked, exits when idle and starts again on demand.
-@Suite struct ScavengerThreadTests {
+/// Serialized: the resident-memory tests measure the whole process.
+@Suite(.serialized) struct ScavengerThreadTests {
     typealias Marge = MargeBitfitConfig
     typealias RealChunks = ReservationChunkSource<SystemPageSource>
 
