@@ -128,6 +128,26 @@ import PasTestSupport
         #expect(heap.verify().isEmpty)
     }
 
+    @Test func failedDecommitOfInlineHeaderPagesLeavesUsablePages() throws {
+        typealias Small = SmallBitfitConfig
+        let (pool, clock) = makeManualPool()
+        let mock = RecordingPageSource()
+        let heap = BitfitHeap<Small, MockChunks>(chunks: MockChunks(source: mock), pageSharing: pool)
+        let p = try heap.allocate(size: 100)
+        try heap.deallocate(p)
+        clock.advance(milliseconds: 301)
+        mock.failNext(.decommit)
+        #expect(pool.scavengeExpiredPages().failures.count == 1)
+        #expect(heap.statistics.emptyPageCount == Small.pagesPerChunk)
+        #expect(heap.verify().isEmpty)
+        // The pages are whole again: allocate across all of them.
+        var objects: [UnsafeMutableRawPointer] = []
+        for _ in 0 ..< Small.pagesPerChunk * 4 { objects.append(try heap.allocate(size: 2048)) }
+        #expect(objects[0] == p)
+        #expect(heap.statistics.chunkCount == 1)
+        #expect(heap.verify().isEmpty)
+    }
+
     @Test func perHeapDelayOverridesThePool() throws {
         let (pool, clock) = makeManualPool()
         let (fast, fastMock) = margeHeap(pool, delay: .milliseconds(50))

@@ -102,6 +102,39 @@ import Glibc
         #expect(heap.verify().isEmpty)
     }
 
+    /// While a decommit pass is inside its system call, allocations and frees that find room
+    /// in committed pages go ahead: the pass holds no lock they need.
+    @Test func allocationWithRoomDoesNotWaitForADecommitPass() throws {
+        typealias Medium = MediumBitfitConfig
+        let pool = PageSharingPool(usesBackgroundThread: false)
+        let source = BlockingChunkSource()
+        let heap = BitfitHeap<Medium, BlockingChunkSource>(chunks: source, pageSharing: pool)
+        let keep = try heap.allocate(size: 1024)     // page 0 stays in use; pages 1... are empty
+        source.gate.store(1, ordering: .releasing)
+        let pass = JoinableThread { _ = pool.scavenge() }
+        while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
+        let done = Atomic<Int>(0)
+        let worker = JoinableThread {
+            for _ in 0 ..< 100 {
+                guard let p = try? heap.allocate(size: 512) else { return }
+                try? heap.deallocate(p)
+            }
+            done.store(1, ordering: .releasing)
+        }
+        // Bounded wait (a safety limit, not a measurement): the worker finishes while the
+        // pass is still blocked inside its decommit call.
+        var spins = 0
+        while done.load(ordering: .acquiring) == 0 && spins < 2000 { usleep(1000); spins += 1 }
+        let finishedDuringPass = done.load(ordering: .acquiring) == 1 && source.gate.load(ordering: .acquiring) == 2
+        source.gate.store(3, ordering: .releasing)
+        pass.join()
+        worker.join()
+        #expect(finishedDuringPass)
+        #expect(heap.statistics.committedBytes == Medium.pageSize)
+        try heap.deallocate(keep)
+        #expect(heap.verify().isEmpty)
+    }
+
     /// The same for the large heap: a fit that overlaps pages being decommitted waits.
     @Test func largeAllocationWaitsForPagesBeingDecommitted() throws {
         let pool = PageSharingPool(usesBackgroundThread: false)
