@@ -66,9 +66,10 @@ public final class JITHeap: @unchecked Sendable {
         refusedModes = refused
         fillPattern = options.fillPattern
         self.chunks = chunks
-        small = BitfitHeap(chunks: chunks)
-        medium = BitfitHeap(chunks: chunks)
-        large = LargeHeap(chunks: chunks, granule: JITMediumBitfitConfig.granule, chunkSize: 2 << 20)
+        small = BitfitHeap(chunks: chunks, pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
+        medium = BitfitHeap(chunks: chunks, pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
+        large = LargeHeap(chunks: chunks, granule: JITMediumBitfitConfig.granule, chunkSize: 2 << 20,
+                          pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
     }
 
     /// Gives the heap executable memory the runtime reserved itself; allocation draws on it
@@ -246,7 +247,8 @@ public final class JITHeap: @unchecked Sendable {
     // MARK: Memory
 
     /// Returns the physical memory of every code page that holds no live block to the
-    /// system now. Returns the bytes decommitted.
+    /// system now. Returns the bytes decommitted. Without this call, the page sharing pool
+    /// (`Options.pageSharing`) returns pages that stay empty for longer than its delay.
     @discardableResult
     public func scavenge() throws(PasError) -> Int {
         try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()

@@ -1,3 +1,4 @@
+import Pas
 extension JITHeap {
     /// How a `JITHeap` is created.
     public struct Options: Sendable {
@@ -11,13 +12,23 @@ extension JITHeap {
         public var fillPattern: FillPattern = .trap
         /// Reserve no region: the heap allocates only from memory given to `addFreshMemory`.
         public var reservesRegion: Bool = true
+        /// The pool the heap's three sub-heaps report empty code pages to; its scavenger
+        /// returns them to the system (punching them out of the code file in dual-mapped
+        /// regions). Default: the process-wide pool. nil: only `scavenge()` returns pages.
+        public var pageSharing: PageSharingPool? = .shared
+        /// How long a code page must stay empty before the scavenger returns it; nil for the
+        /// pool's delay (300 ms by default).
+        public var scavengeDelay: Duration? = nil
 
         public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
-                    fillPattern: FillPattern = .trap, reservesRegion: Bool = true) {
+                    fillPattern: FillPattern = .trap, reservesRegion: Bool = true,
+                    pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
             self.regionSize = regionSize
             self.protectionModes = protectionModes
             self.fillPattern = fillPattern
             self.reservesRegion = reservesRegion
+            self.pageSharing = pageSharing
+            self.scavengeDelay = scavengeDelay
         }
 
         /// Options for one mode only.

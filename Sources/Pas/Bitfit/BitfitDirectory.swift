@@ -1,4 +1,5 @@
 import PasSystem
+import Synchronization
 
 /// Counters and cursors of a directory. Lives in side memory so that the fast path updates
 /// plain memory (no class-property exclusivity checks).
@@ -19,6 +20,9 @@ struct BitfitDirectoryState {
     @usableFromInline var spareChunk: UInt = 0
     /// Pages scanned without finding room (each lowers that page's hint to the truth).
     @usableFromInline var failedPageSearches = 0
+    /// Pages chosen by a decommit pass whose system call has not finished (not committed,
+    /// not reusable yet).
+    @usableFromInline var decommittingPages = 0
 }
 
 /// All pages of one config in one heap, and the index that finds a page with room.
@@ -32,19 +36,33 @@ struct BitfitDirectoryState {
 /// never visited. Committed pages are preferred; a decommitted page is committed again only
 /// when no committed page fits; a new chunk is taken only when no page fits.
 ///
-/// Thread-safety: `lock` (a `FutexLock`, since growth and decommit make system calls while
+/// Thread-safety: `lock` (a `FutexLock`, since growth and re-commit make system calls while
 /// holding it) protects every page entry, every header (free and end bits), the fit index,
 /// the chunk table and `state`. The page map is written under it and read without it.
-/// Lock order: the directory lock is taken before the chunk source's own lock, and never
-/// while holding any other Pas lock.
+/// `decommitLock` is held by a decommit pass for its whole run; the pass holds `lock` only to
+/// choose pages and to record the outcome, never across the decommit system calls (see
+/// `BitfitDirectoryDecommit.swift` for the protocol). Allocation never takes `decommitLock`
+/// except on the slow path that finds only pages being decommitted, after dropping `lock`.
+/// Lock order: `decommitLock` → `lock` → the pool's thread mutex (when reporting empty
+/// pages) → the chunk source's own lock. Never taken while holding any other Pas lock.
 @usableFromInline
 final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @unchecked Sendable {
     @usableFromInline typealias Entry = BitfitPageEntry
 
     @usableFromInline let chunks: Chunks
     @usableFromInline let time: any TimeSource
+    /// The pool told when the directory gets its first empty page, or nil.
+    @usableFromInline let pool: PageSharingPool?
     /// Protects everything below except `pageMap` reads (see the type's documentation).
     @usableFromInline let lock = FutexLock()
+    /// Held by a decommit pass from choosing pages to recording the outcome. Taken before
+    /// `lock`; allocation fast paths never take it.
+    @usableFromInline let decommitLock = FutexLock()
+    /// The earliest `emptySince` of the committed empty pages, or `UInt64.max` if there are
+    /// none (an early value is allowed; a decommit pass makes it exact). Written with `lock`
+    /// held; read lock-free by the scavenger. Set from "none" with a sequentially consistent
+    /// store followed by `pool.participantHasEmptyPages()`.
+    @usableFromInline let earliestEmpty = Atomic<UInt64>(.max)
     @usableFromInline let pageMap: BitfitPageMap
     /// Invariant: the side regions below are mapped for the directory's lifetime.
     @usableFromInline let state: UnsafeMutablePointer<BitfitDirectoryState>
@@ -66,7 +84,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         headersOffset + (Config.headerPlacement == .outOfLine ? Config.pagesPerChunk * Config.headerBytes : 0)
     }
 
-    init(chunks: Chunks, time: any TimeSource) throws(PasError) {
+    init(chunks: Chunks, time: any TimeSource, pool: PageSharingPool?) throws(PasError) {
         BitfitConfigLayout.validate(Config.self, systemPageSize: SystemInfo.pageSize)
         precondition(Config.headerPlacement == .outOfLine || chunks.allowsMetadataInChunks,
                      "BitfitHeap<\(Config.self)>: inline page headers need a chunk source that allows metadata in chunks")
@@ -74,6 +92,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
                      "BitfitHeap<\(Config.self)>: page size \(Config.pageSize) is not a multiple of the chunk source's \(chunks.pageSize)")
         self.chunks = chunks
         self.time = time
+        self.pool = pool
         pageMap = try BitfitPageMap(chunkShift: Config.chunkShift)
         fitWords = (Config.maxPages + 63) / 64
         let stateBytes = (MemoryLayout<BitfitDirectoryState>.stride + 63) & ~63
@@ -172,7 +191,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
                 let e = entry(page: index)
                 if e.pointee.largestFreeHint < count { continue }
                 if !e.pointee.isCommitted {
-                    if decommittedCandidate < 0 { decommittedCandidate = index }
+                    if decommittedCandidate < 0 && !e.pointee.isDecommitting { decommittedCandidate = index }
                     continue
                 }
                 if let p = allocate(in: e, granules: count, alignGranules: alignGranules) { return p }
@@ -193,7 +212,11 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
             updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
             return nil
         }
-        if wasEmpty { state.pointee.emptyPages &-= 1 }
+        if wasEmpty {
+            state.pointee.emptyPages &-= 1
+            // No committed empty page left: nothing for the scavenger (exact, so it can sleep).
+            if state.pointee.emptyPages == 0 { earliestEmpty.store(.max, ordering: .relaxed) }
+        }
         state.pointee.liveGranules &+= count
         state.pointee.objectCount &+= 1
         return page.address(ofGranule: start)
@@ -206,6 +229,14 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         if decommittedCandidate >= 0 {
             e = entry(page: decommittedCandidate)
             try recommit(e)
+        } else if state.pointee.decommittingPages > 0 {
+            // Only pages a decommit pass is returning could serve: wait for the pass to end
+            // (it holds `decommitLock`), then search again. `lock` is dropped meanwhile.
+            lock.unlock()
+            decommitLock.lock()
+            decommitLock.unlock()
+            lock.lock()
+            return try allocateLocked(granules: count, alignGranules: alignGranules)
         } else {
             e = entry(page: try addChunk())
         }
@@ -213,6 +244,8 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         guard let p = allocate(in: e, granules: count, alignGranules: alignGranules) else {
             preconditionFailure("BitfitHeap<\(Config.self)>: an empty page could not hold \(count) granules")
         }
+        // The rest of a new chunk is empty from now on.
+        if state.pointee.emptyPages > 0 { noteEmptyPage(since: e.pointee.emptySince) }
         return p
     }
 
@@ -298,8 +331,20 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
             updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
         }
         if e.pointee.liveGranules == 0 {
-            e.pointee.emptySince = time.nowNanoseconds()
+            let now = time.nowNanoseconds()
+            e.pointee.emptySince = now
             state.pointee.emptyPages &+= 1
+            noteEmptyPage(since: now)
+        }
+    }
+
+    /// A committed page became empty at `now`. If it is the first, publish the time and tell
+    /// the pool (one atomic load otherwise). Needs the lock.
+    @inlinable @inline(__always)
+    func noteEmptyPage(since now: UInt64) {
+        if earliestEmpty.load(ordering: .relaxed) == .max {
+            earliestEmpty.store(now, ordering: .sequentiallyConsistent)
+            pool?.participantHasEmptyPages()
         }
     }
 }

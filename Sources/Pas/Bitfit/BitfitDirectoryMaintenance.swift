@@ -3,25 +3,6 @@ import PasSystem
 /// Slow paths of a directory: empty pages, decommit, statistics, verification, iteration.
 /// All of them take the directory lock for their whole run.
 extension BitfitDirectory {
-    /// Decommits every committed empty page that has been empty since `deadline` or earlier.
-    /// Returns the bytes decommitted. Pages decommitted before a failure stay decommitted
-    /// and are accounted for; the failing page stays committed.
-    func decommitEmptyPages(emptySinceAtMost deadline: UInt64) throws(PasError) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        var bytes = 0
-        for index in 0 ..< state.pointee.pageCount {
-            let e = entry(page: index)
-            guard e.pointee.isCommitted, e.pointee.liveGranules == 0, e.pointee.emptySince <= deadline else { continue }
-            try chunks.decommit(MemoryRange(start: e.pointee.base, byteCount: Config.pageSize))
-            e.pointee.isCommitted = false
-            state.pointee.committedPages -= 1
-            state.pointee.emptyPages -= 1
-            bytes += Config.pageSize
-        }
-        return bytes
-    }
-
     /// Calls `body` with each committed empty page and the time it became empty.
     func forEachEmptyPage(_ body: (MemoryRange, UInt64) throws -> Void) rethrows {
         lock.lock()

@@ -21,17 +21,43 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// The chunk source pages come from.
     public var chunks: Chunks { directory.chunks }
 
-    /// Creates an empty heap; no memory is taken from `chunks` until the first allocation.
-    /// `timeSource` stamps pages when they become empty (see `decommitEmptyPages(emptySinceAtMost:)`).
+    /// The page sharing registration, or nil when the heap has no pool. Set once in `init`.
+    private var registration: PageSharingRegistration?
+
+    /// Creates an empty heap that reports its empty pages to `pageSharing` (by default the
+    /// process-wide pool), whose scavenger decommits pages empty for longer than
+    /// `scavengeDelay` (nil: the pool's delay). Pages are stamped with the pool's clock.
+    /// Pass `pageSharing: nil` for a heap whose pages are decommitted only on request.
+    /// No memory is taken from `chunks` until the first allocation.
     /// Precondition: an inline-header config needs `chunks.allowsMetadataInChunks`.
     /// Cost: maps a few side tables (address space, not RAM). Traps if even that fails.
-    public init(chunks: Chunks, timeSource: any TimeSource = MonotonicTimeSource()) {
+    public convenience init(chunks: Chunks, pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
+        self.init(chunks: chunks, time: pageSharing?.timeSource ?? MonotonicTimeSource(),
+                  pool: pageSharing, delay: scavengeDelay)
+    }
+
+    /// Creates an empty heap outside any page sharing pool: `timeSource` stamps pages when
+    /// they become empty (see `decommitEmptyPages(emptySinceAtMost:)`), and pages are
+    /// decommitted only on request.
+    public convenience init(chunks: Chunks, timeSource: any TimeSource) {
+        self.init(chunks: chunks, time: timeSource, pool: nil, delay: nil)
+    }
+
+    init(chunks: Chunks, time: any TimeSource, pool: PageSharingPool?, delay: Duration?) {
         do {
-            directory = try BitfitDirectory(chunks: chunks, time: timeSource)
+            directory = try BitfitDirectory(chunks: chunks, time: time, pool: pool)
         } catch {
             fatalError("BitfitHeap<\(Config.self)>: cannot map side tables: \(error)")
         }
+        registration = pool?.register(self, delay: delay)
     }
+
+    deinit {
+        if let registration { directory.pool?.unregister(registration) }
+    }
+
+    /// The pool this heap reports empty pages to, or nil.
+    public var pageSharing: PageSharingPool? { directory.pool }
 
     /// Allocates `size` bytes (rounded up to granules) aligned to `alignment`, first fit by
     /// page then by address. Never writes the returned memory.

@@ -29,6 +29,13 @@ struct BitfitPageEntry {
     /// its search at that word. 0/0 says nothing; kept by `BitfitPage`.
     @usableFromInline var scanFloorWord: UInt16 = 0
     @usableFromInline var scanFloorLongest: UInt16 = 0
+    /// True while a decommit pass has chosen the page and its system call may be in flight
+    /// (`isCommitted` is already false). Such a page is not reused until the pass ends.
+    /// Written only by the holder of the directory's `decommitLock`, with the lock held too.
+    @usableFromInline var isDecommitting: Bool = false
+    /// Set by a decommit pass when the system call for the page failed (or was not tried);
+    /// read and written only by the holder of `decommitLock`.
+    @usableFromInline var decommitFailed: Bool = false
 }
 
 /// Where a pointer falls in a page.

@@ -1,4 +1,5 @@
 import PasSystem
+import Synchronization
 
 /// A heap for large objects: first fit over free ranges kept in a treap (ordered by
 /// address, augmented with the largest size per subtree), with a large map from each
@@ -31,16 +32,41 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     public let chunkSize: Int
 
     /// Protects `core` (all trees, the large map, the node pool and the counters). Held
-    /// across chunk-source calls (grow, commit, decommit), so it is a sleeping lock; lock
-    /// order: this lock, then the chunk source's own locks. Nothing else is taken under it.
-    private let lock = FutexLock()
+    /// across chunk-source calls that grow or re-commit, so it is a sleeping lock; never held
+    /// across a decommit system call (see `LargeHeap+Decommit.swift`). Lock order:
+    /// `decommitLock` → this lock → the pool's thread mutex (when reporting free pages) →
+    /// the chunk source's own locks.
+    let lock = FutexLock()
+    /// Held by a decommit pass from choosing pages to recording the outcome; taken before
+    /// `lock`. Allocation takes it only when its fit overlaps pages being decommitted, after
+    /// dropping `lock`, to wait for the pass.
+    let decommitLock = FutexLock()
     /// Created on first use, so that `init` needs no system call and cannot fail.
-    private var core: LargeHeapCore?
+    var core: LargeHeapCore?
+    /// Stamps frees (nanoseconds); the pool's clock when the heap has a pool.
+    let time: any TimeSource
+    /// The pool told when the heap gets its first free page, or nil.
+    public let pageSharing: PageSharingPool?
+    /// Set once in `init` when the heap has a pool.
+    private var registration: PageSharingRegistration?
+    /// The earliest stamp of the free ranges holding committed whole pages, or `UInt64.max`
+    /// if there are none (early values allowed; a decommit pass makes it exact). Written under
+    /// `lock`; read lock-free by the scavenger.
+    let earliestFree = Atomic<UInt64>(.max)
+    /// Where a decommit pass lists the runs it chose; mapped on first use, used only under
+    /// `decommitLock`.
+    var planRange: MemoryRange? = nil
 
-    /// Creates an empty heap over `chunks`. `granule` must be a power of two no larger than
-    /// the chunk source's page size, and `chunkSize` a positive multiple of that page size
-    /// (both are programmer errors otherwise). Cost: no system call; metadata pages are mapped on first allocation.
-    public init(chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20) {
+    /// Creates an empty heap over `chunks`. `granule` must be a power of two no larger than the
+    /// chunk source's page size; `chunkSize` a
+    /// positive multiple of the chunk source's page size (both are programmer errors
+    /// otherwise). Cost: no system call; metadata pages are mapped on first allocation.
+    ///
+    /// The heap reports free pages to `pageSharing` (by default the process-wide pool), whose
+    /// scavenger decommits pages free for longer than `scavengeDelay` (nil: the pool's delay).
+    /// With `pageSharing: nil` pages are decommitted only on request.
+    public init(chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20,
+                pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
         precondition(Alignment.isPowerOfTwo(granule) && granule <= chunks.pageSize,
                      "LargeHeap: granule \(granule) is not a power of two up to the page size \(chunks.pageSize)")
         precondition(chunkSize > 0 && chunkSize % chunks.pageSize == 0,
@@ -48,14 +74,19 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         self.chunks = chunks
         self.granule = granule
         self.chunkSize = chunkSize
+        self.time = pageSharing?.timeSource ?? MonotonicTimeSource()
+        self.pageSharing = pageSharing
+        registration = pageSharing?.register(self, delay: scavengeDelay)
     }
 
     deinit {
+        if let registration { pageSharing?.unregister(registration) }
         // Chunks stay with their source (a chunk source never takes chunks back).
         core?.releaseMetadata()
+        if let planRange { LargeMetadataPages.release(planRange) }
     }
 
-    private func coreForMutation() throws(PasError) {
+    func coreForMutation() throws(PasError) {
         if core == nil {
             core = try LargeHeapCore(granule: granule, chunkSize: chunkSize, pageSize: chunks.pageSize)
         }
@@ -75,13 +106,30 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         guard Alignment.isPowerOfTwo(alignment), alignment <= Self.maxAlignment else {
             throw .invalidAlignment(.allocate, alignment)
         }
-        lock.lock()
-        defer { lock.unlock() }
-        try coreForMutation()
-        let address = try core!.allocate(size: rounded, alignment: Swift.max(alignment, granule),
-                                         type: type.rawValue, chunks: chunks)
-        // Invariant: chunk memory never starts at address 0.
-        return UnsafeMutableRawPointer(bitPattern: address)!
+        while true {
+            lock.lock()
+            let address: UInt
+            let chunkBytesBefore = core?.chunkBytes ?? 0
+            do {
+                try coreForMutation()
+                address = try core!.allocate(size: rounded, alignment: Swift.max(alignment, granule),
+                                             type: type.rawValue, chunks: chunks, now: time.nowNanoseconds())
+            } catch {
+                lock.unlock()
+                throw error
+            }
+            if address != 0 {
+                noteAllocated(grew: core!.chunkBytes != chunkBytesBefore)
+                lock.unlock()
+                // Invariant: chunk memory never starts at address 0.
+                return UnsafeMutableRawPointer(bitPattern: address)!
+            }
+            // The fit overlaps pages a decommit pass is returning: wait for it, then retry.
+            if core!.chunkBytes != chunkBytesBefore { noteFreePages(since: core!.epoch) }
+            lock.unlock()
+            decommitLock.lock()
+            decommitLock.unlock()
+        }
     }
 
     /// Frees the object that starts at `pointer`.
@@ -94,7 +142,8 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard core != nil else { throw .unknownPointer(.deallocate, address: address) }
-        try core!.deallocate(address)
+        let now = time.nowNanoseconds()
+        if try core!.deallocate(address, now: now) { noteFreePages(since: core!.epoch) }
     }
 
     /// The usable size of the live object that starts at `pointer` (its request rounded up
@@ -120,7 +169,8 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard core != nil else { throw .unknownPointer(.shrink, address: address) }
-        try core!.shrink(address, to: rounded, requested: newSize)
+        let now = time.nowNanoseconds()
+        if try core!.shrink(address, to: rounded, requested: newSize, now: now) { noteFreePages(since: core!.epoch) }
     }
 
     /// True if `pointer` is the start of a live object of this heap (interior pointers give
@@ -178,10 +228,10 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
                                    metadataBytes: c.pool.metadataBytes + c.map.metadataBytes)
     }
 
-    /// The free epoch: it advances by one at every free or shrink, and every free range
-    /// remembers the epoch at which it last grew. A scavenger samples it at time T and later
-    /// passes the sample to `decommitFreePages(freedAtOrBefore:)` to decommit only memory that
-    /// has been free since T.
+    /// The free epoch: the stamp of the latest free, shrink or growth, in the time source's
+    /// nanoseconds (strictly increasing). Every free range remembers the epoch at which it
+    /// last grew. A scavenger samples it at time T and later passes the sample to
+    /// `decommitFreePages(freedAtOrBefore:)` to decommit only memory that has been free since T.
     public var freeEpoch: UInt64 {
         lock.lock()
         defer { lock.unlock() }
@@ -192,18 +242,8 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// decommitted yet (including pages shared by adjacent free ranges of different types),
     /// and returns the bytes decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
     /// so far stay recorded and the error is thrown. Cost: O(free ranges × log n) plus one
-    /// system call per run of pages; holds the lock throughout.
+    /// system call per run of pages; the heap's lock is not held during the system calls.
     public func decommitFreePages() throws(PasError) -> Int {
         try decommitFreePages(freedAtOrBefore: .max)
-    }
-
-    /// Like `decommitFreePages()`, but only for pages whose free ranges all last grew at or
-    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new
-    /// as a whole (conservative: its old pages wait for the next pass).
-    public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        guard core != nil else { return 0 }
-        return try core!.decommitFreePages(freedAtOrBefore: epoch, chunks: chunks)
     }
 }

@@ -22,91 +22,92 @@ extension LargeHeapCore {
         }
     }
 
-    /// Decommits every whole page of free memory not decommitted yet, whose free ranges all
-    /// have a stamp of at most `freedAtOrBefore`. A page may be covered by several free ranges
-    /// (of different types); it counts once all of them are eligible. Returns the bytes
-    /// decommitted. Cost: O(free ranges × log n) plus one `chunks.decommit` per run of pages.
-    mutating func decommitFreePages<Chunks: ChunkSource>(freedAtOrBefore limit: UInt64,
-                                                         chunks: Chunks) throws(PasError) -> Int {
-        // Pages that free ranges cover only in part, keyed by page start: `stamp` counts the
-        // bytes covered, plus `ineligibleMark` once an ineligible range touches the page.
-        // Temporary nodes from the pool, freed before returning.
-        var partial: UInt32 = 0
-        defer { releaseTree(partial) }
-        var total = 0
+    /// True if a page of `start ..< end` (rounded out to pages) is in the decommitted set.
+    func overlapsDecommitted(start: UInt, end: UInt) -> Bool {
+        let pageStart = Alignment.roundDown(start, to: pageSize)
+        let pageEnd = Alignment.roundUp(end, to: pageSize)
+        let s = pool.firstSpan(decommitRoot, endingAfter: pageStart)
+        return s != 0 && pool.treap[s].start < pageEnd
+    }
+
+    /// True if the page-aligned `a ..< b` is entirely in the decommitted set.
+    func isDecommitted(from a: UInt, to b: UInt) -> Bool {
+        let s = pool.firstSpan(decommitRoot, endingAfter: a)
+        return s != 0 && pool.treap[s].start <= a && pool.treap[s].end >= b
+    }
+
+    /// Phase 1 of a decommit pass (see `LargeHeap+Decommit.swift`): records in the
+    /// decommitted set, and in `plan`, every run of whole pages inside a free range whose
+    /// stamp is at most `limit` and that is not decommitted yet, up to `capacity` runs, and
+    /// sets `decommitInFlight` if it chose any. Returns the number of runs, the earliest stamp
+    /// of the free ranges with committed whole pages left over, and a metadata error that
+    /// ended the choice early (the runs chosen before it stand).
+    /// Cost: O(free ranges × log n).
+    mutating func planDecommit(freedAtOrBefore limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
+                               capacity: Int) -> (count: Int, remaining: UInt64, error: PasError?) {
+        var count = 0
+        var remaining = UInt64.max
+        var failure: PasError? = nil
         var x = pool.treap.ceiling(freeRoot, 0, 0)
         while x != 0 {
             let n = pool.treap[x]
-            let eligible = n.stamp <= limit
-            let page = UInt(pageSize)
             let a = Alignment.roundUp(n.start, to: pageSize)
             let b = Alignment.roundDown(n.end, to: pageSize)
-            if a < b && eligible { total += try decommitGaps(from: a, to: b, chunks: chunks) }
-            let head = Alignment.roundDown(n.start, to: pageSize)
-            if head != n.start {
-                try addPartial(&partial, page: head, bytes: Swift.min(n.end, head + page) - n.start, eligible: eligible)
-            }
-            let tail = Alignment.roundDown(n.end, to: pageSize)
-            if tail != n.end && !(tail == head && head != n.start) {
-                try addPartial(&partial, page: tail, bytes: n.end - Swift.max(n.start, tail), eligible: eligible)
+            if a < b {
+                if n.stamp <= limit && count < capacity && failure == nil {
+                    var cursor = a
+                    while cursor < b {
+                        let s = pool.firstSpan(decommitRoot, endingAfter: cursor)
+                        if s != 0 && pool.treap[s].start <= cursor {
+                            cursor = pool.treap[s].end
+                            continue
+                        }
+                        let gapEnd = s == 0 ? b : Swift.min(b, pool.treap[s].start)
+                        guard count < capacity else { remaining = Swift.min(remaining, n.stamp); break }
+                        do {
+                            try pool.reserve(1)
+                        } catch {
+                            failure = error
+                            remaining = Swift.min(remaining, n.stamp)
+                            break
+                        }
+                        pool.insertSpan(&decommitRoot, start: cursor, end: gapEnd)
+                        decommittedBytes += Int(gapEnd - cursor)
+                        plan[count] = LargeDecommitRun(start: cursor, end: gapEnd, stamp: n.stamp)
+                        count += 1
+                        cursor = gapEnd
+                    }
+                } else if !isDecommitted(from: a, to: b) {
+                    remaining = Swift.min(remaining, n.stamp)
+                }
             }
             x = pool.treap.higher(freeRoot, n.type, n.start)
         }
-        var p = pool.treap.ceiling(partial, 0, 0)
-        while p != 0 {
-            let n = pool.treap[p]
-            if n.stamp == UInt64(pageSize) {
-                total += try decommitGaps(from: n.start, to: n.end, chunks: chunks)
-            }
-            p = pool.treap.higher(partial, 0, n.start)
+        if count > 0 { decommitInFlight = true }
+        return (count, remaining, failure)
+    }
+
+    /// Phase 3: the runs `plan[failedFrom ..< count]` were not decommitted; forget them as
+    /// decommitted (they are committed free pages again). Clears `decommitInFlight`. Returns
+    /// the earliest stamp among them (`UInt64.max` if none).
+    /// If no spare node can be had to split a span, the run stays recorded as decommitted:
+    /// it is committed again on reuse like any decommitted run, so only the accounting errs.
+    mutating func finishDecommit(_ plan: UnsafeMutablePointer<LargeDecommitRun>, count: Int, failedFrom: Int) -> UInt64 {
+        var earliest = UInt64.max
+        for i in failedFrom ..< count {
+            let run = plan[i]
+            earliest = Swift.min(earliest, run.stamp)
+            guard (try? pool.reserve(1)) != nil else { continue }
+            decommittedBytes -= pool.removeSpan(&decommitRoot, start: run.start, end: run.end)
         }
-        return total
+        decommitInFlight = false
+        return earliest
     }
+}
 
-    /// Set in a partial page's byte count when a range that is not old enough touches it.
-    private static var ineligibleMark: UInt64 { 1 << 63 }
-
-    /// Counts `bytes` of free memory in `page` in the temporary partial-page tree.
-    private mutating func addPartial(_ root: inout UInt32, page: UInt, bytes: UInt, eligible: Bool) throws(PasError) {
-        var x = pool.treap.floor(root, 0, page)
-        if x == 0 || pool.treap[x].start != page {
-            try pool.reserve(1)
-            x = pool.allocate(start: page, end: page + UInt(pageSize), type: 0, stamp: 0)
-            pool.treap.insert(&root, x)
-        }
-        pool.treap[x].stamp += UInt64(bytes)
-        if !eligible { pool.treap[x].stamp |= Self.ineligibleMark }
-    }
-
-    /// Returns every node of a temporary tree to the pool.
-    private mutating func releaseTree(_ t: UInt32) {
-        if t == 0 { return }
-        let n = pool.treap[t]
-        releaseTree(n.left)
-        releaseTree(n.right)
-        pool.free(t)
-    }
-
-    /// Decommits the parts of the page-aligned `a ..< b` not yet in the decommitted set.
-    private mutating func decommitGaps<Chunks: ChunkSource>(from a: UInt, to b: UInt,
-                                                            chunks: Chunks) throws(PasError) -> Int {
-        var total = 0
-        var cursor = a
-        while cursor < b {
-            let s = pool.firstSpan(decommitRoot, endingAfter: cursor)
-            if s != 0 && pool.treap[s].start <= cursor {
-                cursor = pool.treap[s].end
-                continue
-            }
-            let gapEnd = s == 0 ? b : Swift.min(b, pool.treap[s].start)
-            try pool.reserve(1)
-            let gap = MemoryRange(start: cursor, byteCount: Int(gapEnd - cursor))
-            try chunks.decommit(gap)
-            pool.insertSpan(&decommitRoot, start: cursor, end: gapEnd)
-            decommittedBytes += gap.byteCount
-            total += gap.byteCount
-            cursor = gapEnd
-        }
-        return total
-    }
+/// One run of whole free pages chosen by a decommit pass, and the stamp of its free range.
+struct LargeDecommitRun {
+    var start: UInt
+    var end: UInt
+    var stamp: UInt64
 }

@@ -23,8 +23,12 @@ struct LargeHeapCore {
     var freeRoot: UInt32 = 0
     var decommitRoot: UInt32 = 0
     var chunkRoot: UInt32 = 0
-    /// Counts frees; each free range remembers the epoch at which it (last) grew.
+    /// The stamp of the latest free (or growth): the time source's nanoseconds at that moment,
+    /// made strictly increasing. Each free range remembers the stamp at which it (last) grew.
     var epoch: UInt64 = 0
+    /// True between choosing pages to decommit and recording the outcome (see
+    /// `LargeHeap+Decommit.swift`): spans in `decommitRoot` may have a system call in flight.
+    var decommitInFlight = false
     var liveBytes = 0
     var freeBytes = 0
     var freeRangeCount = 0
@@ -50,8 +54,10 @@ struct LargeHeapCore {
     /// Allocates `size` bytes (a positive multiple of the granule) at an address aligned to
     /// `alignment` (a power of two, at least the granule). Expected O(log n) plus system calls
     /// when the heap grows or re-commits decommitted pages.
+    /// Returns 0 (changing nothing but perhaps adding a chunk) when the fit overlaps pages a
+    /// decommit pass may still be returning: the caller waits for the pass and retries.
     mutating func allocate<Chunks: ChunkSource>(size: Int, alignment: Int, type: UInt32,
-                                               chunks: Chunks) throws(PasError) -> UInt {
+                                               chunks: Chunks, now: UInt64) throws(PasError) -> UInt {
         // grow: 2 nodes; commit: 1; carve: 1.
         try pool.reserve(4)
         try map.reserve(1)
@@ -61,10 +67,11 @@ struct LargeHeapCore {
             fit = pool.treap.firstFit(freeRoot, type: 0, size: want, alignment: alignment)
         }
         if fit.node == 0 {
-            try grow(size: size, alignment: alignment, chunks: chunks)
+            try grow(size: size, alignment: alignment, chunks: chunks, now: now)
             fit = pool.treap.firstFit(freeRoot, type: 0, size: want, alignment: alignment)
             precondition(fit.node != 0, "LargeHeap: a fresh chunk does not fit its request")
         }
+        if decommitInFlight && overlapsDecommitted(start: fit.address, end: fit.address + want) { return 0 }
         try commitDecommitted(start: fit.address, end: fit.address + want, chunks: chunks)
         carve(fit.node, at: fit.address, size: want)
         map.insert(LargeMapEntry(start: fit.address, size: want, type: type))
@@ -73,14 +80,21 @@ struct LargeHeapCore {
     }
 
     /// Draws a chunk big enough for `size` at `alignment` and adds it to the untyped free store.
-    private mutating func grow<Chunks: ChunkSource>(size: Int, alignment: Int, chunks: Chunks) throws(PasError) {
+    private mutating func grow<Chunks: ChunkSource>(size: Int, alignment: Int, chunks: Chunks, now: UInt64) throws(PasError) {
         guard let bytes = Alignment.roundUp(Swift.max(size, chunkSize), to: pageSize) else {
             throw .invalidSize(.allocate, size)
         }
         let chunk = try chunks.allocateChunk(byteCount: bytes, alignment: Swift.max(alignment, pageSize))
         pool.insertSpan(&chunkRoot, start: chunk.start, end: chunk.end)
         chunkBytes += chunk.byteCount
-        insertFree(start: chunk.start, end: chunk.end, type: 0, stamp: epoch)
+        // Fresh memory counts as freed now, so it is not decommitted before it had a chance.
+        insertFree(start: chunk.start, end: chunk.end, type: 0, stamp: advanceEpoch(now))
+    }
+
+    /// Moves the epoch to `now` (or one past it, so stamps strictly increase) and returns it.
+    mutating func advanceEpoch(_ now: UInt64) -> UInt64 {
+        epoch = Swift.max(epoch &+ 1, now)
+        return epoch
     }
 
     /// Takes `at ..< at + size` out of free range `node`; the slack on either side stays free
@@ -115,8 +129,9 @@ struct LargeHeapCore {
     }
 
     /// Adds `start ..< end` to the free store as `type`, merging it with touching free ranges
-    /// of the same type. Needs one spare node. Expected O(log n).
-    mutating func insertFree(start: UInt, end: UInt, type: UInt32, stamp: UInt64) {
+    /// of the same type. Needs one spare node. Expected O(log n). Returns the merged range.
+    @discardableResult
+    mutating func insertFree(start: UInt, end: UInt, type: UInt32, stamp: UInt64) -> (start: UInt, end: UInt) {
         let t = pool.treap
         var s = start, e = end, st = stamp
         let left = t.lower(freeRoot, type, start)
@@ -139,19 +154,26 @@ struct LargeHeapCore {
         pool.treap.insert(&freeRoot, x)
         freeRangeCount += 1
         freeBytes += Int(end - start)
+        return (s, e)
+    }
+
+    /// True if `start ..< end` holds a whole page (a candidate for decommit).
+    func holdsWholePage(_ range: (start: UInt, end: UInt)) -> Bool {
+        Alignment.roundUp(range.start, to: pageSize) < Alignment.roundDown(range.end, to: pageSize)
     }
 
     // MARK: Deallocation and queries
 
-    /// Frees the live object starting at `address`; its range becomes free with its type.
-    mutating func deallocate(_ address: UInt) throws(PasError) {
+    /// Frees the live object starting at `address`; its range becomes free with its type,
+    /// stamped `now`. Returns true if the merged free range holds a whole page.
+    mutating func deallocate(_ address: UInt, now: UInt64) throws(PasError) -> Bool {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .deallocate) }
         let entry = map[slot: slot]
         map.remove(slot: slot)
         liveBytes -= Int(entry.size)
-        epoch += 1
-        insertFree(start: address, end: address + entry.size, type: entry.type, stamp: epoch)
+        let stamp = advanceEpoch(now)
+        return holdsWholePage(insertFree(start: address, end: address + entry.size, type: entry.type, stamp: stamp))
     }
 
     /// The size of the live object starting at `address`.
@@ -161,18 +183,19 @@ struct LargeHeapCore {
     }
 
     /// Shrinks the live object at `address` to `newSize` (a positive multiple of the
-    /// granule); the tail returns to the free store with the object's type.
-    mutating func shrink(_ address: UInt, to newSize: Int, requested: Int) throws(PasError) {
+    /// granule); the tail returns to the free store with the object's type, stamped `now`.
+    /// Returns true if the merged free range holds a whole page.
+    mutating func shrink(_ address: UInt, to newSize: Int, requested: Int, now: UInt64) throws(PasError) -> Bool {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .shrink) }
         let entry = map[slot: slot]
         let want = UInt(newSize)
         guard want <= entry.size else { throw .invalidSize(.shrink, requested) }
-        if want == entry.size { return }
+        if want == entry.size { return false }
         map[slot: slot].size = want
         liveBytes -= Int(entry.size - want)
-        epoch += 1
-        insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: epoch)
+        let stamp = advanceEpoch(now)
+        return holdsWholePage(insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: stamp))
     }
 
     /// True if `address` lies in a chunk this heap draws from.

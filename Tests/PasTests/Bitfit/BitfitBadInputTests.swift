@@ -59,7 +59,7 @@ import PasTestSupport
     @Test func commitFailureWhenGrowingLeavesTheHeapConsistent() throws {
         let mock = RecordingPageSource()
         let heap = BitfitHeap<MediumBitfitConfig, ReservationChunkSource<RecordingPageSource>>(
-            chunks: ReservationChunkSource(source: mock))
+            chunks: ReservationChunkSource(source: mock), pageSharing: nil)
         mock.failNext(.reserve)
         #expect(throws: PasError.system(.reserve, errno: 12)) { try heap.allocate(size: 1000) }
         mock.failNext(.commit)
@@ -74,7 +74,7 @@ import PasTestSupport
     @Test func commitFailureWhenReusingADecommittedPageLeavesTheHeapConsistent() throws {
         let mock = RecordingPageSource()
         let heap = BitfitHeap<MargeBitfitConfig, ReservationChunkSource<RecordingPageSource>>(
-            chunks: ReservationChunkSource(source: mock))
+            chunks: ReservationChunkSource(source: mock), pageSharing: nil)
         let a = try heap.allocate(size: 100_000)
         try heap.deallocate(a)
         #expect(try heap.decommitEmptyPages() == MargeBitfitConfig.pageSize)
@@ -93,7 +93,7 @@ import PasTestSupport
     @Test func decommitFailureSurfacesAndKeepsThePageUsable() throws {
         let mock = RecordingPageSource()
         let heap = BitfitHeap<MediumBitfitConfig, ReservationChunkSource<RecordingPageSource>>(
-            chunks: ReservationChunkSource(source: mock))
+            chunks: ReservationChunkSource(source: mock), pageSharing: nil)
         let a = try heap.allocate(size: 1000)
         try heap.deallocate(a)
         mock.failNext(.decommit)

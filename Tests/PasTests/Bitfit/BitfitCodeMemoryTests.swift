@@ -13,7 +13,7 @@ import PasSystem
         let seed = BitfitModelTests.seed()
         var rng = SplitMix64(seed: seed)
         let source = PatternChunkSource()
-        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source)
+        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source, pageSharing: nil)
         /// What every chunk byte must hold: the pattern, what the test wrote, or zero after a decommit.
         var shadow: [UInt: [UInt8]] = [:]
         var live: [UnsafeMutableRawPointer] = []
@@ -94,7 +94,7 @@ import PasSystem
         let seed = BitfitModelTests.seed()
         var rng = SplitMix64(seed: seed)
         let source = PatternChunkSource(inaccessible: true)
-        let heap = BitfitHeap<JITMediumBitfitConfig, PatternChunkSource>(chunks: source)
+        let heap = BitfitHeap<JITMediumBitfitConfig, PatternChunkSource>(chunks: source, pageSharing: nil)
         var live: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 2000 {
             switch Int.random(in: 0 ..< 10, using: &rng) {
@@ -120,7 +120,7 @@ import PasSystem
 
     @Test func inlineConfigRefusesCodeMemory() async {
         await #expect(processExitsWith: .failure) {
-            _ = BitfitHeap<SmallBitfitConfig, PatternChunkSource>(chunks: PatternChunkSource())
+            _ = BitfitHeap<SmallBitfitConfig, PatternChunkSource>(chunks: PatternChunkSource(), pageSharing: nil)
         }
     }
 }

@@ -125,7 +125,7 @@ import PasTestSupport
     @Test func growsByChunksAndReportsExhaustion() throws {
         typealias C = JITMediumBitfitConfig
         let source = PatternChunkSource(maxChunks: 2)
-        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source)
+        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source, pageSharing: nil)
         var objects: [UnsafeMutableRawPointer] = []
         let perPage = C.pageSize / C.maxObjectSize
         for _ in 0 ..< perPage * C.pagesPerChunk * 2 {

@@ -33,7 +33,7 @@ import Glibc
     func runSequence<C: BitfitConfig>(_: C.Type, seed: UInt64, steps: Int) -> String? {
         var rng = SplitMix64(seed: seed)
         let source = PatternChunkSource(allowsMetadata: C.headerPlacement == .inline)
-        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source)
+        let heap = BitfitHeap<C, PatternChunkSource>(chunks: source, pageSharing: nil)
         var model = BitfitModel<C>()
         var recentlyFreed: [UInt] = []
         let g = C.granule

@@ -68,7 +68,7 @@ func freshSeed() -> UInt64 { UInt64.random(in: 1 ... UInt64.max) }
 
 func makeHeap<C: BitfitConfig>(_: C.Type) -> BitfitHeap<C, ReservationChunkSource<SystemPageSource>> {
     BitfitHeap<C, ReservationChunkSource<SystemPageSource>>(
-        chunks: ReservationChunkSource(source: SystemPageSource.shared, reservationSize: 64 << 20))
+        chunks: ReservationChunkSource(source: SystemPageSource.shared, reservationSize: 64 << 20), pageSharing: nil)
 }
 
 extension UnsafeMutableRawPointer {

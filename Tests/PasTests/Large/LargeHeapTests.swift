@@ -8,7 +8,7 @@ func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: In
     -> (LargeHeap<ReservationChunkSource<RecordingPageSource>>, RecordingPageSource) {
     let mock = RecordingPageSource()
     let chunks = ReservationChunkSource(source: mock, reservationSize: reservationPages * mock.pageSize)
-    return (LargeHeap(chunks: chunks, granule: granule, chunkSize: chunkPages * mock.pageSize), mock)
+    return (LargeHeap(chunks: chunks, granule: granule, chunkSize: chunkPages * mock.pageSize, pageSharing: nil), mock)
 }
 
 @Suite struct LargeHeapTests {
