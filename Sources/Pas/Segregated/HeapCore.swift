@@ -55,6 +55,10 @@ struct HeapCore {
     var clockRead: ClockRead
     var clockContext: UnsafeMutableRawPointer?
     var region: MemoryRange
+    /// Called (under the heap lock) when a page becomes empty, with the time; the heap's
+    /// page-sharing hook. Nil when the heap is in no pool.
+    var emptyNotify: (@convention(c) (UnsafeMutableRawPointer?, UInt64) -> Void)? = nil
+    var emptyNotifyContext: UnsafeMutableRawPointer? = nil
 
     /// "PASSEGCK": first word of every chunk of a segregated heap.
     static let chunkMagic: UInt64 = 0x5041_5353_4547_434B
@@ -219,6 +223,7 @@ struct HeapCore {
         } else if state == PageHeader.empty {
             f.pointee.emptySince = now
             pushEmpty(core, page, atTail: f.pointee.decommitted != 0)
+            if f.pointee.decommitted == 0, let notify = core.pointee.emptyNotify { notify(core.pointee.emptyNotifyContext, now) }
         }
     }
 

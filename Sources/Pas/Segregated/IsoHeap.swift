@@ -33,17 +33,21 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     static var usesSmallPages: Bool { objectSize <= SmallPagesConfig.maxObjectSize }
 
     /// Creates the heap over `chunks`. Throws `.invalidSize` if `T` is larger than 16 KiB.
-    public init(chunks: Chunks, timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+    /// Page sharing as for `SegregatedHeap`: the pool's clock and scavenger unless `timeSource` is given.
+    public init(chunks: Chunks, timeSource: (any TimeSource)? = nil,
+                pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         let align = max(MemoryLayout<T>.alignment, SizeClasses.minAlign)
         if Self.usesSmallPages {
             let h = try SegregatedHeap<SmallPagesConfig, Chunks>(chunks: chunks, objectSize: Self.objectSize,
-                                                                 alignment: align, timeSource: timeSource)
+                                                                 alignment: align, timeSource: timeSource,
+                                                                 pageSharing: pageSharing, scavengeDelay: scavengeDelay)
             small = h
             medium = nil
             allocatorOffset = h.allocatorOffset
         } else {
             let h = try SegregatedHeap<MediumPagesConfig, Chunks>(chunks: chunks, objectSize: Self.objectSize,
-                                                                  alignment: align, timeSource: timeSource)
+                                                                  alignment: align, timeSource: timeSource,
+                                                                 pageSharing: pageSharing, scavengeDelay: scavengeDelay)
             small = nil
             medium = h
             allocatorOffset = h.allocatorOffset
@@ -150,8 +154,10 @@ func isoDeallocateNotOwned<T, Chunks>(_ heap: IsoHeap<T, Chunks>, _ address: UIn
 
 extension IsoHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// An isoheap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
-        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared), timeSource: timeSource)
+    public convenience init(timeSource: (any TimeSource)? = nil,
+                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
+        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared), timeSource: timeSource,
+                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }
 

@@ -41,36 +41,55 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     @usableFromInline let logTag: UInt
     let clock: ClockBox
     let registry: HeapRegistry
+    /// The pool this heap reports empty pages to, or nil.
+    public let pageSharing: PageSharingPool?
+    /// The earliest time a committed page became empty (`UInt64.max`: none), read lock-free by
+    /// the scavenger, and the pool to tell; reached from the core's `emptyNotify` hook.
+    let emptySignal: SegregatedEmptySignal
+    /// Set once in `init` when the heap has a pool.
+    var registration: PageSharingRegistration?
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
     /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
     /// pages shared by all classes (see `HeapCore+Primordial`), so a lightly used heap touches
     /// one page instead of one per class.
     /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
+    ///
+    /// Page sharing: the heap reports empty pages to `pageSharing` (by default the process-wide
+    /// pool), whose scavenger decommits pages empty longer than `scavengeDelay` (nil: the pool's
+    /// delay), using the pool's clock. A heap given its own `timeSource` joins no pool (its
+    /// times would not be the pool's); it decommits only on request.
     public convenience init(chunks: Chunks, coldStartSharing: Bool = true,
-                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+                            timeSource: (any TimeSource)? = nil,
+                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
         var sizes: [Int] = []
         for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
         try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
-                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource)
+                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
+                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
     /// Creates a heap with one size class of `objectSize` bytes (rounded up to a multiple of
     /// `alignment`, itself at least 16): the isoheap shape. Requests up to that size are served.
+    /// Page sharing as for the multi-class initialiser.
     public convenience init(chunks: Chunks, objectSize: Int, alignment: Int = SizeClasses.minAlign,
-                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+                            timeSource: (any TimeSource)? = nil,
+                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         guard Alignment.isPowerOfTwo(alignment), alignment <= Config.layout.pageSize else {
             throw .invalidAlignment(.allocate, alignment)
         }
         let align = max(alignment, SizeClasses.minAlign)
         guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
               size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
-        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource)
+        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource,
+                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
     init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, primordialBudget: Int,
-         timeSource: any TimeSource) throws(PasError) {
+         timeSource: (any TimeSource)?, pageSharing: PageSharingPool?, scavengeDelay: Duration?) throws(PasError) {
+        let pool = timeSource == nil ? pageSharing : nil
+        let timeSource: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
         guard chunks.allowsMetadataInChunks else {
             throw .unsupported(.allocate, reason: "segregated pages keep their headers in chunk memory")
         }
@@ -96,10 +115,21 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         self.sizeLimit = sizeLimit
         self.sizeTable = UnsafePointer(core.pointee.sizeTable)
         self.logTag = UInt(index) << 48
+        self.pageSharing = pool
+        self.emptySignal = SegregatedEmptySignal(pool: pool)
         registry.activate(heap: index, core: core)
+        if let pool {
+            core.pointee.emptyNotifyContext = Unmanaged.passUnretained(emptySignal).toOpaque()
+            core.pointee.emptyNotify = { context, now in
+                // Invariant: the signal lives as long as the heap, whose core calls this.
+                Unmanaged<SegregatedEmptySignal>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().pageBecameEmpty(at: now)
+            }
+            registration = pool.register(self, delay: scavengeDelay)
+        }
     }
 
     deinit {
+        if let registration { pageSharing?.unregister(registration) }
         registry.retire(heap: heapIndex)
         HeapCore.destroy(core)
     }
@@ -318,9 +348,10 @@ func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config,
 
 extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(coldStartSharing: Bool = true,
-                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+    public convenience init(coldStartSharing: Bool = true, timeSource: (any TimeSource)? = nil,
+                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
-                      coldStartSharing: coldStartSharing, timeSource: timeSource)
+                      coldStartSharing: coldStartSharing, timeSource: timeSource,
+                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }
