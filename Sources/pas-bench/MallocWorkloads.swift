@@ -172,22 +172,43 @@ func inverseSquareSize(_ rng: inout Random) -> Int {
     return min(32 << 10, max(4, Int(4.0 / max(1e-9, (1 - u) * (1 - u) + 1e-4))))
 }
 
-/// W8: allocate `megabytes` of 16..512 B blocks, free the oldest 90%, then sample RSS with no
-/// calls for 1 s; returns RSS in MiB after 1 s.
-func rssReturn(megabytes: Int) -> Double {
+/// W8: allocate `megabytes` of 16..512 B blocks (every byte written), free the oldest 90% (or a
+/// random 90%), then sample RSS with no calls at 0, 0.1, 0.3, 0.5, 1 and 2 s (recorded in
+/// `extraMetrics`). Returns RSS in MiB at 1 s.
+func rssReturn<A: BenchAllocator>(_ a: A, megabytes: Int, random: Bool) -> Double {
+    var a = a
     var rng = Random(seed: 0x855)
     var blocks: [UnsafeMutableRawPointer] = []
     var total = 0
     while total < megabytes << 20 {
         let n = rng.uniform(16, 512)
-        let p = malloc(n)!
+        let p = a.allocate(n)
         memset(p, 1, n)
         blocks.append(p)
         total += n
     }
-    for p in blocks.prefix(blocks.count * 9 / 10) { free(p) }
-    usleep(UInt32(scaled(1_000_000)))
-    return Double(SystemInfo.residentBytes()) / Double(1 << 20)
+    let count = blocks.count * 9 / 10
+    if random {
+        // Fisher-Yates over the first `count` positions picks a random 90%.
+        for i in 0 ..< count {
+            let j = i + Int(rng.next() % UInt64(blocks.count - i))
+            blocks.swapAt(i, j)
+        }
+    }
+    for p in blocks.prefix(count) { a.free(p) }
+    let start = nowNanoseconds()
+    var at1s = 0.0
+    for ms in [0, 100, 300, 500, 1000, 2000] {
+        let target = start + UInt64(scaled(ms * 1_000_000))
+        let now = nowNanoseconds()
+        if target > now { usleep(UInt32((target - now) / 1000)) }
+        let mib = Double(SystemInfo.residentBytes()) / Double(1 << 20)
+        extraMetrics["RSS MiB at " + String(repeating: "0", count: 4 - String(ms).count) + "\(ms) ms"] = mib
+        if ms == 1000 { at1s = mib }
+    }
+    extraMetrics["live MiB"] = Double(total) * 0.1 / Double(1 << 20)
+    for p in blocks.suffix(blocks.count - count) { a.free(p) }
+    return at1s
 }
 
 /// W9: 1000 short-lived threads, each allocating 100 blocks and freeing half; main frees the rest.
@@ -250,9 +271,13 @@ func mallocWorkloads() -> [Workload] {
         var a = SystemMalloc()
         return churn(&a, slots: 1000, ops: scaled(quick ? 500_000 : 5_000_000), sizes: inverseSquareSize)
     })
-    list.append(Workload(name: "malloc-rss-oldest90-mib", allocators: preloadPeers) { _, quick in
-        rssReturn(megabytes: scaled(quick ? 64 : 256))
-    })
+    for random in [false, true] {
+        list.append(Workload(name: "rss-\(random ? "random" : "oldest")90-mib-at-1s", allocators: ["pas"] + preloadPeers) { allocator, quick in
+            let megabytes = scaled(quick ? 128 : 1024)
+            return allocator == "pas" ? rssReturn(SegregatedAllocator(), megabytes: megabytes, random: random)
+                                      : rssReturn(SystemMalloc(), megabytes: megabytes, random: random)
+        })
+    }
     list.append(Workload(name: "malloc-thread-churn", allocators: preloadPeers) { _, quick in
         threadChurn(threads: scaled(quick ? 200 : 1000))
     })
