@@ -5,8 +5,9 @@ import Synchronization
 /// heap's part in page sharing.
 ///
 /// Protocol (all under `decommitLock`, so one pass at a time per heap):
-/// 1. Choose, under `lock`: runs of whole free pages old enough and not yet decommitted go
-///    into the decommitted set at once (and into the plan), and `decommitInFlight` is set.
+/// 1. Choose, under `lock`: runs of whole free pages old enough and not yet decommitted, then
+///    pages shared by free ranges of different types that are all old enough, go into the
+///    decommitted set at once (and into the plan), and `decommitInFlight` is set.
 /// 2. Decommit, without `lock`: one `chunks.decommit` per run, in plan order, stopping at the
 ///    first failure.
 /// 3. Record, under `lock`: the runs not decommitted leave the decommitted set again (they are
@@ -76,7 +77,8 @@ extension LargeHeap {
         return bytes
     }
 
-    /// A free range holding a whole page was made at `stamp`. Needs `lock`.
+    /// A free range that may hold a free page (whole, or shared with free ranges of other
+    /// types) was made at `stamp`. Needs `lock`.
     @inline(__always)
     func noteFreePages(since stamp: UInt64) {
         if earliestFree.load(ordering: .relaxed) == .max {
@@ -98,9 +100,10 @@ extension LargeHeap {
 }
 
 /// A large heap takes part in page sharing as one participant: whole pages inside free
-/// ranges are the candidates, stamped when their range last grew.
+/// ranges are the candidates, stamped when their range last grew, and pages covered by
+/// several free ranges, stamped when the last of them grew.
 extension LargeHeap: PageSharingParticipant {
-    /// Lower bound of the stamps of the free ranges holding committed whole pages, or nil.
+    /// Lower bound of the stamps of the committed free pages (whole or shared), or nil.
     /// One atomic load.
     public var earliestEmptyTime: UInt64? {
         let t = earliestFree.load(ordering: .acquiring)

@@ -49,8 +49,9 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     public let pageSharing: PageSharingPool?
     /// Set once in `init` when the heap has a pool.
     private var registration: PageSharingRegistration?
-    /// The earliest stamp of the free ranges holding committed whole pages, or `UInt64.max`
-    /// if there are none (early values allowed; a decommit pass makes it exact). Written under
+    /// The earliest stamp of the committed free pages (whole pages of a free range, or pages
+    /// covered by several free ranges, stamped by the latest of them), or `UInt64.max` if
+    /// there are none (early values allowed; a decommit pass makes it exact). Written under
     /// `lock`; read lock-free by the scavenger.
     let earliestFree = Atomic<UInt64>(.max)
     /// Where a decommit pass lists the runs it chose; mapped on first use, used only under

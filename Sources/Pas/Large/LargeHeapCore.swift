@@ -157,15 +157,21 @@ struct LargeHeapCore {
         return (s, e)
     }
 
-    /// True if `start ..< end` holds a whole page (a candidate for decommit).
-    func holdsWholePage(_ range: (start: UInt, end: UInt)) -> Bool {
+    /// True if the free range `start ..< end` holds a whole page, or shares its first or last
+    /// page with other memory: such a page may now be free end to end, covered by free ranges
+    /// of different types (a decommit pass finds out). Since a non-empty range aligned to
+    /// pages at both ends holds a whole page, this is true for every non-empty range; it
+    /// is kept as a named check so the reason is written down once.
+    func mayHoldFreePage(_ range: (start: UInt, end: UInt)) -> Bool {
         Alignment.roundUp(range.start, to: pageSize) < Alignment.roundDown(range.end, to: pageSize)
+            || range.start % UInt(pageSize) != 0 || range.end % UInt(pageSize) != 0
     }
 
     // MARK: Deallocation and queries
 
     /// Frees the live object starting at `address`; its range becomes free with its type,
-    /// stamped `now`. Returns true if the merged free range holds a whole page.
+    /// stamped `now`. Returns true if the merged free range may hold a free page (see
+    /// `mayHoldFreePage`).
     mutating func deallocate(_ address: UInt, now: UInt64) throws(PasError) -> Bool {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .deallocate) }
@@ -173,7 +179,7 @@ struct LargeHeapCore {
         map.remove(slot: slot)
         liveBytes -= Int(entry.size)
         let stamp = advanceEpoch(now)
-        return holdsWholePage(insertFree(start: address, end: address + entry.size, type: entry.type, stamp: stamp))
+        return mayHoldFreePage(insertFree(start: address, end: address + entry.size, type: entry.type, stamp: stamp))
     }
 
     /// The size of the live object starting at `address`.
@@ -184,7 +190,7 @@ struct LargeHeapCore {
 
     /// Shrinks the live object at `address` to `newSize` (a positive multiple of the
     /// granule); the tail returns to the free store with the object's type, stamped `now`.
-    /// Returns true if the merged free range holds a whole page.
+    /// Returns true if the merged free range may hold a free page (see `mayHoldFreePage`).
     mutating func shrink(_ address: UInt, to newSize: Int, requested: Int, now: UInt64) throws(PasError) -> Bool {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .shrink) }
@@ -195,7 +201,7 @@ struct LargeHeapCore {
         map[slot: slot].size = want
         liveBytes -= Int(entry.size - want)
         let stamp = advanceEpoch(now)
-        return holdsWholePage(insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: stamp))
+        return mayHoldFreePage(insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: stamp))
     }
 
     /// True if `address` lies in a chunk this heap draws from.

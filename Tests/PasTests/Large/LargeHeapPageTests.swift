@@ -142,4 +142,45 @@ import PasTestSupport
         #expect(commits(mock) == [MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: 2 * page)])
         try heap.verify()
     }
+
+    @Test func aSharedPageWhoseDecommitFailsStaysCommittedAndFreeAndIsRetried() throws {
+        let (heap, mock) = makeLargeHeap(chunkPages: 16)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: page + page / 2, type: LargeHeapType(rawValue: 1))
+        let b = try heap.allocate(size: page / 2, type: LargeHeapType(rawValue: 2))
+        _ = try heap.allocate(size: 16)
+        #expect(b == a + page + page / 2)
+        try heap.deallocate(a)
+        // a's whole page and the chunk's untouched tail go; the page a shares with b stays.
+        #expect(try heap.decommitFreePages() == 14 * page)
+        #expect(heap.earliestEmptyTime == nil)
+        // Freeing b holds no whole page of its own, but frees the shared page end to end.
+        try heap.deallocate(b)
+        #expect(heap.earliestEmptyTime != nil)
+        let before = heap.statistics
+        let shared = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
+        mock.clearEvents()
+        mock.failNext(.decommit)
+        // The shared page is the pass's only run, so the failing call is the one for it.
+        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitFreePages() }
+        #expect(decommits(mock).isEmpty)
+        // The page left the decommitted set again: still committed, still free, still wanted.
+        #expect(heap.statistics == before)
+        #expect(heap.statistics.committedBytes == 2 * page)
+        #expect(heap.earliestEmptyTime != nil)
+        try heap.verify()
+        // The next pass retries it, and then nothing is left.
+        mock.clearEvents()
+        #expect(try heap.decommitFreePages() == page)
+        #expect(decommits(mock) == [shared])
+        #expect(heap.statistics.decommittedBytes == before.decommittedBytes + page)
+        #expect(heap.earliestEmptyTime == nil)
+        try heap.verify()
+        // Type 2 reusing b's range re-commits the shared page.
+        mock.clearEvents()
+        let b2 = try heap.allocate(size: page / 2, type: LargeHeapType(rawValue: 2))
+        #expect(b2 == b)
+        #expect(commits(mock) == [shared])
+        try heap.verify()
+    }
 }
