@@ -39,3 +39,13 @@ import PasSystem
         try code.decommit(code.executable)
     }
 }
+
+@Suite struct ReadmePageSharingTourTests {
+    @Test func pageSharingTour() throws {
+        let pool = PageSharingPool.shared
+        _ = pool.scavenge()
+        _ = pool.statistics
+        let quiet = try SegregatedHeap<SmallPagesConfig, ReservationChunkSource<SystemPageSource>>(pageSharing: nil)
+        #expect(quiet.pageSharing == nil)
+    }
+}
