@@ -23,11 +23,18 @@ struct BitfitPageEntry {
     /// False after `decommitEmptyPages` returned the page's memory; it is committed again
     /// (and an inline header rewritten) before reuse.
     @usableFromInline var isCommitted: Bool
-    /// Search floor for unaligned allocation: no free run lying wholly below granule
-    /// `64 * scanFloorWord` is longer than `scanFloorLongest`, and `scanFloorLongest` is the
-    /// length of a free run (so at most the longest). A request for more granules starts
-    /// its search at that word. 0/0 says nothing; kept by `BitfitPage`.
-    @usableFromInline var scanFloorWord: UInt16 = 0
+    /// Search floor for unaligned allocation: `scanFloorLongest` is the length of the
+    /// longest free run that starts below granule `scanFloorGranule` (0 if none), so it is
+    /// the length of an existing run and at most the longest. A request for more granules
+    /// starts its search at the floor's word (no fit can start below the floor). 0/0 says
+    /// nothing; kept by `BitfitPage`.
+    ///
+    /// Runs reaching across the floor count, and the floor is a granule, not a word: with a
+    /// bound over runs lying wholly below a word boundary only, a free can merge the run
+    /// that gave the bound into a run the bound does not cover, a search can take that
+    /// run, and the bound then names a run that no longer exists, which a failed search
+    /// reports as the longest.
+    @usableFromInline var scanFloorGranule: UInt16 = 0
     @usableFromInline var scanFloorLongest: UInt16 = 0
     /// True while a decommit pass has chosen the page and its system call may be in flight
     /// (`isCommitted` is already false). Such a page is not reused until the pass ends.
@@ -85,7 +92,7 @@ struct BitfitPage<Config: BitfitConfig> {
     /// Drops the search floor (after granules were taken other than by an unaligned search).
     @inlinable @inline(__always)
     func forgetScanFloor() {
-        entry.pointee.scanFloorWord = 0
+        entry.pointee.scanFloorGranule = 0
         entry.pointee.scanFloorLongest = 0
     }
 
@@ -107,15 +114,17 @@ struct BitfitPage<Config: BitfitConfig> {
         let phase = (0 &- offset) & (alignGranules &- 1)
         let start: Int
         if alignGranules == 1 {
-            // Runs wholly below the floor are too short: start there, carrying the run
-            // that ends at the floor.
+            // Runs starting below the floor are too short: start at the floor's word,
+            // carrying the run that ends at the word's first granule. That run and the runs
+            // of the word starting below the floor are counted again; all are at most
+            // `floorLongest`, so the fit (if any) starts at or above the floor.
             var fromWord = 0, carry = 0, best = 0
             let floorLongest = Int(entry.pointee.scanFloorLongest)
             if count > floorLongest {
-                fromWord = Int(entry.pointee.scanFloorWord)
+                fromWord = Int(entry.pointee.scanFloorGranule) &>> 6
                 best = floorLongest
-                let floor = fromWord &<< 6
-                carry = floor &- 1 &- free.previousClear(before: floor)
+                let wordStart = fromWord &<< 6
+                carry = wordStart &- 1 &- free.previousClear(before: wordStart)
             }
             let (found, longest) = free.firstRunOrLongest(count: count, limit: limit, fromWord: fromWord,
                                                           carry: carry, best: best)
@@ -123,8 +132,10 @@ struct BitfitPage<Config: BitfitConfig> {
                 entry.pointee.largestFreeHint = longest
                 return -1
             }
-            // Every run ending before `found` is at most `longest` and stays untouched.
-            entry.pointee.scanFloorWord = UInt16(truncatingIfNeeded: found &>> 6)
+            // `found` starts a run, so every run starting below it ends before it and stays
+            // untouched; `longest` is the longest of them (those below the old floor are
+            // counted by `floorLongest`).
+            entry.pointee.scanFloorGranule = UInt16(truncatingIfNeeded: found)
             entry.pointee.scanFloorLongest = UInt16(truncatingIfNeeded: longest)
             start = found
         } else if alignGranules > 64 {
@@ -168,15 +179,18 @@ struct BitfitPage<Config: BitfitConfig> {
     }
 
     /// Length of the free run that contains granule `i` (which must be free), after granules
-    /// were freed; keeps the search floor true.
+    /// were freed; keeps the search floor true: a run that starts below the floor, also one
+    /// reaching across it, raises the floor's bound when it got longer. (The freed granules
+    /// may have merged the run that gave the bound into it, which then starts below the
+    /// floor too; its length is the new bound.)
     @inlinable
     func freeRun(containing i: Int) -> Int {
         let free = freeBits
         let low = free.previousClear(before: i) &+ 1
         let high = free.nextClear(from: i, limit: Config.payloadGranules)
         let length = high &- low
-        // A longer run wholly below the floor raises the floor's bound.
-        if high <= Int(entry.pointee.scanFloorWord) &<< 6 && length > Int(entry.pointee.scanFloorLongest) {
+        // A longer run starting below the floor raises the floor's bound.
+        if low < Int(entry.pointee.scanFloorGranule) && length > Int(entry.pointee.scanFloorLongest) {
             entry.pointee.scanFloorLongest = UInt16(truncatingIfNeeded: length)
         }
         return length

@@ -30,6 +30,11 @@ import Testing
         }
 
         var longest: Int { runFrom.max() ?? 0 }
+
+        /// The longest maximal run starting below bit `floor` (0 if none).
+        func longestStarting(below floor: Int) -> Int {
+            (0 ..< min(floor, limit)).filter { bits[$0] && ($0 == 0 || !bits[$0 - 1]) }.map { runFrom[$0] }.max() ?? 0
+        }
     }
 
     /// Fills `words` with a random pattern: alternating runs of random lengths (short, long
@@ -153,11 +158,10 @@ import Testing
             for step in 0 ..< 80 {
                 let naive = Naive(bits, limit: limit)
                 let where_ = "\(C.self) seed \(seed) round \(round) step \(step)"
-                // The floor: no run wholly below it is longer than its bound, which is a run's length.
-                let floor = Int(entry.pointee.scanFloorWord) * 64, bound = Int(entry.pointee.scanFloorLongest)
+                // The floor: its bound is the longest run starting below it.
+                let floor = Int(entry.pointee.scanFloorGranule), bound = Int(entry.pointee.scanFloorLongest)
                 #expect(bound <= naive.longest, "\(where_): floor bound \(bound) above the longest run")
-                #expect(!(0 ..< floor).contains { naive.runFrom[$0] > bound && $0 + naive.runFrom[$0] <= floor
-                            && ($0 == 0 || !naive.bits[$0 - 1]) }, "\(where_): a run below the floor exceeds \(bound)")
+                #expect(bound == naive.longestStarting(below: floor), "\(where_): floor \(floor) bound \(bound)")
                 let action = objects.isEmpty ? 0 : Int.random(in: 0 ..< 10, using: &rng)
                 if action >= 7 {
                     let k = Int.random(in: 0 ..< objects.count, using: &rng)

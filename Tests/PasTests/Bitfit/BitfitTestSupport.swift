@@ -1,6 +1,9 @@
 import Pas
 import PasSystem
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A chunk source for code-like memory: it forbids metadata in chunks, fills every new chunk
 /// with a byte pattern (before the heap sees it), records decommits, can refuse to hand out
@@ -63,8 +66,12 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
-/// A fresh seed for a randomised test (printed by the test on failure).
-func freshSeed() -> UInt64 { UInt64.random(in: 1 ... UInt64.max) }
+/// A fresh seed for a randomised test (printed by the test on failure), or the seed in the
+/// environment variable `BITFIT_SEED` (decimal) to replay a failure.
+func freshSeed() -> UInt64 {
+    if let text = getenv("BITFIT_SEED"), let seed = UInt64(String(cString: text)) { return seed }
+    return UInt64.random(in: 1 ... UInt64.max)
+}
 
 func makeHeap<C: BitfitConfig>(_: C.Type) -> BitfitHeap<C, ReservationChunkSource<SystemPageSource>> {
     BitfitHeap<C, ReservationChunkSource<SystemPageSource>>(
