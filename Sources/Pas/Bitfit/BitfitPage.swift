@@ -203,6 +203,13 @@ struct BitfitPage<Config: BitfitConfig> {
         endBits.clear(end)
         let count = end &- start &+ 1
         entry.pointee.liveGranules &-= count
+        if entry.pointee.liveGranules == 0 {
+            // The page is empty: one run covers it all, no scan needed (a page that holds one
+            // object at a time, as when publishing code, would otherwise scan it on every free).
+            forgetScanFloor()
+            entry.pointee.largestFreeHint = Config.payloadGranules
+            return count
+        }
         let run = freeRun(containing: start)
         if run > entry.pointee.largestFreeHint { entry.pointee.largestFreeHint = run }
         return count
