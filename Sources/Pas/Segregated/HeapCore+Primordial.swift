@@ -1,0 +1,143 @@
+/// Cold start ("primordial" sharing): while a class of a young heap has carved fewer than
+/// `primordialBudget` bytes, its objects are carved from one page shared by all classes instead
+/// of a page of its own, so a lightly used heap touches one page rather than one per class.
+///
+/// The shared page is owned by one thread cache at a time, like any owned page: the owner carves
+/// runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window; its local
+/// frees set owner-free bits (at granule positions, which the fast path computes unchanged since
+/// the page's slot size is 16), remote frees go through logs. Freed slots of a shared page are not
+/// reused: once its bump space is spent (or its owner exits or flushes), the page is released and
+/// becomes empty when its last object is freed, and is then reused like any empty page. All
+/// functions run under the heap lock, by the owning thread.
+extension HeapCore {
+    /// Objects per carve of class size `size`.
+    @inline(__always)
+    static func carveCount(size: Int) -> Int { max(1, min(16, 256 / size)) }
+
+    /// True if class `classIndex` should carve from the shared page.
+    @inline(__always)
+    static func wantsPrimordial(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int) -> Bool {
+        core.pointee.primordialBytes[classIndex] < core.pointee.primordialBudget
+    }
+
+    /// Formats a blank page (fresh or empty, in no list) as the shared page owned by `cache`.
+    static func formatShared(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
+        let f = page.fields
+        for i in 0 ..< Int(f.pointee.wordCount) { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
+        let granules = page.layout.pageSize / SizeClasses.minAlign
+        setState(core, page, PageHeader.owned)
+        f.pointee.owner = UInt(bitPattern: cache)
+        f.pointee.reciprocal = ((UInt64(1) << 32) + 15) / 16
+        f.pointee.objectSize = UInt32(SizeClasses.minAlign)
+        f.pointee.objectsPerPage = UInt32(granules)
+        f.pointee.classIndex = PageHeader.sharedClass
+        f.pointee.wordCount = UInt16((granules + 63) / 64)
+        f.pointee.allocatedCount = 0
+        f.pointee.remoteFreeCount = 0
+        f.pointee.bumpGranule = UInt16(page.mapGranules)
+        // Invariant: the map lies in the page's first granules, which no object uses.
+        page.classMap.initialize(repeating: 0, count: granules)
+        core.pointee.primordialPage = page.address
+    }
+
+    /// Carves a run of objects of `classIndex` from the shared page owned by `cache` into
+    /// `allocator`. Returns false if there is no shared page owned by `cache` or it lacks room.
+    static func carve(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int,
+                      allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) -> Bool {
+        let address = core.pointee.primordialPage
+        guard address != 0 else { return false }
+        let page = PageRef(address, core.pointee.layout)
+        let f = page.fields
+        guard f.pointee.owner == UInt(bitPattern: cache) else { return false }
+        let size = Int(core.pointee.classSize[classIndex])
+        let step = size / SizeClasses.minAlign
+        let count = carveCount(size: size)
+        let first = Int(f.pointee.bumpGranule)
+        guard first + count * step <= Int(f.pointee.objectsPerPage) else { return false }
+        let map = page.classMap
+        for k in 0 ..< count {
+            let g = first + k * step
+            page.allocBits[g >> 6] |= UInt64(1) << UInt64(g & 63)
+            map[g] = UInt8(classIndex + 1)
+            if step > 1 { (map + g + 1).update(repeating: PageHeader.interiorGranule, count: step - 1) }
+        }
+        f.pointee.allocatedCount += UInt32(count)
+        f.pointee.bumpGranule = UInt16(first + count * step)
+        core.pointee.primordialBytes[classIndex] += count * size
+        allocator.pointee = LocalAllocator(word: count == 64 ? ~0 : (UInt64(1) << UInt64(count)) - 1,
+                                           base: page.pageStart + UInt(first * SizeClasses.minAlign),
+                                           objectSize: size, page: address)
+        return true
+    }
+
+    /// The class of the object starting at granule `granule` of a shared page, or nil if no
+    /// object starts there.
+    @inline(__always)
+    static func sharedClass(of page: PageRef, granule: Int) -> Int? {
+        guard granule >= page.mapGranules, granule < Int(page.fields.pointee.bumpGranule) else { return nil }
+        let byte = page.classMap[granule]
+        return byte == 0 || byte == PageHeader.interiorGranule ? nil : Int(byte) - 1
+    }
+
+    /// Puts the window of an allocator that points into shared `page` back as owner-free
+    /// granule bits and detaches the allocator.
+    static func returnSharedWindow(_ page: PageRef, allocator: UnsafeMutablePointer<LocalAllocator>) -> Int {
+        var window = allocator.pointee.word
+        var duplicates = 0
+        let first = Int((allocator.pointee.base &- page.pageStart) >> UInt(SizeClasses.minAlignShift))
+        let step = Int(allocator.pointee.objectSize) >> SizeClasses.minAlignShift
+        while window != 0 {
+            let g = first + window.trailingZeroBitCount * step
+            let bit = UInt64(1) << UInt64(g & 63)
+            if page.ownerFree[g >> 6] & bit != 0 { duplicates += 1 }
+            page.ownerFree[g >> 6] |= bit
+            window &= window &- 1
+        }
+        allocator.pointee = LocalAllocator(word: 0, base: 0, objectSize: 0, page: 0)
+        return duplicates
+    }
+
+    /// Releases the shared `page` owned by `cache`: every allocator of this heap in `cache`
+    /// that carves from it gives its window back, free slots are cleared, the page becomes
+    /// unowned (`shared`, or `empty` if nothing in it is live) and stops being the bump page.
+    static func releaseSharedPage(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
+                                  cache: UnsafeMutableRawPointer, now: inout UInt64?) {
+        for c in 0 ..< core.pointee.classCount {
+            let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
+            if la.pointee.page == page.address {
+                core.pointee.lateDoubleFrees += returnSharedWindow(page, allocator: la)
+            }
+        }
+        mergeRemote(core, page)
+        let f = page.fields
+        var freed = 0
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let free = page.ownerFree[i]
+            guard free != 0 else { continue }
+            freed += free.nonzeroBitCount
+            page.allocBits[i] &= ~free
+            page.ownerFree[i] = 0
+        }
+        f.pointee.allocatedCount -= UInt32(freed)
+        f.pointee.owner = PageHeader.unowned
+        if core.pointee.primordialPage == page.address { core.pointee.primordialPage = 0 }
+        settle(core, page, now: &now)
+    }
+
+    /// Gives back every page `cache` holds in this heap (thread exit, `flushThreadCache`).
+    static func releaseAll(_ core: UnsafeMutablePointer<HeapCore>, cache: UnsafeMutableRawPointer) {
+        var now: UInt64? = nil
+        let layout = core.pointee.layout
+        for c in 0 ..< core.pointee.classCount {
+            let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
+            guard la.pointee.page != 0 else { continue }
+            let page = PageRef(la.pointee.page, layout)
+            if page.isShared { releaseSharedPage(core, page, cache: cache, now: &now) }
+            else { releaseOwnedPage(core, allocator: la, now: &now) }
+        }
+        let shared = core.pointee.primordialPage
+        if shared != 0, PageRef(shared, layout).fields.pointee.owner == UInt(bitPattern: cache) {
+            releaseSharedPage(core, PageRef(shared, layout), cache: cache, now: &now)
+        }
+    }
+}

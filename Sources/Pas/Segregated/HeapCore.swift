@@ -1,0 +1,254 @@
+import PasSystem
+
+/// Reads a heap's clock from type-erased code (log flushes). Context: an unretained `ClockBox`.
+typealias ClockRead = @convention(c) (UnsafeMutableRawPointer?) -> UInt64
+
+/// Holds a heap's time source for `ClockRead`.
+final class ClockBox {
+    let source: any TimeSource
+    init(_ source: any TimeSource) { self.source = source }
+}
+
+/// The non-generic metadata of one segregated heap, in raw memory the heap maps at creation.
+///
+/// Holds the size-class table, the per-class eligible lists, the heap's empty list, the chunk
+/// list and counters. Everything here is protected by the heap's lock in the `HeapRegistry`
+/// (except the read-only class tables, which the fast paths read without a lock).
+/// Page operations that thread caches run after type erasure (log flush, thread exit) live here
+/// and use the runtime `layout`; the generic heap's fast paths use the same layout as constants.
+@usableFromInline
+struct HeapCore {
+    var layout: PageLayout
+    var heapIndex: Int
+    /// The heap's first local-allocator slot in every thread cache.
+    var allocatorBase: Int
+    var classCount: Int
+    /// Requests up to this size are served. Read-only.
+    var sizeLimit: Int
+    /// Object size of each class. Read-only.
+    var classSize: UnsafeMutablePointer<UInt32>
+    /// `(size - 1) >> 4` -> class, for sizes 1 ... sizeLimit. Read-only.
+    var sizeTable: UnsafeMutablePointer<UInt8>
+    /// Head of each class's eligible list (page header address, 0 = empty).
+    var eligibleHead: UnsafeMutablePointer<UInt>
+    /// Pages in each `PageHeader` state.
+    var pagesInState: UnsafeMutablePointer<Int>
+    /// The empty list: committed pages at the head, decommitted pages at the tail.
+    var emptyHead: UInt
+    var emptyTail: UInt
+    /// Chunks, linked through their chunk headers.
+    var firstChunk: UInt
+    var chunkCount: Int
+    /// The chunk that still has never-used pages, and the next such page's index.
+    var freshChunk: UInt
+    var freshNext: Int
+    var decommittedPages: Int
+    /// The cold-start page objects of several classes are carved from (0 = none), and the
+    /// bytes each class has carved from shared pages so far; a class carves while under
+    /// `primordialBudget` bytes (0 disables cold-start sharing).
+    var primordialPage: UInt
+    var primordialBytes: UnsafeMutablePointer<Int>
+    var primordialBudget: Int
+    /// Frees found to be double frees only when a log was applied (counted, then ignored).
+    var lateDoubleFrees: Int
+    var remoteFrees: Int
+    var clockRead: ClockRead
+    var clockContext: UnsafeMutableRawPointer?
+    var region: MemoryRange
+
+    /// "PASSEGCK": first word of every chunk of a segregated heap.
+    static let chunkMagic: UInt64 = 0x5041_5353_4547_434B
+
+    /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
+    /// multiples of 16) for requests up to `sizeLimit`.
+    static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
+                       primordialBudget: Int,
+                       clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
+        -> UnsafeMutablePointer<HeapCore> {
+        let classes = classSizes.count
+        let tableEntries = (sizeLimit + 15) >> 4
+        var offset = (MemoryLayout<HeapCore>.size + 63) & ~63
+        let sizeOffset = offset; offset += classes * 4
+        offset = (offset + 7) & ~7
+        let eligibleOffset = offset; offset += classes * 8
+        let stateOffset = offset; offset += PageHeader.stateCount * 8
+        let primordialOffset = offset; offset += classes * 8
+        let tableOffset = offset; offset += tableEntries
+        let range = try VirtualMemory.reserve(byteCount: offset, alignment: SystemInfo.pageSize)
+        do { try VirtualMemory.commit(range, protection: .readWrite) } catch {
+            try? VirtualMemory.release(range)
+            throw error
+        }
+        // Invariant: the mapping lives until `destroy`; it is zero-filled.
+        let base = range.pointer
+        let core = base.bindMemory(to: HeapCore.self, capacity: 1)
+        let sizes = (base + sizeOffset).bindMemory(to: UInt32.self, capacity: classes)
+        for c in 0 ..< classes { sizes[c] = UInt32(classSizes[c]) }
+        let table = (base + tableOffset).bindMemory(to: UInt8.self, capacity: tableEntries)
+        var c = 0
+        for i in 0 ..< tableEntries {
+            let size = (i + 1) << 4
+            while c < classes - 1 && classSizes[c] < size { c += 1 }
+            table[i] = UInt8(c)
+        }
+        core.initialize(to: HeapCore(
+            layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
+            classSize: sizes, sizeTable: table,
+            eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
+            pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
+            emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
+            decommittedPages: 0,
+            primordialPage: 0,
+            primordialBytes: (base + primordialOffset).bindMemory(to: Int.self, capacity: classes),
+            primordialBudget: primordialBudget,
+            lateDoubleFrees: 0, remoteFrees: 0,
+            clockRead: clockRead, clockContext: clockContext, region: range))
+        return core
+    }
+
+    static func destroy(_ core: UnsafeMutablePointer<HeapCore>) {
+        let region = core.pointee.region
+        core.deinitialize(count: 1)
+        try? VirtualMemory.release(region)
+    }
+
+    @inline(__always)
+    static func page(_ core: UnsafeMutablePointer<HeapCore>, _ header: UInt) -> PageRef {
+        PageRef(header, core.pointee.layout)
+    }
+
+    static func now(_ core: UnsafeMutablePointer<HeapCore>, _ cached: inout UInt64?) -> UInt64 {
+        if let t = cached { return t }
+        let t = core.pointee.clockRead(core.pointee.clockContext)
+        cached = t
+        return t
+    }
+
+    // MARK: chunks and fresh pages
+
+    /// Adds a freshly allocated (zeroed) chunk; its payload pages become the fresh pages.
+    static func addChunk(_ core: UnsafeMutablePointer<HeapCore>, _ chunk: MemoryRange) {
+        let layout = core.pointee.layout
+        let start = chunk.start
+        let words = UnsafeMutablePointer<UInt64>(bitPattern: start).unsafelyUnwrapped
+        words[0] = chunkMagic
+        words[1] = UInt64(core.pointee.heapIndex)
+        words[2] = UInt64(core.pointee.firstChunk)
+        for i in layout.metaPages ..< layout.pagesPerChunk {
+            let h = layout.header(chunk: start, page: i)
+            UnsafeMutableRawPointer(bitPattern: h).unsafelyUnwrapped.bindMemory(to: PageHeader.self, capacity: 1)
+            UnsafeMutableRawPointer(bitPattern: h + UInt(layout.allocBitsOffset)).unsafelyUnwrapped
+                .bindMemory(to: UInt64.self, capacity: 3 * layout.bitmapWords)
+        }
+        core.pointee.firstChunk = start
+        core.pointee.chunkCount += 1
+        core.pointee.freshChunk = start
+        core.pointee.freshNext = layout.metaPages
+    }
+
+    /// The next chunk after `chunk` in the heap's chunk list (0 at the end).
+    static func nextChunk(after chunk: UInt) -> UInt {
+        UInt(UnsafeMutablePointer<UInt64>(bitPattern: chunk).unsafelyUnwrapped[2])
+    }
+
+    /// True if `address` lies in a payload page of one of the heap's chunks. Cost: O(chunks).
+    static func owns(_ core: UnsafeMutablePointer<HeapCore>, address: UInt) -> Bool {
+        let layout = core.pointee.layout
+        let chunk = address & ~layout.chunkMask
+        var c = core.pointee.firstChunk
+        while c != 0 {
+            if c == chunk { return (address & layout.chunkMask) >> UInt(layout.pageShift) >= UInt(layout.metaPages) }
+            c = nextChunk(after: c)
+        }
+        return false
+    }
+
+    static func hasFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> Bool {
+        core.pointee.freshChunk != 0 && core.pointee.freshNext < core.pointee.layout.pagesPerChunk
+    }
+
+    /// Takes a never-used page (caller checked `hasFreshPage`), in state `full` and unformatted
+    /// (state `fresh` until the caller formats it; counted as full).
+    static func takeFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> PageRef {
+        let layout = core.pointee.layout
+        let h = layout.header(chunk: core.pointee.freshChunk, page: core.pointee.freshNext)
+        core.pointee.freshNext += 1
+        let page = PageRef(h, layout)
+        core.pointee.pagesInState[Int(PageHeader.full)] += 1
+        page.fields.pointee.state = PageHeader.full
+        page.fields.pointee.classIndex = PageHeader.sharedClass - 1
+        return page
+    }
+
+    /// Sets the page up for objects of `classIndex`; all bits clear. The page is in no list.
+    static func format(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, classIndex: Int) {
+        let f = page.fields
+        let oldWords = Int(f.pointee.wordCount)
+        for i in 0 ..< oldWords { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
+        let size = Int(core.pointee.classSize[classIndex])
+        let objects = core.pointee.layout.pageSize / size
+        f.pointee.owner = PageHeader.unowned
+        f.pointee.reciprocal = ((UInt64(1) << 32) + UInt64(size) - 1) / UInt64(size)
+        f.pointee.objectSize = UInt32(size)
+        f.pointee.objectsPerPage = UInt32(objects)
+        f.pointee.classIndex = UInt16(classIndex)
+        f.pointee.wordCount = UInt16((objects + 63) / 64)
+        f.pointee.bumpGranule = 0
+        f.pointee.allocatedCount = 0
+        f.pointee.remoteFreeCount = 0
+    }
+
+    // MARK: lists
+
+    /// Moves `page` to `state`, unlinking it from its old list and linking it into the new one.
+    static func setState(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
+        let f = page.fields
+        let old = f.pointee.state
+        if old == state { return }
+        if old == PageHeader.eligible || old == PageHeader.empty { unlink(core, page) }
+        core.pointee.pagesInState[Int(old)] -= 1
+        core.pointee.pagesInState[Int(state)] += 1
+        f.pointee.state = state
+        if state == PageHeader.eligible {
+            let c = Int(f.pointee.classIndex)
+            let head = core.pointee.eligibleHead[c]
+            f.pointee.prev = 0
+            f.pointee.next = head
+            if head != 0 { PageRef(head, page.layout).fields.pointee.prev = page.address }
+            core.pointee.eligibleHead[c] = page.address
+        } else if state == PageHeader.empty {
+            f.pointee.emptySince = now
+            pushEmpty(core, page, atTail: f.pointee.decommitted != 0)
+        }
+    }
+
+    static func pushEmpty(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, atTail: Bool) {
+        let f = page.fields
+        if atTail {
+            f.pointee.next = 0
+            f.pointee.prev = core.pointee.emptyTail
+            if core.pointee.emptyTail != 0 { PageRef(core.pointee.emptyTail, page.layout).fields.pointee.next = page.address }
+            else { core.pointee.emptyHead = page.address }
+            core.pointee.emptyTail = page.address
+        } else {
+            f.pointee.prev = 0
+            f.pointee.next = core.pointee.emptyHead
+            if core.pointee.emptyHead != 0 { PageRef(core.pointee.emptyHead, page.layout).fields.pointee.prev = page.address }
+            else { core.pointee.emptyTail = page.address }
+            core.pointee.emptyHead = page.address
+        }
+    }
+
+    static func unlink(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
+        let f = page.fields
+        let prev = f.pointee.prev, next = f.pointee.next
+        let isEmpty = f.pointee.state == PageHeader.empty
+        if prev != 0 { PageRef(prev, page.layout).fields.pointee.next = next }
+        else if isEmpty { core.pointee.emptyHead = next }
+        else { core.pointee.eligibleHead[Int(f.pointee.classIndex)] = next }
+        if next != 0 { PageRef(next, page.layout).fields.pointee.prev = prev }
+        else if isEmpty { core.pointee.emptyTail = prev }
+        f.pointee.prev = 0
+        f.pointee.next = 0
+    }
+}

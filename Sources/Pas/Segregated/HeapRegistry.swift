@@ -1,0 +1,109 @@
+import CPasShim
+import PasSystem
+
+/// What the registry knows about one segregated heap.
+@usableFromInline
+struct HeapSlot {
+    /// False once the heap is deinitialised. Protected by the heap's lock.
+    var alive: Bool
+    /// The heap's metadata while alive. Protected by the heap's lock.
+    var core: UnsafeMutablePointer<HeapCore>?
+    /// First local-allocator slot of the heap in every thread cache. Written once at
+    /// registration (under the registry lock), then read-only.
+    var allocatorBase: Int
+    /// Number of local-allocator slots (= size classes) of the heap. Written once.
+    var classCount: Int
+}
+
+/// The process-wide table of segregated heaps, which lets several heaps share the one
+/// thread-local slot.
+///
+/// Every heap gets an index (at most `maxHeaps`) and a contiguous range of local-allocator slots
+/// (at most `maxAllocatorSlots` in total, one per size class). A thread cache holds one
+/// `LocalAllocator` per slot, so a heap's fast path finds its allocator at a fixed offset from
+/// the thread-local pointer. Indices and slots are never reused (a dead heap's slots may still
+/// hold stale state in other threads' caches), so a process can create at most 4096 heaps and
+/// 16384 size classes in its lifetime; `register` throws `.outOfMemory` past that.
+///
+/// The heap locks live here, in memory that is never freed, so that a thread cache flushing
+/// its log or exiting can lock a heap and find out whether it is still alive.
+///
+/// Locks: `registryLock` protects `heapCount` and `nextAllocator`; it is a leaf and is never held
+/// together with a heap lock. `heapLocks[i]` protects heap i's slot (`alive`, `core`) and all of
+/// that heap's page and directory state (see `HeapCore`); it is taken before the chunk source's
+/// own lock, and never together with another heap's lock.
+@usableFromInline
+final class HeapRegistry: @unchecked Sendable {
+    static let maxHeaps = 4096
+    static let maxAllocatorSlots = 16384
+
+    /// The registry, or nil if its metadata could not be mapped (then no heap can be created).
+    static let shared: HeapRegistry? = HeapRegistry()
+
+    let heapLocks: UnsafeMutablePointer<FutexLock>
+    let slots: UnsafeMutablePointer<HeapSlot>
+    let registryLock = FutexLock()
+    private var heapCount = 0
+    private var nextAllocator = 0
+
+    private init?() {
+        let lockBytes = HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
+        let slotOffset = (lockBytes + 63) & ~63
+        let total = slotOffset + HeapRegistry.maxHeaps * MemoryLayout<HeapSlot>.stride
+        // Invariant: this mapping is never released; locks in it outlive every heap.
+        guard let range = try? VirtualMemory.reserve(byteCount: total, alignment: SystemInfo.pageSize),
+              (try? VirtualMemory.commit(range, protection: .readWrite)) != nil else { return nil }
+        heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
+        for i in 0 ..< HeapRegistry.maxHeaps { (heapLocks + i).initialize(to: FutexLock()) }
+        slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)
+        slots.initialize(repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
+                         count: HeapRegistry.maxHeaps)
+        if pas_shim_thread_slot_set_destructor(threadCacheDestructor) != 0 { return nil }
+    }
+
+    /// Reserves an index and `classCount` allocator slots for a new heap whose metadata is `core`.
+    func register(classCount: Int) throws(PasError) -> (index: Int, allocatorBase: Int) {
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        guard heapCount < HeapRegistry.maxHeaps,
+              nextAllocator + classCount <= HeapRegistry.maxAllocatorSlots else {
+            throw .outOfMemory(.allocate, requested: classCount)
+        }
+        let index = heapCount
+        let base = nextAllocator
+        heapCount += 1
+        nextAllocator += classCount
+        slots[index].allocatorBase = base
+        slots[index].classCount = classCount
+        return (index, base)
+    }
+
+    @inline(__always) func lock(heap index: Int) { (heapLocks + index).pointee.lock() }
+    @inline(__always) func unlock(heap index: Int) { (heapLocks + index).pointee.unlock() }
+
+    /// Publishes a heap's metadata. Caller holds no lock.
+    func activate(heap index: Int, core: UnsafeMutablePointer<HeapCore>) {
+        lock(heap: index)
+        slots[index].core = core
+        slots[index].alive = true
+        unlock(heap: index)
+    }
+
+    /// Marks a heap dead; afterwards no thread cache touches its pages. Caller holds no lock.
+    func retire(heap index: Int) {
+        lock(heap: index)
+        slots[index].alive = false
+        slots[index].core = nil
+        unlock(heap: index)
+    }
+
+    /// The live heap's metadata. Caller holds heap `index`'s lock.
+    @inline(__always) func core(ofHeap index: Int) -> UnsafeMutablePointer<HeapCore>? {
+        slots[index].alive ? slots[index].core : nil
+    }
+}
+
+/// Runs at thread exit (through the shim's pthread key) with the thread cache's address.
+let threadCacheDestructor: @convention(c) (UnsafeMutableRawPointer?) -> Void = { cache in
+    if let cache { ThreadCache.destroy(cache) }
+}

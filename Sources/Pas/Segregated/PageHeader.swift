@@ -1,0 +1,123 @@
+/// The fixed fields of a segregated page's header (64 bytes), followed in memory by three
+/// bitmaps (see `PageLayout`). Lives in the chunk's metadata pages, never inside the page.
+///
+/// Bit meanings, per object slot:
+/// - allocated (`allocBits`, protected by the heap lock): the slot is live, or it belongs to the
+///   thread that owns the page (when a thread takes a page every free slot is marked allocated
+///   and handed to it, so frees from other threads never race with its allocation).
+/// - owner-free (`ownerFree`): only the owning thread reads or writes it, without a lock. Slots
+///   in the owner's private pool; always a subset of allocated.
+/// - remote-free (`remoteFree`, heap lock): slots freed by other threads while the page is
+///   owned; the owner merges them into owner-free under the lock when its pool runs dry.
+///
+/// States: `fresh` (never formatted), `owned` (a thread cache allocates from it), `full`,
+/// `eligible` (has free slots; in its class's eligible list), `empty` (no live object; in the
+/// heap's empty list, possibly decommitted), `shared` (a cold-start page that holds objects of
+/// several classes and no thread carves from any more; see `HeapCore+Primordial`).
+///
+/// A shared page (`classIndex == PageHeader.sharedClass`) is formatted with 16-byte slots
+/// ("granules"): its bitmaps have one bit per granule, set at object starts, and its first
+/// `pageSize / 256` granules hold a class map (one byte per granule: class + 1 at an object start,
+/// `PageHeader.interiorGranule` inside an object, 0 where nothing was carved).
+@usableFromInline
+struct PageHeader {
+    /// The owning thread cache's address, or `PageHeader.unowned`. Written under the heap lock;
+    /// read without a lock only to compare with the reader's own thread cache (only a thread can
+    /// make itself the owner, so that comparison is exact).
+    @usableFromInline var owner: UInt
+    /// ceil(2^32 / objectSize): slot index = (offset * reciprocal) >> 32, exact for offsets < 2^32.
+    @usableFromInline var reciprocal: UInt64
+    @usableFromInline var objectSize: UInt32
+    @usableFromInline var objectsPerPage: UInt32
+    @usableFromInline var classIndex: UInt16
+    @usableFromInline var state: UInt8
+    /// 1 if the page's memory was given back to the system (only in the empty state).
+    @usableFromInline var decommitted: UInt8
+    /// Bitmap words in use: ceil(objectsPerPage / 64).
+    @usableFromInline var wordCount: UInt16
+    /// Shared pages only: the next granule the owner carves objects from.
+    @usableFromInline var bumpGranule: UInt16
+    /// Number of set allocated bits (heap lock).
+    @usableFromInline var allocatedCount: UInt32
+    /// Number of set remote-free bits (heap lock).
+    @usableFromInline var remoteFreeCount: UInt32
+    /// Links of the eligible or empty list the page is in (header addresses, 0 = none).
+    @usableFromInline var prev: UInt
+    @usableFromInline var next: UInt
+    /// When the page last became empty (nanoseconds of the heap's time source).
+    @usableFromInline var emptySince: UInt64
+
+    /// Owner value of a page that no thread owns. Never equal to a thread cache or to nil.
+    @usableFromInline static let unowned: UInt = 1
+
+    @usableFromInline static let fresh: UInt8 = 0
+    @usableFromInline static let owned: UInt8 = 1
+    @usableFromInline static let full: UInt8 = 2
+    @usableFromInline static let eligible: UInt8 = 3
+    @usableFromInline static let empty: UInt8 = 4
+    @usableFromInline static let shared: UInt8 = 5
+    @usableFromInline static let stateCount = 6
+
+    /// `classIndex` of a shared page.
+    @usableFromInline static let sharedClass: UInt16 = 0xFFFF
+    /// Class-map byte of a granule inside (not at the start of) an object.
+    @usableFromInline static let interiorGranule: UInt8 = 0xFF
+}
+
+/// A page header reached by address, with its bitmaps.
+/// Invariant: `address` is the header of a page of a live chunk of the heap whose layout is
+/// `layout`; all accesses other than the owner's are made under that heap's lock.
+@usableFromInline
+struct PageRef {
+    @usableFromInline let address: UInt
+    @usableFromInline let layout: PageLayout
+
+    @inlinable @inline(__always)
+    init(_ address: UInt, _ layout: PageLayout) {
+        self.address = address
+        self.layout = layout
+    }
+
+    @inlinable @inline(__always)
+    var fields: UnsafeMutablePointer<PageHeader> {
+        UnsafeMutablePointer(bitPattern: address).unsafelyUnwrapped
+    }
+
+    @inlinable @inline(__always)
+    func bits(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
+        UnsafeMutablePointer(bitPattern: address &+ UInt(offset)).unsafelyUnwrapped
+    }
+
+    @inlinable @inline(__always) var allocBits: UnsafeMutablePointer<UInt64> { bits(layout.allocBitsOffset) }
+    @inlinable @inline(__always) var ownerFree: UnsafeMutablePointer<UInt64> { bits(layout.ownerFreeOffset) }
+    @inlinable @inline(__always) var remoteFree: UnsafeMutablePointer<UInt64> { bits(layout.remoteFreeOffset) }
+
+    @inlinable @inline(__always) var pageStart: UInt { layout.pageStart(ofHeader: address) }
+
+    /// True for a cold-start page shared by several classes.
+    @inlinable @inline(__always)
+    var isShared: Bool { fields.pointee.classIndex == PageHeader.sharedClass }
+
+    /// A shared page's class map (one byte per granule) at the start of the page.
+    @inlinable @inline(__always)
+    var classMap: UnsafeMutablePointer<UInt8> { UnsafeMutablePointer(bitPattern: pageStart).unsafelyUnwrapped }
+
+    /// Granules of a shared page taken by its class map.
+    @inlinable @inline(__always)
+    var mapGranules: Int { layout.pageSize >> 8 }
+
+    /// Bits of word `word` that correspond to real objects.
+    @inlinable @inline(__always)
+    func fullMask(word: Int) -> UInt64 {
+        let objects = Int(fields.pointee.objectsPerPage)
+        let remaining = objects &- word &* 64
+        return remaining >= 64 ? ~0 : (UInt64(1) &<< UInt64(remaining)) &- 1
+    }
+
+    /// Slot index of an address inside the page (floor of offset / objectSize).
+    @inlinable @inline(__always)
+    func slot(of address: UInt) -> Int {
+        let offset = UInt64(address & layout.pageMask)
+        return Int(truncatingIfNeeded: (offset &* fields.pointee.reciprocal) &>> 32)
+    }
+}

@@ -1,0 +1,118 @@
+import PasSystem
+
+/// The checked API: every bad input is a typed `PasError`. Costs a lock and an O(chunks)
+/// ownership check per call; meant for debugging, tests and untrusted callers.
+extension SegregatedHeap {
+    /// Allocates `size` bytes, 16-byte aligned.
+    /// Throws `.invalidSize` for sizes outside 1 ... `maxObjectSize`, or the chunk source's error
+    /// (`.outOfMemory`, `.system(.commit, ...)`). Fast path as `allocateUnchecked`. Thread-safe.
+    @inlinable
+    public func allocate(size: Int) throws(PasError) -> UnsafeMutableRawPointer {
+        guard UInt(bitPattern: size &- 1) < UInt(bitPattern: sizeLimit) else { throw .invalidSize(.allocate, size) }
+        let classIndex = Int(sizeTable[(size &- 1) &>> SizeClasses.minAlignShift])
+        if let p = popLocal(classIndex: classIndex) { return p }
+        return try allocateSlow(classIndex: classIndex)
+    }
+
+    /// Frees `pointer`, checking it first: `.unknownPointer` if this heap did not allocate it or
+    /// it points inside an object, `.doubleFree` if it is already free (in a page's bitmaps, in
+    /// the owning thread's pool or window, or in the calling thread's pending log). Thread-safe;
+    /// takes the heap lock and flushes the calling thread's deallocation log.
+    ///
+    /// Double frees through `deallocateUnchecked` are a broken precondition; the heap still
+    /// catches most of them when it applies a log or merges remote frees (counted in
+    /// `statistics.lateDoubleFrees` and ignored), but not all.
+    public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
+        let address = UInt(bitPattern: pointer)
+        let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let (page, slot) = try validate(address, for: .deallocate)
+        let word = slot >> 6
+        let bit = UInt64(1) << UInt64(slot & 63)
+        guard page.allocBits[word] & bit != 0 else { throw .doubleFree(.deallocate, address: address) }
+        let owner = page.fields.pointee.owner
+        if owner == PageHeader.unowned {
+            var now: UInt64? = nil
+            HeapCore.freeRemotely(core, address: address, now: &now)
+            return
+        }
+        guard page.remoteFree[word] & bit == 0, !HeapCore.ownerHoldsFree(core, page, slot: slot) else {
+            throw .doubleFree(.deallocate, address: address)
+        }
+        if let cache, owner == UInt(bitPattern: cache) {
+            page.ownerFree[word] |= bit
+        } else {
+            page.remoteFree[word] |= bit
+            page.fields.pointee.remoteFreeCount += 1
+        }
+    }
+
+    /// The usable size of the live object at `pointer` (its class size). Throws
+    /// `.unknownPointer(.sizeQuery, ...)` for pointers this heap did not return or that are free.
+    /// Thread-safe; takes the heap lock.
+    public func size(of pointer: UnsafeRawPointer) throws(PasError) -> Int {
+        let address = UInt(bitPattern: pointer)
+        let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let (page, slot) = try validate(address, for: .sizeQuery)
+        let free = page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
+            || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
+            || HeapCore.ownerHoldsFree(core, page, slot: slot)
+        guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
+        if page.isShared, let c = HeapCore.sharedClass(of: page, granule: slot) { return size(ofClass: c) }
+        return Int(page.fields.pointee.objectSize)
+    }
+
+    /// Size of the object at `pointer` without checks. Precondition: a live object of this heap.
+    /// Cost: a mask and a load. Thread-safe.
+    @inlinable @inline(__always)
+    public func sizeUnchecked(of pointer: UnsafeRawPointer) -> Int {
+        let address = UInt(bitPattern: pointer)
+        let header = Config.layout.header(containing: address)
+        let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
+        if fields.pointee.classIndex != PageHeader.sharedClass { return Int(fields.pointee.objectSize) }
+        return sharedObjectSize(address)
+    }
+
+    /// Size of an object in a shared (cold-start) page, from the page's class map.
+    @usableFromInline
+    func sharedObjectSize(_ address: UInt) -> Int {
+        let page = PageRef(Config.layout.header(containing: address), Config.layout)
+        let byte = page.classMap[Int((address & Config.layout.pageMask) >> UInt(SizeClasses.minAlignShift))]
+        return size(ofClass: Int(byte) - 1)
+    }
+
+    /// Gives back the calling thread's pages of this heap and applies its deallocation log, so
+    /// that their free slots become visible to other threads and empty pages can be decommitted.
+    /// Thread exit does the same for every heap. Thread-safe.
+    public func flushThreadCache() {
+        guard let cache = ThreadCache.current else { return }
+        ThreadCache.flushLog(cache)
+        registry.lock(heap: heapIndex)
+        HeapCore.releaseAll(core, cache: cache)
+        registry.unlock(heap: heapIndex)
+    }
+
+    /// The page and slot of `address` if it is the start of an object slot of a formatted page
+    /// of this heap. Caller holds the heap lock.
+    func validate(_ address: UInt, for operation: PasOperation) throws(PasError) -> (PageRef, Int) {
+        guard HeapCore.owns(core, address: address) else { throw .unknownPointer(operation, address: address) }
+        let layout = Config.layout
+        let page = PageRef(layout.header(containing: address), layout)
+        let f = page.fields
+        guard f.pointee.state != PageHeader.fresh else { throw .unknownPointer(operation, address: address) }
+        let slot = page.slot(of: address)
+        let offset = Int(address & layout.pageMask)
+        guard slot < Int(f.pointee.objectsPerPage), slot * Int(f.pointee.objectSize) == offset else {
+            throw .unknownPointer(operation, address: address)
+        }
+        if page.isShared, HeapCore.sharedClass(of: page, granule: slot) == nil {
+            throw .unknownPointer(operation, address: address)
+        }
+        return (page, slot)
+    }
+}

@@ -1,0 +1,124 @@
+import PasSystem
+
+/// Statistics, verification and returning empty pages.
+extension SegregatedHeap {
+    /// A consistent snapshot of the heap's pages and counters, after applying the calling
+    /// thread's deallocation log. Cost: O(pages) under the heap lock. Thread-safe.
+    public var statistics: SegregatedHeapStatistics {
+        let cache = ThreadCache.current
+        if let cache { ThreadCache.flushLog(cache) }
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        var s = SegregatedHeapStatistics()
+        let c = core.pointee
+        s.chunkCount = c.chunkCount
+        s.pageSize = c.layout.pageSize
+        s.ownedPages = c.pagesInState[Int(PageHeader.owned)]
+        s.fullPages = c.pagesInState[Int(PageHeader.full)]
+        s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
+        s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
+        s.sharedPages = c.pagesInState[Int(PageHeader.shared)]
+        s.decommittedPages = c.decommittedPages
+        s.freshPages = HeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
+        s.remoteFrees = c.remoteFrees
+        s.lateDoubleFrees = c.lateDoubleFrees
+        forEachFormattedPage { page in
+            let f = page.fields
+            // Objects cached by the calling thread (its pool and windows) are not in use; those
+            // other threads cache cannot be seen without racing them and are counted.
+            let mine = cache.map { f.pointee.owner == UInt(bitPattern: $0) } ?? false
+            var objects = 0
+            var bytes = 0
+            for i in 0 ..< Int(f.pointee.wordCount) {
+                var live = page.allocBits[i] & ~page.remoteFree[i]
+                if mine { live &= ~page.ownerFree[i] }
+                objects += live.nonzeroBitCount
+                if page.isShared {
+                    while live != 0 {
+                        if let c = HeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                            bytes += size(ofClass: c)
+                        }
+                        live &= live &- 1
+                    }
+                }
+            }
+            if !page.isShared { bytes = objects * Int(f.pointee.objectSize) }
+            if mine, let cache {
+                for c in 0 ..< classCount {
+                    let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                    guard la.pointee.page == page.address else { continue }
+                    let n = la.pointee.word.nonzeroBitCount
+                    objects -= n
+                    bytes -= n * Int(la.pointee.objectSize)
+                }
+            }
+            s.objectsInUse += objects
+            s.bytesInUse += bytes
+        }
+        return s
+    }
+
+    /// This heap's first allocator slot in a thread cache.
+    var allocatorBase: Int { (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride }
+
+    /// Calls `body` with every page that was ever formatted, in address order per chunk.
+    /// Caller holds the heap lock.
+    func forEachFormattedPage<E: Error>(_ body: (PageRef) throws(E) -> Void) throws(E) {
+        let layout = Config.layout
+        var chunk = core.pointee.firstChunk
+        while chunk != 0 {
+            let end = chunk == core.pointee.freshChunk ? core.pointee.freshNext : layout.pagesPerChunk
+            for i in layout.metaPages ..< end { try body(PageRef(layout.header(chunk: chunk, page: i), layout)) }
+            chunk = HeapCore.nextChunk(after: chunk)
+        }
+    }
+
+    /// Gives the memory of empty pages that have been empty for at least `idleFor` nanoseconds
+    /// back to the chunk source (`decommit`), in runs of adjacent pages. Such pages stay this
+    /// heap's; the next allocation that reuses one commits it again. Returns the number of pages
+    /// decommitted. Cost: O(pages) plus one decommit call per run, under the heap lock (never
+    /// on a fast path). Throws the chunk source's error; pages decommitted before it stay so.
+    @discardableResult
+    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let layout = Config.layout
+        var cached: UInt64? = nil
+        let now = HeapCore.now(core, &cached)
+        var total = 0
+        // The current run: `runCount` adjacent empty pages of one chunk starting at `runStart`.
+        var runStart: PageRef? = nil
+        var runCount = 0
+        func flushRun() throws(PasError) {
+            guard let first = runStart, runCount > 0 else { return }
+            try chunks.decommit(MemoryRange(start: first.pageStart, byteCount: runCount * layout.pageSize))
+            for k in 0 ..< runCount {
+                let page = PageRef(first.address &+ (UInt(k) << UInt(layout.strideShift)), layout)
+                HeapCore.unlink(core, page)
+                page.fields.pointee.decommitted = 1
+                HeapCore.pushEmpty(core, page, atTail: true)
+            }
+            core.pointee.decommittedPages += runCount
+            total += runCount
+            runStart = nil
+            runCount = 0
+        }
+        try forEachFormattedPage { (page) throws(PasError) in
+            let f = page.fields
+            let candidate = f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
+                && now &- f.pointee.emptySince >= idleFor
+            if candidate, let first = runStart,
+               first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart {
+                try flushRun()
+            }
+            if candidate {
+                if runStart == nil { runStart = page }
+                runCount += 1
+            } else {
+                try flushRun()
+            }
+        }
+        try flushRun()
+        return total
+    }
+}

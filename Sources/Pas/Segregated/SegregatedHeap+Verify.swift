@@ -1,0 +1,133 @@
+import PasSystem
+
+/// Checking every invariant of the heap's metadata.
+extension SegregatedHeap {
+    /// Checks the chunk headers, every page's bitmaps and counters against its state, the
+    /// eligible and empty lists, and the per-state page counts; for pages the calling thread
+    /// owns, also its private pool and window. Pages other threads own are checked for what
+    /// the lock protects only. Throws `.corrupted(.verify, address:, reason:)` at the first
+    /// broken invariant. Cost: O(pages + bitmap words) under the heap lock. Thread-safe.
+    public func verify() throws(PasError) {
+        let cache = ThreadCache.current
+        registry.lock(heap: heapIndex)
+        defer { registry.unlock(heap: heapIndex) }
+        let layout = Config.layout
+        var chunk = core.pointee.firstChunk
+        var chunks = 0
+        while chunk != 0 {
+            let words = UnsafeMutablePointer<UInt64>(bitPattern: chunk).unsafelyUnwrapped
+            try check(words[0] == HeapCore.chunkMagic && words[1] == UInt64(heapIndex), chunk, "chunk header")
+            chunks += 1
+            chunk = HeapCore.nextChunk(after: chunk)
+        }
+        try check(chunks == core.pointee.chunkCount, 0, "chunk count")
+        var inState = [Int](repeating: 0, count: PageHeader.stateCount)
+        var decommitted = 0
+        try forEachFormattedPage { (page) throws(PasError) in
+            let f = page.fields
+            let a = page.address
+            let state = f.pointee.state
+            try check(state != PageHeader.fresh && Int(state) < PageHeader.stateCount, a, "state")
+            inState[Int(state)] += 1
+            let objects = Int(f.pointee.objectsPerPage)
+            let c = Int(f.pointee.classIndex)
+            let shared = page.isShared
+            if shared {
+                try check(Int(f.pointee.objectSize) == SizeClasses.minAlign && objects == layout.pageSize / SizeClasses.minAlign
+                          && Int(f.pointee.wordCount) == (objects + 63) / 64
+                          && Int(f.pointee.bumpGranule) >= page.mapGranules && Int(f.pointee.bumpGranule) <= objects,
+                          a, "shared page fields")
+            } else {
+                try check(c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
+                          && objects == layout.pageSize / size(ofClass: c)
+                          && Int(f.pointee.wordCount) == (objects + 63) / 64, a, "class fields")
+            }
+            var allocated = 0, remote = 0
+            for i in 0 ..< Int(f.pointee.wordCount) {
+                let full = page.fullMask(word: i)
+                try check(page.allocBits[i] & ~full == 0 && page.remoteFree[i] & ~page.allocBits[i] == 0,
+                          a, "bits outside objects or remote free of an unallocated slot")
+                allocated += page.allocBits[i].nonzeroBitCount
+                remote += page.remoteFree[i].nonzeroBitCount
+                if shared {
+                    var w = page.allocBits[i]
+                    while w != 0 {
+                        try check(HeapCore.sharedClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
+                                  a, "shared page bit without an object start")
+                        w &= w &- 1
+                    }
+                }
+            }
+            try check(allocated == Int(f.pointee.allocatedCount), a, "allocated count")
+            try check(remote == Int(f.pointee.remoteFreeCount), a, "remote free count")
+            try check((f.pointee.decommitted == 0) || state == PageHeader.empty, a, "decommitted page not empty")
+            if f.pointee.decommitted != 0 { decommitted += 1 }
+            if state == PageHeader.owned {
+                try check(f.pointee.owner != PageHeader.unowned, a, "owned page without owner")
+                try check(shared ? a == core.pointee.primordialPage : allocated == objects, a, "owned page")
+                if let cache, f.pointee.owner == UInt(bitPattern: cache) {
+                    if !shared {
+                        let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                        try check(la.pointee.page == a, a, "owned page not in its allocator")
+                    }
+                    for i in 0 ..< Int(f.pointee.wordCount) {
+                        try check(page.ownerFree[i] & ~page.allocBits[i] == 0
+                                  && page.ownerFree[i] & page.remoteFree[i] == 0, a, "owner pool")
+                    }
+                }
+            } else {
+                try check(f.pointee.owner == PageHeader.unowned && remote == 0, a, "unowned page with owner state")
+                for i in 0 ..< Int(f.pointee.wordCount) { try check(page.ownerFree[i] == 0, a, "unowned page with a pool") }
+                let expected = allocated == 0 ? PageHeader.empty
+                    : shared ? PageHeader.shared : allocated < objects ? PageHeader.eligible : PageHeader.full
+                try check(state == expected, a, "state does not match count")
+            }
+        }
+        for s in 1 ..< PageHeader.stateCount {
+            try check(inState[s] == core.pointee.pagesInState[s], 0, "pages in state \(s)")
+        }
+        try check(decommitted == core.pointee.decommittedPages, 0, "decommitted count")
+        let primordial = core.pointee.primordialPage
+        if primordial != 0 {
+            let f = PageRef(primordial, layout).fields
+            try check(f.pointee.classIndex == PageHeader.sharedClass && f.pointee.state == PageHeader.owned,
+                      primordial, "cold-start page neither shared nor owned")
+        }
+        // Lists: every linked page has the list's state, links agree, lengths match counts.
+        var eligible = 0
+        for c in 0 ..< classCount {
+            var prev: UInt = 0
+            var p = core.pointee.eligibleHead[c]
+            while p != 0 {
+                let f = PageRef(p, layout).fields
+                try check(f.pointee.state == PageHeader.eligible && Int(f.pointee.classIndex) == c
+                          && f.pointee.prev == prev, p, "eligible list")
+                eligible += 1
+                try check(eligible <= inState[Int(PageHeader.eligible)], p, "eligible list cycle")
+                prev = p
+                p = f.pointee.next
+            }
+        }
+        try check(eligible == inState[Int(PageHeader.eligible)], 0, "eligible list length")
+        var empty = 0
+        var prev: UInt = 0
+        var p = core.pointee.emptyHead
+        var seenDecommitted = false
+        while p != 0 {
+            let f = PageRef(p, layout).fields
+            try check(f.pointee.state == PageHeader.empty && f.pointee.prev == prev, p, "empty list")
+            if f.pointee.decommitted != 0 { seenDecommitted = true }
+            else { try check(!seenDecommitted, p, "committed page behind decommitted ones") }
+            empty += 1
+            try check(empty <= inState[Int(PageHeader.empty)], p, "empty list cycle")
+            prev = p
+            p = f.pointee.next
+        }
+        try check(prev == core.pointee.emptyTail, prev, "empty list tail")
+        try check(empty == inState[Int(PageHeader.empty)], 0, "empty list length")
+    }
+
+    private func check(_ condition: Bool, _ address: UInt, _ reason: @autoclosure () -> String) throws(PasError) {
+        if !condition { throw .corrupted(.verify, address: address, reason: reason()) }
+    }
+}

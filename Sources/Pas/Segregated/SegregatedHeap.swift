@@ -1,0 +1,321 @@
+import CPasShim
+import PasSystem
+
+/// A segregated heap: objects of up to `Config.maxObjectSize` bytes (or of one fixed size), in
+/// pages that each hold one size class, handed out through per-thread caches.
+///
+/// Fast paths (`allocateUnchecked(size:)`, `deallocateUnchecked(_:)`) take no lock, no atomic
+/// and touch no Swift object but `self`'s stored constants: allocation is a table lookup, one
+/// thread-local load and a bit pop from the thread's local allocator; deallocation masks the
+/// pointer to its page header and, if the calling thread owns the page, sets one bit. Frees into
+/// pages of other threads go to the thread's deallocation log (see `ThreadCache`), applied in
+/// batches under this heap's lock.
+///
+/// Checked API (`allocate(size:)`, `deallocate(_:)`, `size(of:)`) reports bad input as
+/// `PasError`: zero, negative or too large sizes, pointers this heap never returned, interior
+/// pointers, double frees. The unchecked paths state their preconditions; double frees through
+/// them are mostly caught later and counted (`statistics.lateDoubleFrees`), not guaranteed.
+///
+/// Cold start: a heap with several classes carves each class's first objects from a page shared
+/// by all classes (`coldStartSharing`, see `HeapCore+Primordial`).
+///
+/// Memory comes from `chunks` in chunks of `Config.layout.chunkSize`; chunks are never returned,
+/// and an empty page is only reused by this heap (so an isoheap's memory never holds another
+/// type). `decommitEmptyPages(idleFor:)` gives empty pages' memory back to the system.
+///
+/// Thread-safety: all methods may be called from any thread. Locks: the heap's lock in the
+/// `HeapRegistry` protects pages, lists and counters; it is taken before `chunks`' lock.
+/// Deinitialising the heap while another thread still uses it is a programming error; pages
+/// other threads still cache are dropped with the heap.
+public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSource>: @unchecked Sendable {
+    /// Where the heap's chunks come from.
+    public let chunks: Chunks
+    @usableFromInline let core: UnsafeMutablePointer<HeapCore>
+    @usableFromInline let heapIndex: Int
+    /// Byte offset of this heap's first local allocator in a thread cache.
+    @usableFromInline let allocatorOffset: Int
+    /// Largest request served.
+    @usableFromInline let sizeLimit: Int
+    @usableFromInline let sizeTable: UnsafePointer<UInt8>
+    /// `heapIndex << 48`: the tag of this heap's deallocation-log entries.
+    @usableFromInline let logTag: UInt
+    let clock: ClockBox
+    let registry: HeapRegistry
+
+    /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
+    /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
+    /// pages shared by all classes (see `HeapCore+Primordial`), so a lightly used heap touches
+    /// one page instead of one per class.
+    /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
+    public convenience init(chunks: Chunks, coldStartSharing: Bool = true,
+                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+        let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
+        var sizes: [Int] = []
+        for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
+        try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
+                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource)
+    }
+
+    /// Creates a heap with one size class of `objectSize` bytes (rounded up to a multiple of
+    /// `alignment`, itself at least 16): the isoheap shape. Requests up to that size are served.
+    public convenience init(chunks: Chunks, objectSize: Int, alignment: Int = SizeClasses.minAlign,
+                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+        guard Alignment.isPowerOfTwo(alignment), alignment <= Config.layout.pageSize else {
+            throw .invalidAlignment(.allocate, alignment)
+        }
+        let align = max(alignment, SizeClasses.minAlign)
+        guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
+              size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
+        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource)
+    }
+
+    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, primordialBudget: Int,
+         timeSource: any TimeSource) throws(PasError) {
+        guard chunks.allowsMetadataInChunks else {
+            throw .unsupported(.allocate, reason: "segregated pages keep their headers in chunk memory")
+        }
+        guard chunks.pageSize <= Config.layout.pageSize else {
+            throw .unsupported(.allocate, reason: "chunk source pages larger than heap pages")
+        }
+        guard let registry = HeapRegistry.shared else {
+            throw .unsupported(.allocate, reason: "heap registry could not be mapped")
+        }
+        let (index, base) = try registry.register(classCount: classSizes.count)
+        let clock = ClockBox(timeSource)
+        let read: ClockRead = { context in
+            Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
+        }
+        self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
+                                        sizeLimit: sizeLimit, primordialBudget: primordialBudget, clockRead: read,
+                                        clockContext: Unmanaged.passUnretained(clock).toOpaque())
+        self.chunks = chunks
+        self.clock = clock
+        self.registry = registry
+        self.heapIndex = index
+        self.allocatorOffset = ThreadCache.allocatorsOffset + base * LocalAllocator.stride
+        self.sizeLimit = sizeLimit
+        self.sizeTable = UnsafePointer(core.pointee.sizeTable)
+        self.logTag = UInt(index) << 48
+        registry.activate(heap: index, core: core)
+    }
+
+    deinit {
+        registry.retire(heap: heapIndex)
+        HeapCore.destroy(core)
+    }
+
+    /// Number of size classes.
+    public var classCount: Int { core.pointee.classCount }
+
+    /// Object size of class `index`.
+    public func size(ofClass index: Int) -> Int { Int(core.pointee.classSize[index]) }
+
+    /// Largest request this heap serves.
+    public var maxObjectSize: Int { sizeLimit }
+
+    // MARK: fast paths
+
+    /// Allocates `size` bytes (1 ... `maxObjectSize`), 16-byte aligned; nil on any failure
+    /// (bad size, no memory). Cost when the thread's allocator has a free slot: 23 instructions,
+    /// no lock, no atomic, no call. Thread-safe.
+    @inlinable @inline(__always)
+    public func allocateUnchecked(size: Int) -> UnsafeMutableRawPointer? {
+        guard UInt(bitPattern: size &- 1) < UInt(bitPattern: sizeLimit) else { return nil }
+        return allocateUnchecked(classIndex: Int(sizeTable[(size &- 1) &>> SizeClasses.minAlignShift]))
+    }
+
+    /// Allocation from size class `classIndex` (no checks): pop the thread's allocator, else the
+    /// out-of-line refill.
+    @inlinable @inline(__always)
+    func allocateUnchecked(classIndex: Int) -> UnsafeMutableRawPointer? {
+        if let cache = pas_shim_thread_slot_get() {
+            // Invariant: the thread cache maps every allocator slot; this heap owns slots
+            // allocatorOffset ..< allocatorOffset + classCount * 32.
+            let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
+                .assumingMemoryBound(to: LocalAllocator.self)
+            let word = la.pointee.word
+            if word != 0 {
+                la.pointee.word = word & (word &- 1)
+                // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
+                return UnsafeMutableRawPointer(
+                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
+            }
+        }
+        return segregatedAllocateSlowOrNil(self, classIndex: classIndex)
+    }
+
+    /// Pops a slot from the calling thread's allocator for `classIndex`, or nil if it is dry.
+    @inlinable @inline(__always)
+    func popLocal(classIndex: Int) -> UnsafeMutableRawPointer? {
+        guard let cache = pas_shim_thread_slot_get() else { return nil }
+        let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
+            .assumingMemoryBound(to: LocalAllocator.self)
+        let word = la.pointee.word
+        guard word != 0 else { return nil }
+        la.pointee.word = word & (word &- 1)
+        return UnsafeMutableRawPointer(
+            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
+    }
+
+    /// Frees `pointer`. Preconditions (unchecked): it was returned by this heap's allocation
+    /// and not freed since. Cost when the calling thread owns the page: 18 instructions, no
+    /// lock, no atomic, no call; otherwise a log append. Thread-safe.
+    @inlinable @inline(__always)
+    public func deallocateUnchecked(_ pointer: UnsafeMutableRawPointer) {
+        let address = UInt(bitPattern: pointer)
+        if !segregatedFreeIfOwned(address, layout: Config.layout) { segregatedDeallocateNotOwned(self, address) }
+    }
+
+    /// Free of an object whose page the calling thread does not own: log it.
+    @usableFromInline
+    func deallocateNotOwned(_ address: UInt) {
+        if let cache = ThreadCache.currentOrCreate() {
+            ThreadCache.logFree(cache, entry: address | logTag)
+            return
+        }
+        // No thread cache (no memory for one): apply the free at once.
+        registry.lock(heap: heapIndex)
+        var now: UInt64? = nil
+        HeapCore.freeRemotely(core, address: address, now: &now)
+        registry.unlock(heap: heapIndex)
+    }
+
+    // MARK: slow path
+
+    /// Refills the calling thread's allocator for `classIndex` and allocates from it: next word
+    /// of the owner's pool, then remote frees, then (cold start) a carve from the shared page,
+    /// then an eligible, empty or fresh page.
+    @usableFromInline
+    func allocateSlow(classIndex: Int) throws(PasError) -> UnsafeMutableRawPointer {
+        guard let cache = ThreadCache.currentOrCreate() else {
+            throw .outOfMemory(.allocate, requested: size(ofClass: classIndex))
+        }
+        let layout = Config.layout
+        let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
+            .assumingMemoryBound(to: LocalAllocator.self)
+        while true {
+            if let p = popLocal(classIndex: classIndex) { return p }
+            let current = la.pointee.page != 0 ? PageRef(la.pointee.page, layout) : nil
+            if let current, !current.isShared, HeapCore.takeOwnerFreeWord(la, layout: layout) { continue }
+            ThreadCache.noteHeld(cache, heap: heapIndex)
+            registry.lock(heap: heapIndex)
+            if let current, !current.isShared {
+                if current.fields.pointee.remoteFreeCount != 0 {
+                    HeapCore.mergeRemote(core, current)
+                    registry.unlock(heap: heapIndex)
+                    continue
+                }
+                var now: UInt64? = nil
+                HeapCore.releaseOwnedPage(core, allocator: la, now: &now)
+            }
+            // Here the allocator is detached or points at a shared page with an empty window.
+            do {
+                if HeapCore.wantsPrimordial(core, classIndex: classIndex), try carve(classIndex: classIndex, allocator: la, cache: cache) {
+                    registry.unlock(heap: heapIndex)
+                    continue
+                }
+                let page = try obtainPage(classIndex: classIndex)
+                HeapCore.claim(core, page, allocator: la, cache: cache)
+            } catch {
+                registry.unlock(heap: heapIndex)
+                throw error
+            }
+            registry.unlock(heap: heapIndex)
+        }
+    }
+
+    /// Cold start: carves objects of `classIndex` from the shared page this thread owns,
+    /// starting a new shared page when the heap has none or this thread's is full. Returns false
+    /// if another thread owns the shared page (the class then takes a page of its own).
+    /// Caller holds the heap lock.
+    func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
+               cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
+        if HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
+        let layout = Config.layout
+        let current = core.pointee.primordialPage
+        if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
+        let blank = try obtainBlankPage()
+        if current != 0 {
+            var now: UInt64? = nil
+            HeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
+        }
+        HeapCore.formatShared(core, blank, cache: cache)
+        return HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
+    }
+
+    /// A page for `classIndex` that no thread owns: eligible, else empty, else fresh.
+    /// Caller holds the heap lock.
+    func obtainPage(classIndex: Int) throws(PasError) -> PageRef {
+        let eligible = core.pointee.eligibleHead[classIndex]
+        if eligible != 0 { return PageRef(eligible, Config.layout) }
+        let page = try obtainBlankPage()
+        if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
+            HeapCore.format(core, page, classIndex: classIndex)
+        }
+        return page
+    }
+
+    /// An empty page (committed again if it was decommitted), else a fresh one; in state
+    /// `empty` or `full`, formatted for some class. Caller holds the heap lock.
+    func obtainBlankPage() throws(PasError) -> PageRef {
+        let layout = Config.layout
+        let empty = core.pointee.emptyHead
+        if empty != 0 {
+            let page = PageRef(empty, layout)
+            let f = page.fields
+            if f.pointee.decommitted != 0 {
+                try chunks.commit(MemoryRange(start: page.pageStart, byteCount: layout.pageSize))
+                f.pointee.decommitted = 0
+                core.pointee.decommittedPages -= 1
+            }
+            return page
+        }
+        if !HeapCore.hasFreshPage(core) {
+            let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
+            HeapCore.addChunk(core, chunk)
+        }
+        return HeapCore.takeFreshPage(core)
+    }
+}
+
+// The out-of-line halves of the fast paths are free functions, not methods, so that the heap is
+// an ordinary argument: the fast paths then need no callee-saved register and end in a tail jump.
+
+/// The deallocation fast path: if the calling thread owns the page of `address`, marks the slot
+/// free in the owner's pool and returns true. No lock, no atomic.
+/// Invariant: `address` is an object of a heap laid out as `layout`, so the header computed from
+/// it is that page's header.
+@inlinable @inline(__always)
+func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
+    let header = layout.header(containing: address)
+    let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
+    let cache = unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)
+    guard fields.pointee.owner == cache else { return false }
+    let slot = (UInt64(address & layout.pageMask) &* fields.pointee.reciprocal) &>> 32
+    let word = UnsafeMutablePointer<UInt64>(
+        bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)).unsafelyUnwrapped
+    word.pointee |= UInt64(1) &<< (slot & 63)
+    return true
+}
+
+/// Refill and allocate, or nil on failure.
+@usableFromInline @inline(never)
+func segregatedAllocateSlowOrNil<Config, Chunks>(_ heap: SegregatedHeap<Config, Chunks>,
+                                                 classIndex: Int) -> UnsafeMutableRawPointer? {
+    try? heap.allocateSlow(classIndex: classIndex)
+}
+
+/// Log a free of an object in a page the calling thread does not own.
+@usableFromInline @inline(never)
+func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config, Chunks>, _ address: UInt) {
+    heap.deallocateNotOwned(address)
+}
+
+extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
+    /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
+    public convenience init(coldStartSharing: Bool = true,
+                            timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
+                      coldStartSharing: coldStartSharing, timeSource: timeSource)
+    }
+}

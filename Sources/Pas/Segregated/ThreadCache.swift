@@ -1,0 +1,145 @@
+import CPasShim
+import PasSystem
+
+/// The fields at the start of a thread cache.
+@usableFromInline
+struct ThreadCacheHeader {
+    /// Entries used in the deallocation log.
+    @usableFromInline var logCount: Int
+    /// The mapping that holds the cache.
+    var region: MemoryRange
+}
+
+/// Per-thread state of every segregated heap, in raw memory reached from the one
+/// initial-exec thread-local pointer (`pas_shim_thread_slot_get`).
+///
+/// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
+/// - offset 0: `ThreadCacheHeader`;
+/// - offset 64: a bitmap of the heaps (by registry index) in which this thread has held pages;
+/// - offset 1024: the deallocation log, `logCapacity` words. Each entry is an object address with
+///   its heap's index in bits 48...63 (user addresses fit in 47 bits);
+/// - offset `allocatorsOffset`: one `LocalAllocator` per allocator slot of the `HeapRegistry`,
+///   indexed by (heap's allocator base + size class).
+///
+/// Frees of objects in pages this thread does not own are appended to the log; when the log is
+/// full (and at thread exit, and before checked operations) it is flushed: entries are applied
+/// under their heap's lock, taken once per run of entries of the same heap, so a remote free
+/// costs a log append plus a share of one lock round trip.
+///
+/// At thread exit the destructor returns every owned page to its heap (if that heap is still
+/// alive), flushes the log and unmaps the cache.
+///
+/// Thread-safety: only the owning thread reads or writes a cache.
+@usableFromInline
+enum ThreadCache {
+    @usableFromInline static let logOffset = 1024
+    static let touchedHeapsOffset = 64
+    @usableFromInline static let logCapacity = 512
+    @usableFromInline static let allocatorsOffset = 8192
+    static var byteCount: Int {
+        allocatorsOffset + HeapRegistry.maxAllocatorSlots * LocalAllocator.stride
+    }
+    /// Mask of the address part of a log entry.
+    @usableFromInline static let addressMask: UInt = (1 << 48) - 1
+
+    /// The calling thread's cache, or nil. Cost: one %fs-relative load.
+    @inlinable @inline(__always)
+    static var current: UnsafeMutableRawPointer? { pas_shim_thread_slot_get() }
+
+    /// The calling thread's cache, created on first use; nil if no memory could be mapped.
+    static func currentOrCreate() -> UnsafeMutableRawPointer? {
+        if let cache = pas_shim_thread_slot_get() { return cache }
+        guard HeapRegistry.shared != nil,
+              let range = try? VirtualMemory.reserve(byteCount: byteCount, alignment: SystemInfo.pageSize),
+              (try? VirtualMemory.commit(range, protection: .readWrite)) != nil else { return nil }
+        let cache = range.pointer
+        // Invariant: the mapping is private to this thread until `destroy` unmaps it; its memory
+        // reads zero, which is an empty log and empty allocators.
+        cache.bindMemory(to: ThreadCacheHeader.self, capacity: 1).pointee.region = range
+        (cache + touchedHeapsOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxHeaps / 64)
+        (cache + logOffset).bindMemory(to: UInt.self, capacity: logCapacity)
+        (cache + allocatorsOffset).bindMemory(to: LocalAllocator.self, capacity: HeapRegistry.maxAllocatorSlots)
+        pas_shim_thread_slot_set(cache)
+        pas_shim_thread_slot_arm_destructor(cache)
+        return cache
+    }
+
+    @inlinable @inline(__always)
+    static func header(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<ThreadCacheHeader> {
+        cache.assumingMemoryBound(to: ThreadCacheHeader.self)
+    }
+
+    @inlinable @inline(__always)
+    static func allocator(_ cache: UnsafeMutableRawPointer, slot: Int) -> UnsafeMutablePointer<LocalAllocator> {
+        cache.advanced(by: allocatorsOffset &+ (slot &<< LocalAllocator.strideShift))
+            .assumingMemoryBound(to: LocalAllocator.self)
+    }
+
+    @inlinable @inline(__always)
+    static func log(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<UInt> {
+        cache.advanced(by: logOffset).assumingMemoryBound(to: UInt.self)
+    }
+
+    /// Records that this thread holds (or held) pages of heap `index` (slow paths only).
+    static func noteHeld(_ cache: UnsafeMutableRawPointer, heap index: Int) {
+        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
+        bits[index >> 6] |= UInt64(1) << UInt64(index & 63)
+    }
+
+    /// Appends a free to the log, flushing it when full.
+    @usableFromInline
+    static func logFree(_ cache: UnsafeMutableRawPointer, entry: UInt) {
+        let h = header(cache)
+        let count = h.pointee.logCount
+        log(cache)[count] = entry
+        h.pointee.logCount = count &+ 1
+        if count &+ 1 == logCapacity { flushLog(cache) }
+    }
+
+    /// Applies every logged free under its heap's lock; frees of dead heaps are dropped.
+    @usableFromInline
+    static func flushLog(_ cache: UnsafeMutableRawPointer) {
+        let h = header(cache)
+        let count = h.pointee.logCount
+        guard count > 0, let registry = HeapRegistry.shared else { return }
+        let entries = log(cache)
+        var held = -1
+        var core: UnsafeMutablePointer<HeapCore>? = nil
+        var now: UInt64? = nil
+        for i in 0 ..< count {
+            let entry = entries[i]
+            let heap = Int(entry >> 48)
+            if heap != held {
+                if held >= 0 { registry.unlock(heap: held) }
+                registry.lock(heap: heap)
+                held = heap
+                core = registry.core(ofHeap: heap)
+                now = nil
+            }
+            if let core { HeapCore.freeRemotely(core, address: entry & addressMask, now: &now) }
+        }
+        if held >= 0 { registry.unlock(heap: held) }
+        h.pointee.logCount = 0
+    }
+
+    /// Thread exit: return the pages this thread holds in every live heap it touched, apply the
+    /// log, unmap the cache. Runs on the exiting thread (the shim has already cleared the slot).
+    static func destroy(_ cache: UnsafeMutableRawPointer) {
+        guard let registry = HeapRegistry.shared else { return }
+        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
+        for w in 0 ..< HeapRegistry.maxHeaps / 64 {
+            var word = bits[w]
+            while word != 0 {
+                let index = w * 64 + word.trailingZeroBitCount
+                word &= word &- 1
+                registry.lock(heap: index)
+                if let core = registry.core(ofHeap: index) { HeapCore.releaseAll(core, cache: cache) }
+                registry.unlock(heap: index)
+            }
+        }
+        flushLog(cache)
+        let region = header(cache).pointee.region
+        if pas_shim_thread_slot_get() == cache { pas_shim_thread_slot_set(nil) }
+        try? VirtualMemory.release(region)
+    }
+}
