@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "PasJIT", targets: ["PasJIT"]),
         .executable(name: "toyjit", targets: ["toyjit"]),
         .executable(name: "pas-bench", targets: ["pas-bench"]),
+        // The malloc-compatible library (LD_PRELOAD or link it first).
+        .library(name: "pasmalloc", type: .dynamic, targets: ["PasMalloc"]),
     ],
     targets: [
         // The few lines of C that Swift cannot reach.
@@ -19,6 +21,8 @@ let package = Package(
         .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
         .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),
+        // malloc, free, calloc, realloc, posix_memalign, ... over a PasHeap (@_cdecl entry points).
+        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasShim"]),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),
@@ -27,6 +31,8 @@ let package = Package(
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
+        // Links libpasmalloc.so from the test build's objects and runs programs with it preloaded.
+        .testTarget(name: "PasMallocTests", dependencies: ["PasMalloc", "Pas", "PasSystem"], exclude: ["Programs"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
 
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.

@@ -83,6 +83,45 @@ int pas_shim_futex_wait(uint32_t *word, uint32_t expected);
 /// Wakes up to `count` waiters blocked on `word` (FUTEX_WAKE_PRIVATE).
 int pas_shim_futex_wake(uint32_t *word, int count);
 
+// MARK: malloc start-up (used by PasMalloc)
+//
+// A malloc built on a Swift heap is re-entered while the heap is created (Swift object and
+// runtime metadata allocations call malloc), and unoptimised Swift code may allocate runtime
+// metadata on its first run. So the state machine of the start-up and the bootstrap arena that
+// serves the re-entrant calls are plain C, which never allocates.
+
+/// The published heap (opaque), NULL until `pas_shim_malloc_start_finish` publishes it.
+extern void *pas_shim_malloc_heap;
+
+static inline __attribute__((always_inline)) void *pas_shim_malloc_heap_get(void) {
+    return __atomic_load_n(&pas_shim_malloc_heap, __ATOMIC_ACQUIRE);
+}
+
+/// Start-up gate. Returns 1 if the caller must create the heap now (it then calls
+/// `pas_shim_malloc_start_finish`), 0 if the heap is published, -1 if the caller must use
+/// bootstrap memory (it is the thread creating the heap, creation failed, or the library's
+/// constructors have not run yet, i.e. the Swift runtime may not be ready). Waits (yielding)
+/// while another thread creates the heap.
+int pas_shim_malloc_start_enter(void);
+
+/// Publishes `heap` (or records a failure if NULL) and opens the gate.
+void pas_shim_malloc_start_finish(void *heap);
+
+/// A block of `size` bytes (0 counts as 1) aligned to `alignment` (a power of two, at most
+/// 1 MiB) from a 16 MiB arena mapped on first use; never reused. NULL with errno ENOMEM when
+/// exhausted.
+void *pas_shim_bootstrap_allocate(size_t size, size_t alignment);
+
+/// True if `pointer` lies in the bootstrap arena.
+bool pas_shim_bootstrap_contains(const void *pointer);
+
+/// The size a bootstrap block was allocated with (clamped to the arena).
+size_t pas_shim_bootstrap_size(const void *pointer);
+
+/// Counts a free the malloc library ignored; returns the new count when `add` is non-zero, the
+/// current count otherwise.
+size_t pas_shim_malloc_ignored_frees(int add);
+
 // MARK: misc
 
 /// The calling thread's kernel thread id.
