@@ -102,7 +102,8 @@ int pas_shim_futex_wake(uint32_t *word, int count) {
 // MARK: malloc start-up
 
 void *pas_shim_malloc_heap = NULL;
-// 0: not started, 1: creating the heap (pas_shim_malloc_creator), 2: published, 3: failed.
+// 0: not started, 1: creating the heap (pas_shim_malloc_creator), 2: published, 3: failed,
+// 4: maintenance by pas_shim_malloc_creator (the heap pointer reads NULL meanwhile).
 static int pas_shim_malloc_state = 0;
 static int32_t pas_shim_malloc_creator = 0;
 static size_t pas_shim_malloc_ignored = 0;
@@ -133,7 +134,7 @@ int pas_shim_malloc_start_enter(void) {
             }
             continue;
         }
-        if (__atomic_load_n(&pas_shim_malloc_creator, __ATOMIC_ACQUIRE) == pas_shim_gettid()) return -1;
+        if (__atomic_load_n(&pas_shim_malloc_creator, __ATOMIC_ACQUIRE) == pas_shim_gettid()) return state == 4 ? -2 : -1;
         sched_yield();
     }
 }
@@ -141,6 +142,25 @@ int pas_shim_malloc_start_enter(void) {
 void pas_shim_malloc_start_finish(void *heap) {
     if (heap) __atomic_store_n(&pas_shim_malloc_heap, heap, __ATOMIC_RELEASE);
     __atomic_store_n(&pas_shim_malloc_state, heap ? 2 : 3, __ATOMIC_RELEASE);
+}
+
+void *pas_shim_malloc_aux_heap = NULL;
+static void *pas_shim_malloc_saved_heap = NULL;
+
+void pas_shim_malloc_maintenance_begin(void) {
+    for (;;) {
+        int expected = 2;
+        if (__atomic_compare_exchange_n(&pas_shim_malloc_state, &expected, 4, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) break;
+        sched_yield();
+    }
+    __atomic_store_n(&pas_shim_malloc_creator, pas_shim_gettid(), __ATOMIC_RELEASE);
+    pas_shim_malloc_saved_heap = pas_shim_malloc_heap;
+    __atomic_store_n(&pas_shim_malloc_heap, NULL, __ATOMIC_RELEASE);
+}
+
+void pas_shim_malloc_maintenance_end(void) {
+    __atomic_store_n(&pas_shim_malloc_heap, pas_shim_malloc_saved_heap, __ATOMIC_RELEASE);
+    __atomic_store_n(&pas_shim_malloc_state, 2, __ATOMIC_RELEASE);
 }
 
 #define PAS_SHIM_BOOTSTRAP_BYTES ((size_t)16 << 20)

@@ -37,9 +37,12 @@ public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
     freeNotOwned(pointer)
 }
 
-/// A free of a pointer outside the heap's cage (bootstrap or foreign memory): ignored, counted.
+/// A free of a pointer outside the heap's cage: an auxiliary-heap object is freed there;
+/// bootstrap memory is ignored; foreign memory is ignored and counted.
 @inline(never)
 func freeNotOwned(_ pointer: UnsafeMutableRawPointer) {
+    if let aux = auxiliaryHeap(owning: pointer), heapFree(aux, pointer) { return }
+    if pas_shim_bootstrap_contains(pointer) { return }
     _ = pas_shim_malloc_ignored_frees(1)
 }
 
@@ -71,6 +74,7 @@ public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> Uns
     if let heap = publishedHeap(), heap._withUnsafeGuaranteedRef({ $0.contains(pointer) }) {
         return heapRealloc(heap, pointer, size)
     }
+    if let aux = auxiliaryHeap(owning: pointer) { return heapRealloc(aux, pointer, size) }
     if pas_shim_bootstrap_contains(pointer) {
         let old = pas_shim_bootstrap_size(pointer)
         guard let moved = pas_malloc(size) else { return nil }
@@ -156,6 +160,7 @@ public func pas_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> Int {
         let size = heapUsableSize(heap, pointer)
         if size >= 0 { return size }
     }
+    if let aux = auxiliaryHeap(owning: pointer) { return heapUsableSize(aux, pointer) }
     return pas_shim_bootstrap_size(pointer)
 }
 
@@ -170,11 +175,11 @@ public func pas_malloc_trim(_ pad: Int) -> Int32 {
 /// dlsym.
 @_cdecl("pas_scavenge")
 public func pas_scavenge() -> Int {
-    guard let heap = publishedHeap() else { return 0 }
-    return heap._withUnsafeGuaranteedRef { $0.scavenge() }
+    maintenance { $0.scavenge() } ?? 0
 }
 
-/// Frees the library ignored so far: pointers outside the heap's cage (foreign or bootstrap)
+/// Frees the library ignored so far: foreign pointers (outside the heap, the auxiliary heap and
+/// the bootstrap arena)
 /// and checked bitfit/large frees of pointers that were not live objects (double frees).
 @_cdecl("pas_malloc_ignored_frees")
 public func pas_malloc_ignored_frees() -> Int {
@@ -187,13 +192,12 @@ public func pas_malloc_ignored_frees() -> Int {
 /// to stderr).
 @_cdecl("pas_malloc_verify")
 public func pas_malloc_verify() -> Int32 {
-    guard let heap = publishedHeap() else { return 0 }
-    do {
-        try heap.takeUnretainedValue().verify()
-        return 0
-    } catch {
-        let message = "pasmalloc: verify failed: \(error)\n"
-        _ = message.withCString { write(2, $0, strlen($0)) }
-        return -1
+    let problem: PasError?? = maintenance { heap in
+        do throws(PasError) { try heap.verify() } catch { return error }
+        return nil
     }
+    guard let problem, let problem else { return 0 }
+    let message = "pasmalloc: verify failed: \(problem)\n"
+    _ = message.withCString { write(2, $0, strlen($0)) }
+    return -1
 }

@@ -38,6 +38,7 @@ func publishedHeap() -> Unmanaged<PasHeap>? {
 @inline(never)
 func mallocStarting(_ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer? {
     let gate = pas_shim_malloc_start_enter()
+    if gate == -2, let aux = pas_shim_malloc_aux_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(aux), size, alignment) }
     if gate < 0 { return pas_shim_bootstrap_allocate(size, alignment) }
     if gate > 0 { createHeap() }
     if let raw = pas_shim_malloc_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(raw), size, alignment) }
@@ -54,6 +55,11 @@ func createHeap() {
     }
     let unmanaged = Unmanaged.passRetained(heap)
     warmUp(unmanaged)
+    if let aux = try? PasHeap(cageBytes: 1 << 30) {
+        let auxiliary = Unmanaged.passRetained(aux)
+        warmUp(auxiliary)
+        pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())
+    }
     pthread_atfork(mallocPrepareFork, mallocParentAfterFork, mallocChildAfterFork)
     pas_shim_malloc_start_finish(unmanaged.toOpaque())
 }
@@ -72,6 +78,23 @@ func warmUp(_ heap: Unmanaged<PasHeap>) {
     _ = heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
     _ = heap._withUnsafeGuaranteedRef { $0.scavenge() }
     _ = SystemInfo.pageSize
+}
+
+/// The auxiliary heap, if `pointer` is one of its objects.
+func auxiliaryHeap(owning pointer: UnsafeMutableRawPointer) -> Unmanaged<PasHeap>? {
+    guard let raw = pas_shim_malloc_aux_heap_get() else { return nil }
+    let aux = Unmanaged<PasHeap>.fromOpaque(raw)
+    return aux._withUnsafeGuaranteedRef { $0.contains(pointer) } ? aux : nil
+}
+
+/// Runs `body` on the heap as a maintenance call: the heap's own paths (verify, scavenge)
+/// allocate Swift arrays while holding heap locks, so meanwhile this thread's allocations go to
+/// the auxiliary heap and other threads' allocations wait at the gate.
+func maintenance<R>(_ body: (PasHeap) -> R) -> R? {
+    guard let heap = publishedHeap() else { return nil }
+    pas_shim_malloc_maintenance_begin()
+    defer { pas_shim_malloc_maintenance_end() }
+    return heap._withUnsafeGuaranteedRef(body)
 }
 
 // MARK: heap paths of the entry points

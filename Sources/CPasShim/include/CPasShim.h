@@ -98,7 +98,8 @@ static inline __attribute__((always_inline)) void *pas_shim_malloc_heap_get(void
 }
 
 /// Start-up gate. Returns 1 if the caller must create the heap now (it then calls
-/// `pas_shim_malloc_start_finish`), 0 if the heap is published, -1 if the caller must use
+/// `pas_shim_malloc_start_finish`), 0 if the heap is published, -2 if the caller is running a
+/// maintenance call (it must use the auxiliary heap), -1 if the caller must use
 /// bootstrap memory (it is the thread creating the heap, creation failed, or the library's
 /// constructors have not run yet, i.e. the Swift runtime may not be ready). Waits (yielding)
 /// while another thread creates the heap.
@@ -106,6 +107,26 @@ int pas_shim_malloc_start_enter(void);
 
 /// Publishes `heap` (or records a failure if NULL) and opens the gate.
 void pas_shim_malloc_start_finish(void *heap);
+
+/// The auxiliary heap (opaque): serves the allocations a maintenance call (verify, scavenge)
+/// makes while it holds heap locks. Set once before the main heap is published.
+extern void *pas_shim_malloc_aux_heap;
+
+static inline __attribute__((always_inline)) void *pas_shim_malloc_aux_heap_get(void) {
+    return __atomic_load_n(&pas_shim_malloc_aux_heap, __ATOMIC_ACQUIRE);
+}
+
+static inline __attribute__((always_inline)) void pas_shim_malloc_aux_heap_set(void *heap) {
+    __atomic_store_n(&pas_shim_malloc_aux_heap, heap, __ATOMIC_RELEASE);
+}
+
+/// Starts a maintenance call: waits until the heap is published, then hides it (the heap
+/// pointer reads NULL) so that every allocation goes through the gate: the calling thread's
+/// get -2 from `pas_shim_malloc_start_enter` (use the auxiliary heap), other threads wait.
+void pas_shim_malloc_maintenance_begin(void);
+
+/// Ends a maintenance call: publishes the heap again.
+void pas_shim_malloc_maintenance_end(void);
 
 /// A block of `size` bytes (0 counts as 1) aligned to `alignment` (a power of two, at most
 /// 1 MiB) from a 16 MiB arena mapped on first use; never reused. NULL with errno ENOMEM when
