@@ -102,6 +102,7 @@ int pas_shim_futex_wake(uint32_t *word, int count) {
 // MARK: malloc start-up
 
 void *pas_shim_malloc_heap = NULL;
+__thread int pas_shim_malloc_depth __attribute__((tls_model("initial-exec"))) = 0;
 // 0: not started, 1: creating the heap (pas_shim_malloc_creator), 2: published, 3: failed,
 // 4: maintenance by pas_shim_malloc_creator (the heap pointer reads NULL meanwhile).
 static int pas_shim_malloc_state = 0;
@@ -163,7 +164,7 @@ void pas_shim_malloc_maintenance_end(void) {
     __atomic_store_n(&pas_shim_malloc_state, 2, __ATOMIC_RELEASE);
 }
 
-#define PAS_SHIM_BOOTSTRAP_BYTES ((size_t)16 << 20)
+#define PAS_SHIM_BOOTSTRAP_BYTES ((size_t)64 << 20)
 static uintptr_t pas_shim_bootstrap_base = 0;
 static size_t pas_shim_bootstrap_cursor = 0;
 

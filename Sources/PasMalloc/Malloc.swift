@@ -26,6 +26,13 @@ import PasSystem
 
 @_cdecl("malloc")
 public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return pas_shim_bootstrap_allocate(size, 16)
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
     if let raw = pas_shim_malloc_heap_get() { return heapMalloc(Unmanaged.fromOpaque(raw), size) }
     return mallocStarting(size, 16)
 }
@@ -33,6 +40,14 @@ public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
 @_cdecl("free")
 public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }
+    #if DEBUG
+    // A nested free (see `pas_shim_malloc_depth`) leaks its block rather than run Swift code.
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
     if let raw = pas_shim_malloc_heap_get(), heapFree(Unmanaged.fromOpaque(raw), pointer) { return }
     freeNotOwned(pointer)
 }
@@ -71,6 +86,15 @@ public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> Uns
         errno = ENOMEM
         return nil
     }
+    #if DEBUG
+    if pas_shim_malloc_nested(), !pas_shim_bootstrap_contains(pointer) {
+        // Nested (see `pas_shim_malloc_depth`): the old size is unknown without Swift code, so
+        // `size` bytes are copied (a debug-build fallback for runtime-internal reallocations).
+        let moved = pas_shim_bootstrap_allocate(size, 16)
+        if let moved { memcpy(moved, pointer, size) }
+        return moved
+    }
+    #endif
     if let heap = publishedHeap(), heap._withUnsafeGuaranteedRef({ $0.contains(pointer) }) {
         return heapRealloc(heap, pointer, size)
     }
@@ -97,6 +121,13 @@ public func pas_reallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: Int, 
 /// Aligned allocation; `alignment` is a power of two.
 func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return pas_malloc(size) }
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return pas_shim_bootstrap_allocate(size, alignment)
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
     if size < 0 {
         errno = ENOMEM
         return nil

@@ -108,6 +108,25 @@ int pas_shim_malloc_start_enter(void);
 /// Publishes `heap` (or records a failure if NULL) and opens the gate.
 void pas_shim_malloc_start_finish(void *heap);
 
+/// Nesting depth of the malloc entry points on this thread (debug builds of PasMalloc only):
+/// unoptimised Swift instantiates runtime metadata on a path's first run, under runtime locks,
+/// and that instantiation calls malloc; a nested call must then not run Swift code, so it is
+/// served from the bootstrap arena.
+extern __thread int pas_shim_malloc_depth __attribute__((tls_model("initial-exec")));
+
+/// Enters an entry point; false if the thread is already inside one.
+static inline __attribute__((always_inline)) bool pas_shim_malloc_depth_enter(void) {
+    return pas_shim_malloc_depth++ == 0;
+}
+
+static inline __attribute__((always_inline)) bool pas_shim_malloc_nested(void) {
+    return pas_shim_malloc_depth != 0;
+}
+
+static inline __attribute__((always_inline)) void pas_shim_malloc_depth_leave(void) {
+    pas_shim_malloc_depth--;
+}
+
 /// The auxiliary heap (opaque): serves the allocations a maintenance call (verify, scavenge)
 /// makes while it holds heap locks. Set once before the main heap is published.
 extern void *pas_shim_malloc_aux_heap;
@@ -129,7 +148,7 @@ void pas_shim_malloc_maintenance_begin(void);
 void pas_shim_malloc_maintenance_end(void);
 
 /// A block of `size` bytes (0 counts as 1) aligned to `alignment` (a power of two, at most
-/// 1 MiB) from a 16 MiB arena mapped on first use; never reused. NULL with errno ENOMEM when
+/// 1 MiB) from a 64 MiB arena mapped on first use; never reused. NULL with errno ENOMEM when
 /// exhausted.
 void *pas_shim_bootstrap_allocate(size_t size, size_t alignment);
 
