@@ -34,17 +34,17 @@ import Synchronization
 /// `prepareForFork`.
 public final class PasHeap: @unchecked Sendable {
     /// Largest size served by the small segregated heap.
-    public static let smallLimit = SmallPagesConfig.maxObjectSize
+    @inlinable public static var smallLimit: Int { SmallPagesConfig.maxObjectSize }
     /// Largest size served by the medium segregated heap.
-    public static let mediumLimit = MediumPagesConfig.maxObjectSize
+    @inlinable public static var mediumLimit: Int { MediumPagesConfig.maxObjectSize }
     /// Largest size served by the bitfit (marge) heap.
-    public static let margeLimit = MargeBitfitConfig.maxObjectSize
+    @inlinable public static var margeLimit: Int { MargeBitfitConfig.maxObjectSize }
     /// Largest alignment the bitfit heap is used for; larger alignments go to the large heap.
-    public static let margeAlignmentLimit = MargeBitfitConfig.granule
+    @inlinable public static var margeAlignmentLimit: Int { MargeBitfitConfig.granule }
     /// Granule of the large heap (its objects are page aligned and page sized).
-    public static let largeGranule = 4096
+    @inlinable public static var largeGranule: Int { 4096 }
     /// Default cage: 1 TiB of address space (reserved, not committed).
-    public static let defaultCageBytes = 1 << 40
+    @inlinable public static var defaultCageBytes: Int { 1 << 40 }
 
     /// The whole reserved range; every object lies in it.
     public let cage: MemoryRange
