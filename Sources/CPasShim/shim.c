@@ -114,7 +114,9 @@ static size_t pas_shim_malloc_ignored = 0;
 // memory. Constructors of a shared object run after those of its dependencies (the Swift
 // runtime), and this object file is linked after the Swift image registration object, so its
 // constructor runs after that one too.
-static int pas_shim_malloc_runtime_ready = 0;
+// volatile: an optimiser may otherwise evaluate the constructor at compile time and start the
+// flag at 1.
+static volatile int pas_shim_malloc_runtime_ready = 0;
 
 __attribute__((constructor)) static void pas_shim_malloc_mark_runtime_ready(void) {
     __atomic_store_n(&pas_shim_malloc_runtime_ready, 1, __ATOMIC_RELEASE);
