@@ -86,6 +86,12 @@ enum Peers {
             return findLibrary(lib).map { .some($0) } ?? nil
         }
         if name == "asmjit" { return AsmjitPeer.isAvailable ? .some(nil) : nil }
+        if name == "pas-preload" {
+            // libpasmalloc.so from the same build directory (`swift build -c release --product pasmalloc`).
+            let dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+            let lib = dir.appendingPathComponent("libpasmalloc.so").path
+            return FileManager.default.fileExists(atPath: lib) ? .some(lib) : nil
+        }
         return .some(nil) // in-process allocators (pas, mmap)
     }
 
@@ -102,6 +108,9 @@ enum Peers {
         var lines: [String] = []
         for peer in all where names.contains(peer.name) && available(peer.name) == nil {
             lines.append("skipped \(peer.name): not installed (\(peer.install))")
+        }
+        if names.contains("pas-preload") && available("pas-preload") == nil {
+            lines.append("skipped pas-preload: build it with `swift build -c release --product pasmalloc`")
         }
         if names.contains("asmjit") && !AsmjitPeer.isAvailable {
             lines.append("skipped asmjit: \(AsmjitPeer.unavailableReason)")
