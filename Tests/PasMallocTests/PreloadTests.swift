@@ -34,7 +34,8 @@ enum Preload {
             for t in PasMalloc Pas PasSystem; do
               for f in $(find "$R/Sources/$t" -name '*.swift'); do objs="$objs $B/$t.build/$(basename "$f").o"; done
             done
-            swiftc -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" > '\(workDirectory)/link.log' 2>&1
+            SWIFTC=$(command -v swiftc || echo "$(dirname "$(readlink -f "$(command -v swift)")")/swiftc")
+            "$SWIFTC" -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" > '\(workDirectory)/link.log' 2>&1
             mv '\(out).tmp' '\(out)'
             """
         return (out, shell(script))
