@@ -118,8 +118,14 @@ static size_t pas_shim_malloc_ignored = 0;
 // flag at 1.
 static volatile int pas_shim_malloc_runtime_ready = 0;
 
+// Defined by PasMalloc (absent elsewhere): creates the heap from the constructor below, so that
+// the heap is not first created by a malloc the Swift runtime makes while holding its own locks
+// (the executable's image registration does), which would deadlock on those locks.
+extern void pas_malloc_create_heap(void) __attribute__((weak));
+
 __attribute__((constructor)) static void pas_shim_malloc_mark_runtime_ready(void) {
     __atomic_store_n(&pas_shim_malloc_runtime_ready, 1, __ATOMIC_RELEASE);
+    if (pas_malloc_create_heap) pas_malloc_create_heap();
 }
 
 int pas_shim_malloc_start_enter(void) {

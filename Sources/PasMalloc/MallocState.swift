@@ -45,6 +45,20 @@ func mallocStarting(_ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer? {
     return pas_shim_bootstrap_allocate(size, alignment)
 }
 
+/// Called by the shim's constructor when the library is loaded: creates the heap there (see
+/// shim.c) unless an earlier allocation already did.
+@_cdecl("pas_malloc_create_heap")
+public func pas_malloc_create_heap() {
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
+    if pas_shim_malloc_start_enter() > 0 { createHeap() }
+}
+
 /// Creates, warms up and publishes the heap; registers the fork handlers. Runs once, on the
 /// thread that won the start gate.
 @inline(never)
