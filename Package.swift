@@ -12,6 +12,8 @@ let package = Package(
         .executable(name: "toyjit", targets: ["toyjit"]),
         .executable(name: "pas-bench", targets: ["pas-bench"]),
         .executable(name: "object-heaps", targets: ["object-heaps"]),
+        // The malloc-compatible library (LD_PRELOAD or link it first).
+        .library(name: "pasmalloc", type: .dynamic, targets: ["PasMalloc"]),
     ],
     targets: [
         // The few lines of C that Swift cannot reach.
@@ -25,6 +27,8 @@ let package = Package(
         // The C API: `pas_jit_heap_*`, libpas's `jit_heap_*` names, the thread's last error.
         // The header directory is not Swift source; C programs find it with -I.
         .target(name: "PasC", dependencies: ["PasJIT", "Pas", "PasSystem"], exclude: ["include"]),
+        // malloc, free, calloc, realloc, posix_memalign, ... over a PasHeap (@_cdecl entry points).
+        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasShim"]),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),
@@ -38,6 +42,10 @@ let package = Package(
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),
         // Runs pas-bench with tiny sizes; it depends on no module, only on the built executable.
         .testTarget(name: "PasBenchTests", dependencies: ["pas-bench", "object-heaps"]),
+        // Links libpasmalloc.so from the test build's objects and runs programs with it preloaded.
+        // No dependency on PasMalloc: linking it into the test executable would replace malloc for
+        // every test in the process.
+        .testTarget(name: "PasMallocTests", exclude: ["Programs"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
         .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],

@@ -63,8 +63,14 @@ struct Driver {
         let out = Pipe()
         p.standardOutput = out
         do { try p.run() } catch { return nil }
+        // A child that hangs (a deadlocked allocator, say) is killed after the time limit, so one
+        // bad run costs a line in the report, not the whole benchmark.
+        let limit: Double = smoke ? 60 : quick ? 300 : 900
+        let watchdog = DispatchWorkItem { if p.isRunning { kill(p.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + limit, execute: watchdog)
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
+        watchdog.cancel()
         guard p.terminationStatus == 0,
               let text = String(data: data, encoding: .utf8),
               let line = text.split(separator: "\n").last else { return nil }

@@ -13,7 +13,7 @@ struct Workload {
     var run: (_ allocator: String, _ quick: Bool) throws -> Double
 }
 
-let mallocPeers = ["pas", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
+let mallocPeers = ["pas", "pas-preload", "glibc", "mimalloc", "jemalloc", "tcmalloc"]
 
 /// Operations a heap-like workload needs, so one loop serves Pas and malloc.
 protocol BenchAllocator {

@@ -1,0 +1,241 @@
+import PasSystem
+import Synchronization
+
+/// The general-purpose heap: one entry point that routes each request to the building block
+/// made for its size, all inside one reserved range (the cage).
+///
+/// Routing (request size `s` in bytes, alignment at most 16):
+///
+/// | sizes | heap | granule / pages |
+/// | --- | --- | --- |
+/// | 1 ... 2048 (`smallLimit`) | `SegregatedHeap<SmallPagesConfig>` | size classes, 16 KiB pages |
+/// | 2049 ... 16384 (`mediumLimit`) | `SegregatedHeap<MediumPagesConfig>` | size classes, 128 KiB pages |
+/// | 16385 ... 655360 (`margeLimit`) | `BitfitHeap<MargeBitfitConfig>` | 4 KiB granules, 4 MiB pages |
+/// | above | `LargeHeap` | 4 KiB granules |
+///
+/// Alignments above 16 go to the bitfit heap when the size fits it and the alignment is at
+/// most 4 KiB (its granule), else to the large heap (any power of two up to 1 GiB).
+///
+/// The cage: the heap reserves one range of `cageBytes` (a power of two) and splits it into
+/// four regions, one per building block, each drawn on by a `CageChunkSource`. So every object
+/// lies in the cage (`contains`, `clamp`), and the owner of a pointer is found by comparing its
+/// offset from the cage start with three constants — no lock, no table. Regions: small and
+/// medium 1/16 of the cage each, marge 1/4 (at most 256 GiB), large the rest.
+///
+/// Fast paths (`allocateUnchecked(size:)`, `deallocateUnchecked(_:)`) are the segregated
+/// heaps' fast paths plus one or two compares; bitfit and large requests take their heap's
+/// lock. The checked API (`allocate`, `deallocate`, `reallocate`, `size(of:)` in
+/// `PasHeap+Checked`) reports bad input as `PasError`.
+///
+/// Thread-safety: every method may be called from any thread. Locks (order): `largeLock`
+/// (facade; serialises every call into `large`, so that `prepareForFork` can keep the large
+/// heap still), the bitfit directory lock, the segregated heap locks, the registry lock, then
+/// the chunk sources' locks. A thread holds at most one heap's lock at a time outside
+/// `prepareForFork`.
+public final class PasHeap: @unchecked Sendable {
+    /// Largest size served by the small segregated heap.
+    @inlinable public static var smallLimit: Int { SmallPagesConfig.maxObjectSize }
+    /// Largest size served by the medium segregated heap.
+    @inlinable public static var mediumLimit: Int { MediumPagesConfig.maxObjectSize }
+    /// Largest size served by the bitfit (marge) heap.
+    @inlinable public static var margeLimit: Int { MargeBitfitConfig.maxObjectSize }
+    /// Largest alignment the bitfit heap is used for; larger alignments go to the large heap.
+    @inlinable public static var margeAlignmentLimit: Int { MargeBitfitConfig.granule }
+    /// Granule of the large heap (its objects are page aligned and page sized).
+    @inlinable public static var largeGranule: Int { 4096 }
+    /// Default cage: 1 TiB of address space (reserved, not committed).
+    @inlinable public static var defaultCageBytes: Int { 1 << 40 }
+
+    /// The whole reserved range; every object lies in it.
+    public let cage: MemoryRange
+    @usableFromInline let base: UInt
+    @usableFromInline let cageMask: UInt
+    /// Ends of the regions, as offsets from `base`.
+    @usableFromInline let smallEnd: UInt
+    @usableFromInline let mediumEnd: UInt
+    @usableFromInline let margeEnd: UInt
+
+    @usableFromInline let small: SegregatedHeap<SmallPagesConfig, CageChunkSource>
+    @usableFromInline let medium: SegregatedHeap<MediumPagesConfig, CageChunkSource>
+    @usableFromInline let marge: BitfitHeap<MargeBitfitConfig, CageChunkSource>
+    @usableFromInline let large: LargeHeap<CageChunkSource>
+    let sources: (CageChunkSource, CageChunkSource, CageChunkSource, CageChunkSource)
+    /// Serialises every call into `large` (see the type's lock order).
+    @usableFromInline let largeLock = FutexLock()
+
+    /// Creates a heap in a cage of `cageBytes` (a power of two, at least 64 MiB).
+    /// Throws `.invalidSize` for another size and the reservation's or a heap's error.
+    /// Cost: one reservation, a few small metadata mappings; no chunk before first use.
+    /// Allocates a handful of Swift objects (the heaps), so a malloc built on it must create
+    /// it from bootstrap memory.
+    public init(cageBytes: Int = PasHeap.defaultCageBytes, coldStartSharing: Bool = true,
+                timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+        guard Alignment.isPowerOfTwo(cageBytes), cageBytes >= 64 << 20 else { throw .invalidSize(.reserve, cageBytes) }
+        let whole = try VirtualMemory.reserve(byteCount: cageBytes, alignment: MargeBitfitConfig.chunkSize)
+        let smallBytes = cageBytes / 16
+        let margeBytes = min(cageBytes / 4, MargeBitfitConfig.maxHeapBytes)
+        let smallRange = whole.slice(offset: 0, byteCount: smallBytes)
+        let mediumRange = whole.slice(offset: smallBytes, byteCount: smallBytes)
+        let margeRange = whole.slice(offset: 2 * smallBytes, byteCount: margeBytes)
+        let largeRange = whole.slice(offset: 2 * smallBytes + margeBytes, byteCount: cageBytes - 2 * smallBytes - margeBytes)
+        do {
+            sources = (try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
+                       try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange))
+            small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, timeSource: timeSource)
+            medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, timeSource: timeSource)
+        } catch {
+            try? VirtualMemory.release(whole)
+            throw error
+        }
+        marge = BitfitHeap(chunks: sources.2, timeSource: timeSource)
+        large = LargeHeap(chunks: sources.3, granule: PasHeap.largeGranule, chunkSize: 2 << 20)
+        cage = whole
+        base = whole.start
+        cageMask = UInt(cageBytes - 1)
+        smallEnd = UInt(smallBytes)
+        mediumEnd = UInt(2 * smallBytes)
+        margeEnd = UInt(2 * smallBytes + margeBytes)
+    }
+
+    deinit {
+        // The heaps die after this body; their deinitialisers only unmap their own metadata
+        // and never touch chunk memory, so the cage can go first.
+        try? VirtualMemory.release(cage)
+    }
+
+    /// Which building block owns an address.
+    public enum Region: Sendable, Equatable {
+        case small, medium, marge, large
+        /// Not in the cage.
+        case foreign
+    }
+
+    /// The region `pointer` lies in (by address only; says nothing about liveness).
+    /// Cost: a subtraction and up to four compares.
+    @inlinable @inline(__always)
+    public func region(of pointer: UnsafeRawPointer) -> Region {
+        let offset = UInt(bitPattern: pointer) &- base
+        if offset < smallEnd { return .small }
+        if offset < mediumEnd { return .medium }
+        if offset < margeEnd { return .marge }
+        return offset <= cageMask ? .large : .foreign
+    }
+
+    /// True if `pointer` lies in the cage. Cost: two instructions.
+    @inlinable @inline(__always)
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { UInt(bitPattern: pointer) &- base <= cageMask }
+
+    /// `pointer` forced into the cage (its offset from the cage start masked by the cage size):
+    /// unchanged for pointers inside. Cost: three instructions.
+    @inlinable @inline(__always)
+    public func clamp(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        // Invariant: base is non-zero, so the result is too.
+        UnsafeMutableRawPointer(bitPattern: base &+ ((UInt(bitPattern: pointer) &- base) & cageMask)).unsafelyUnwrapped
+    }
+
+    /// The region a request of `size` bytes (alignment at most 16) is served from.
+    /// `size` must be at least 1.
+    @inlinable @inline(__always)
+    public static func region(forSize size: Int) -> Region {
+        if size <= smallLimit { return .small }
+        if size <= mediumLimit { return .medium }
+        if size <= margeLimit { return .marge }
+        return .large
+    }
+
+    // MARK: fast paths
+
+    /// Allocates `size` bytes (at least 1), 16-byte aligned; nil on failure (bad size, no
+    /// memory). Cost for sizes up to `mediumLimit` when the thread's allocator has a free
+    /// slot: the segregated fast path plus one compare — no lock, no atomic, no call.
+    /// Thread-safe.
+    @inlinable @inline(__always)
+    public func allocateUnchecked(size: Int) -> UnsafeMutableRawPointer? {
+        if _fastPath(UInt(bitPattern: size &- 1) < UInt(PasHeap.smallLimit)) {
+            return small.allocateUnchecked(size: size)
+        }
+        return pasHeapAllocateBeyondSmall(self, size: size)
+    }
+
+    /// Frees `pointer` if it lies in the cage and returns true; returns false (and touches
+    /// nothing) for a pointer outside the cage. Preconditions for pointers in the segregated
+    /// regions (unchecked): a live object of this heap. Bitfit and large frees are checked;
+    /// a bad pointer there is ignored and counted (`ignoredFrees`).
+    /// Cost for segregated objects whose page the thread owns: the segregated fast path plus
+    /// two compares. Thread-safe.
+    @inlinable @inline(__always)
+    @discardableResult
+    public func deallocateUnchecked(_ pointer: UnsafeMutableRawPointer) -> Bool {
+        let offset = UInt(bitPattern: pointer) &- base
+        if _fastPath(offset < smallEnd) {
+            small.deallocateUnchecked(pointer)
+            return true
+        }
+        return pasHeapDeallocateBeyondSmall(self, pointer, offset: offset)
+    }
+
+    /// Usable size of the live object at `pointer` (unchecked for segregated objects; checked,
+    /// 0 for a bad pointer, in the bitfit and large regions; 0 outside the cage).
+    /// Thread-safe.
+    public func usableSizeUnchecked(of pointer: UnsafeRawPointer) -> Int {
+        switch region(of: pointer) {
+        case .small: return small.sizeUnchecked(of: pointer)
+        case .medium: return medium.sizeUnchecked(of: pointer)
+        case .marge: return (try? marge.size(of: pointer)) ?? 0
+        case .large:
+            largeLock.lock()
+            defer { largeLock.unlock() }
+            return (try? large.size(of: pointer)) ?? 0
+        case .foreign: return 0
+        }
+    }
+
+    /// Frees of bitfit or large pointers that were not live objects (double frees, interior or
+    /// stray pointers), ignored by `deallocateUnchecked`.
+    public var ignoredFrees: Int { ignoredFreeCount.load(ordering: .relaxed) }
+    let ignoredFreeCount = Atomic<Int>(0)
+
+    // MARK: out of line
+
+    /// Medium, marge and large allocation with alignment at most 16; nil on failure.
+    @usableFromInline
+    func allocateBeyondSmall(size: Int) -> UnsafeMutableRawPointer? {
+        guard size > 0 else { return nil }
+        if size <= PasHeap.mediumLimit { return medium.allocateUnchecked(size: size) }
+        if size <= PasHeap.margeLimit { return try? marge.allocate(size: size) }
+        largeLock.lock()
+        defer { largeLock.unlock() }
+        return try? large.allocate(size: size)
+    }
+
+    @usableFromInline
+    func deallocateBeyondSmall(_ pointer: UnsafeMutableRawPointer, offset: UInt) -> Bool {
+        if offset < mediumEnd {
+            medium.deallocateUnchecked(pointer)
+            return true
+        }
+        if offset < margeEnd {
+            if (try? marge.deallocate(pointer)) == nil { ignoredFreeCount.add(1, ordering: .relaxed) }
+            return true
+        }
+        guard offset <= cageMask else { return false }
+        largeLock.lock()
+        let ok = (try? large.deallocate(pointer)) != nil
+        largeLock.unlock()
+        if !ok { ignoredFreeCount.add(1, ordering: .relaxed) }
+        return true
+    }
+}
+
+// Out-of-line halves as free functions so that the inlined fast paths pass `self` as an
+// ordinary argument and end in a tail call.
+
+@usableFromInline @inline(never)
+func pasHeapAllocateBeyondSmall(_ heap: PasHeap, size: Int) -> UnsafeMutableRawPointer? {
+    heap.allocateBeyondSmall(size: size)
+}
+
+@usableFromInline @inline(never)
+func pasHeapDeallocateBeyondSmall(_ heap: PasHeap, _ pointer: UnsafeMutableRawPointer, offset: UInt) -> Bool {
+    heap.deallocateBeyondSmall(pointer, offset: offset)
+}

@@ -1,0 +1,234 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPasShim
+import Pas
+import PasSystem
+
+// The malloc family, exported under the C names so that a program linked against libc uses
+// these when libpasmalloc.so is preloaded (LD_PRELOAD) or linked first.
+//
+// Ownership rules (documented behaviour for bad input):
+// - free(NULL) does nothing.
+// - A pointer in the heap's cage is the heap's. In the segregated regions (objects up to
+//   16 KiB) free is unchecked: a double free before the slot is reused is harmless (the free
+//   bit is set twice, or the heap counts it as a late double free and ignores it); a free of a
+//   pointer the heap never returned there is undefined. In the bitfit and large regions free
+//   is checked: double, interior and stray frees are ignored and counted.
+// - A pointer in the bootstrap arena (allocated while the heap was being created) is never
+//   reused: free ignores it.
+// - Any other pointer (from ld.so's start-up allocator, another allocator, garbage) is not the
+//   library's: free ignores it and counts it (`pas_malloc_ignored_frees`), touching nothing;
+//   realloc of it returns NULL with errno ENOMEM; malloc_usable_size returns 0.
+//
+// Until the heap is published these functions call only C and bind optionals (see
+// `MallocState`).
+
+@_cdecl("malloc")
+public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return pas_shim_bootstrap_allocate(size, 16)
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
+    if let raw = pas_shim_malloc_heap_get() { return heapMalloc(Unmanaged.fromOpaque(raw), size) }
+    return mallocStarting(size, 16)
+}
+
+@_cdecl("free")
+public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
+    guard let pointer else { return }
+    #if DEBUG
+    // A nested free (see `pas_shim_malloc_depth`) leaks its block rather than run Swift code.
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
+    if let raw = pas_shim_malloc_heap_get(), heapFree(Unmanaged.fromOpaque(raw), pointer) { return }
+    freeNotOwned(pointer)
+}
+
+/// A free of a pointer outside the heap's cage: an auxiliary-heap object is freed there;
+/// bootstrap memory is ignored; foreign memory is ignored and counted.
+@inline(never)
+func freeNotOwned(_ pointer: UnsafeMutableRawPointer) {
+    if let aux = auxiliaryHeap(owning: pointer), heapFree(aux, pointer) { return }
+    if pas_shim_bootstrap_contains(pointer) { return }
+    _ = pas_shim_malloc_ignored_frees(1)
+}
+
+@_cdecl("calloc")
+public func pas_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
+    if count != 0 && UInt(bitPattern: size) > UInt(bitPattern: Int.max) / UInt(bitPattern: count) {
+        errno = ENOMEM
+        return nil
+    }
+    let bytes = count &* size
+    guard let p = pas_malloc(bytes) else { return nil }
+    // Bootstrap memory is fresh (zero); heap memory may have been used before.
+    if !pas_shim_bootstrap_contains(p) { memset(p, 0, bytes) }
+    return p
+}
+
+@_cdecl("realloc")
+public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
+    guard let pointer else { return pas_malloc(size) }
+    if size == 0 {
+        // glibc's behaviour: free and return NULL.
+        pas_free(pointer)
+        return nil
+    }
+    if size < 0 {
+        errno = ENOMEM
+        return nil
+    }
+    #if DEBUG
+    if pas_shim_malloc_nested(), !pas_shim_bootstrap_contains(pointer) {
+        // Nested (see `pas_shim_malloc_depth`): the old size is unknown without Swift code, so
+        // `size` bytes are copied (a debug-build fallback for runtime-internal reallocations).
+        let moved = pas_shim_bootstrap_allocate(size, 16)
+        if let moved { memcpy(moved, pointer, size) }
+        return moved
+    }
+    #endif
+    if let heap = publishedHeap(), heap._withUnsafeGuaranteedRef({ $0.contains(pointer) }) {
+        return heapRealloc(heap, pointer, size)
+    }
+    if let aux = auxiliaryHeap(owning: pointer) { return heapRealloc(aux, pointer, size) }
+    if pas_shim_bootstrap_contains(pointer) {
+        let old = pas_shim_bootstrap_size(pointer)
+        guard let moved = pas_malloc(size) else { return nil }
+        memcpy(moved, pointer, old < size ? old : size)
+        return moved
+    }
+    errno = ENOMEM
+    return nil
+}
+
+@_cdecl("reallocarray")
+public func pas_reallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
+    if count != 0 && UInt(bitPattern: size) > UInt(bitPattern: Int.max) / UInt(bitPattern: count) {
+        errno = ENOMEM
+        return nil
+    }
+    return pas_realloc(pointer, count &* size)
+}
+
+/// Aligned allocation; `alignment` is a power of two.
+func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
+    if alignment <= 16 { return pas_malloc(size) }
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return pas_shim_bootstrap_allocate(size, alignment)
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
+    if size < 0 {
+        errno = ENOMEM
+        return nil
+    }
+    if let heap = publishedHeap() { return heapMallocSlow(heap, size, alignment) }
+    return mallocStarting(size, alignment)
+}
+
+@_cdecl("posix_memalign")
+public func pas_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ alignment: Int, _ size: Int) -> Int32 {
+    guard let out else { return EINVAL }
+    guard alignment > 0, alignment & (alignment &- 1) == 0, alignment % 8 == 0 else { return EINVAL }
+    let saved = errno
+    guard let p = alignedAllocate(alignment, size) else {
+        errno = saved
+        return ENOMEM
+    }
+    out.pointee = p
+    return 0
+}
+
+@_cdecl("aligned_alloc")
+public func pas_aligned_alloc(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
+    guard alignment > 0, alignment & (alignment &- 1) == 0 else {
+        errno = EINVAL
+        return nil
+    }
+    return alignedAllocate(alignment, size)
+}
+
+@_cdecl("memalign")
+public func pas_memalign(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
+    if alignment <= 16 { return pas_malloc(size) }
+    guard alignment <= 1 << 30 else {
+        errno = EINVAL
+        return nil
+    }
+    // Like glibc: a non-power-of-two alignment is rounded up to the next power of two.
+    let align = alignment & (alignment &- 1) == 0 ? alignment : 1 &<< (Int.bitWidth &- alignment.leadingZeroBitCount)
+    return alignedAllocate(align, size)
+}
+
+@_cdecl("valloc")
+public func pas_valloc(_ size: Int) -> UnsafeMutableRawPointer? {
+    alignedAllocate(4096, size)
+}
+
+@_cdecl("pvalloc")
+public func pas_pvalloc(_ size: Int) -> UnsafeMutableRawPointer? {
+    guard size >= 0, size <= Int.max - 4096 else {
+        errno = ENOMEM
+        return nil
+    }
+    return alignedAllocate(4096, size == 0 ? 4096 : (size &+ 4095) & ~4095)
+}
+
+@_cdecl("malloc_usable_size")
+public func pas_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> Int {
+    guard let pointer else { return 0 }
+    if let heap = publishedHeap() {
+        let size = heapUsableSize(heap, pointer)
+        if size >= 0 { return size }
+    }
+    if let aux = auxiliaryHeap(owning: pointer) { return heapUsableSize(aux, pointer) }
+    return pas_shim_bootstrap_size(pointer)
+}
+
+/// Gives free memory back to the system; returns 1 if some was released (glibc's contract).
+@_cdecl("malloc_trim")
+public func pas_malloc_trim(_ pad: Int) -> Int32 {
+    pas_scavenge() > 0 ? 1 : 0
+}
+
+/// The library's explicit scavenge: flushes the calling thread's cache and decommits every
+/// empty page and free large page. Returns the bytes decommitted. Found by pas-bench with
+/// dlsym.
+@_cdecl("pas_scavenge")
+public func pas_scavenge() -> Int {
+    maintenance { $0.scavenge() } ?? 0
+}
+
+/// Frees the library ignored so far: foreign pointers (outside the heap, the auxiliary heap and
+/// the bootstrap arena)
+/// and checked bitfit/large frees of pointers that were not live objects (double frees).
+@_cdecl("pas_malloc_ignored_frees")
+public func pas_malloc_ignored_frees() -> Int {
+    let outside = pas_shim_malloc_ignored_frees(0)
+    guard let heap = publishedHeap() else { return outside }
+    return outside + heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
+}
+
+/// Checks the heap's invariants; returns 0 if consistent, -1 otherwise (the problem is printed
+/// to stderr).
+@_cdecl("pas_malloc_verify")
+public func pas_malloc_verify() -> Int32 {
+    let problem: PasError?? = maintenance { heap in
+        do throws(PasError) { try heap.verify() } catch { return error }
+        return nil
+    }
+    guard let problem, let problem else { return 0 }
+    let message = "pasmalloc: verify failed: \(problem)\n"
+    _ = message.withCString { write(2, $0, strlen($0)) }
+    return -1
+}

@@ -1,0 +1,168 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CPasShim
+import Pas
+import PasSystem
+
+// Start-up of the malloc library.
+//
+// The heap behind malloc is a `PasHeap`: creating it allocates Swift objects and runtime
+// metadata, which call malloc again. The first allocation call passes the shim's start gate
+// (`pas_shim_malloc_start_enter`, plain C): the winning thread creates the heap in
+// `createHeap`, and every allocation it makes meanwhile — the re-entrant ones — is served from
+// the shim's bootstrap arena (plain C, a bump pointer in a 16 MiB private mapping). Other
+// threads wait at the gate until the heap is published. Once published, the entry points
+// read one pointer and never look at the gate again.
+//
+// Before publishing, `createHeap` runs every heap path the entry points use once ("warm-up"),
+// still with re-entrant calls going to the arena: an unoptimised build instantiates Swift
+// runtime metadata on a path's first run, and that instantiation calls malloc; after the
+// warm-up the paths no longer allocate, so a malloc inside a metadata instantiation can never
+// need the metadata being instantiated.
+//
+// Bootstrap memory is never reused: free ignores it, realloc copies out of it, and
+// malloc_usable_size reads the size word stored in front of each block.
+
+/// The heap once published.
+@inline(__always)
+func publishedHeap() -> Unmanaged<PasHeap>? {
+    guard let raw = pas_shim_malloc_heap_get() else { return nil }
+    // Invariant: the published pointer is a `PasHeap` retained forever by `createHeap`.
+    return Unmanaged.fromOpaque(raw)
+}
+
+/// Allocation while the heap may not exist yet: passes the start gate, creating the heap if
+/// this thread wins it, and serves re-entrant calls from the bootstrap arena.
+/// Metadata-free up to the gate (C calls and optional binding only).
+@inline(never)
+func mallocStarting(_ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer? {
+    let gate = pas_shim_malloc_start_enter()
+    if gate == -2, let aux = pas_shim_malloc_aux_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(aux), size, alignment) }
+    if gate < 0 { return pas_shim_bootstrap_allocate(size, alignment) }
+    if gate > 0 { createHeap() }
+    if let raw = pas_shim_malloc_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(raw), size, alignment) }
+    return pas_shim_bootstrap_allocate(size, alignment)
+}
+
+/// Called by the shim's constructor when the library is loaded: creates the heap there (see
+/// shim.c) unless an earlier allocation already did.
+@_cdecl("pas_malloc_create_heap")
+public func pas_malloc_create_heap() {
+    #if DEBUG
+    guard pas_shim_malloc_depth_enter() else {
+        pas_shim_malloc_depth_leave()
+        return
+    }
+    defer { pas_shim_malloc_depth_leave() }
+    #endif
+    if pas_shim_malloc_start_enter() > 0 { createHeap() }
+}
+
+/// Creates, warms up and publishes the heap; registers the fork handlers. Runs once, on the
+/// thread that won the start gate.
+@inline(never)
+func createHeap() {
+    guard let heap = try? PasHeap() else {
+        pas_shim_malloc_start_finish(nil)
+        return
+    }
+    let unmanaged = Unmanaged.passRetained(heap)
+    warmUp(unmanaged)
+    if let aux = try? PasHeap(cageBytes: 1 << 30) {
+        let auxiliary = Unmanaged.passRetained(aux)
+        warmUp(auxiliary)
+        pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())
+    }
+    pthread_atfork(mallocPrepareFork, mallocParentAfterFork, mallocChildAfterFork)
+    pas_shim_malloc_start_finish(unmanaged.toOpaque())
+}
+
+/// Runs each heap path of the entry points once (see the note at the top of this file).
+func warmUp(_ heap: Unmanaged<PasHeap>) {
+    for (size, alignment) in [(16, 16), (3000, 16), (40_000, 16), (1 << 20, 16), (48, 64), (100, 8192)] {
+        let p = alignment <= 16 ? heapMalloc(heap, size) : heapMallocSlow(heap, size, alignment)
+        guard let p else { continue }
+        _ = heapUsableSize(heap, p)
+        let q = heapRealloc(heap, p, size * 2) ?? p
+        _ = heapFree(heap, q)
+    }
+    _ = heapFree(heap, UnsafeMutableRawPointer(bitPattern: 16).unsafelyUnwrapped)
+    _ = heapMallocSlow(heap, 0, 16).map { heapFree(heap, $0) }
+    _ = heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
+    _ = heap._withUnsafeGuaranteedRef { $0.scavenge() }
+    _ = SystemInfo.pageSize
+}
+
+/// The auxiliary heap, if `pointer` is one of its objects.
+func auxiliaryHeap(owning pointer: UnsafeMutableRawPointer) -> Unmanaged<PasHeap>? {
+    guard let raw = pas_shim_malloc_aux_heap_get() else { return nil }
+    let aux = Unmanaged<PasHeap>.fromOpaque(raw)
+    return aux._withUnsafeGuaranteedRef { $0.contains(pointer) } ? aux : nil
+}
+
+/// Runs `body` on the heap as a maintenance call: the heap's own paths (verify, scavenge)
+/// allocate Swift arrays while holding heap locks, so meanwhile this thread's allocations go to
+/// the auxiliary heap and other threads' allocations wait at the gate.
+func maintenance<R>(_ body: (PasHeap) -> R) -> R? {
+    guard let heap = publishedHeap() else { return nil }
+    pas_shim_malloc_maintenance_begin()
+    defer { pas_shim_malloc_maintenance_end() }
+    return heap._withUnsafeGuaranteedRef(body)
+}
+
+// MARK: heap paths of the entry points
+
+@inline(__always)
+func heapMalloc(_ heap: Unmanaged<PasHeap>, _ size: Int) -> UnsafeMutableRawPointer? {
+    if let p = heap._withUnsafeGuaranteedRef({ $0.allocateUnchecked(size: size) }) { return p }
+    return heapMallocSlow(heap, size, 16)
+}
+
+/// Size 0, alignments above 16, and retries after a failed fast path; sets errno on failure.
+@inline(never)
+func heapMallocSlow(_ heap: Unmanaged<PasHeap>, _ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer? {
+    let bytes = size == 0 ? 1 : size
+    let p = heap._withUnsafeGuaranteedRef {
+        alignment <= 16 ? $0.allocateUnchecked(size: bytes) : $0.allocateAlignedUnchecked(size: bytes, alignment: alignment)
+    }
+    if let p { return p }
+    errno = ENOMEM
+    return nil
+}
+
+@inline(__always)
+func heapFree(_ heap: Unmanaged<PasHeap>, _ pointer: UnsafeMutableRawPointer) -> Bool {
+    heap._withUnsafeGuaranteedRef { $0.deallocateUnchecked(pointer) }
+}
+
+/// Usable size, or -1 if `pointer` is not in the heap's cage.
+func heapUsableSize(_ heap: Unmanaged<PasHeap>, _ pointer: UnsafeMutableRawPointer) -> Int {
+    heap._withUnsafeGuaranteedRef { $0.contains(pointer) ? $0.usableSizeUnchecked(of: pointer) : -1 }
+}
+
+/// realloc of a pointer in the cage (size > 0); nil with errno ENOMEM on failure.
+func heapRealloc(_ heap: Unmanaged<PasHeap>, _ pointer: UnsafeMutableRawPointer, _ size: Int) -> UnsafeMutableRawPointer? {
+    if let p = heap._withUnsafeGuaranteedRef({ $0.reallocateUnchecked(pointer, to: size) }) { return p }
+    errno = ENOMEM
+    return nil
+}
+
+// MARK: fork
+
+/// Takes every heap lock so that the child does not inherit a lock held by a thread that does
+/// not exist there. Registered by `createHeap` with pthread_atfork.
+let mallocPrepareFork: @convention(c) () -> Void = {
+    publishedHeap()?._withUnsafeGuaranteedRef { $0.prepareForFork() }
+}
+
+/// Releases the locks in the parent.
+let mallocParentAfterFork: @convention(c) () -> Void = {
+    publishedHeap()?._withUnsafeGuaranteedRef { $0.resumeAfterFork() }
+}
+
+/// Releases the locks in the child (the forking thread took them, and it is the child's only
+/// thread). Pages other threads of the parent held in their caches stay owned in the child.
+let mallocChildAfterFork: @convention(c) () -> Void = {
+    publishedHeap()?._withUnsafeGuaranteedRef { $0.resumeAfterFork() }
+}
