@@ -63,13 +63,15 @@ public func pas_malloc_create_heap() {
 /// thread that won the start gate.
 @inline(never)
 func createHeap() {
-    guard let heap = try? PasHeap() else {
+    // No page-sharing pool: its scavenger thread allocates while holding its locks, which a
+    // malloc built on these heaps cannot allow; `pas_scavenge` / `malloc_trim` return pages.
+    guard let heap = try? PasHeap(pageSharing: nil) else {
         pas_shim_malloc_start_finish(nil)
         return
     }
     let unmanaged = Unmanaged.passRetained(heap)
     warmUp(unmanaged)
-    if let aux = try? PasHeap(cageBytes: 1 << 30) {
+    if let aux = try? PasHeap(cageBytes: 1 << 30, pageSharing: nil) {
         let auxiliary = Unmanaged.passRetained(aux)
         warmUp(auxiliary)
         pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())

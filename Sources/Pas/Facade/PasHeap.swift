@@ -68,8 +68,14 @@ public final class PasHeap: @unchecked Sendable {
     /// Cost: one reservation, a few small metadata mappings; no chunk before first use.
     /// Allocates a handful of Swift objects (the heaps), so a malloc built on it must create
     /// it from bootstrap memory.
+    ///
+    /// Page sharing: the four heaps report empty pages to `pageSharing` (by default the
+    /// process-wide pool, whose scavenger returns pages idle for its delay); `nil` returns pages
+    /// only on `scavenge`. A heap given its own `timeSource` joins no pool.
     public init(cageBytes: Int = PasHeap.defaultCageBytes, coldStartSharing: Bool = true,
-                timeSource: any TimeSource = MonotonicTimeSource()) throws(PasError) {
+                timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared) throws(PasError) {
+        let pool = timeSource == nil ? pageSharing : nil
+        let clock: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
         guard Alignment.isPowerOfTwo(cageBytes), cageBytes >= 64 << 20 else { throw .invalidSize(.reserve, cageBytes) }
         let whole = try VirtualMemory.reserve(byteCount: cageBytes, alignment: MargeBitfitConfig.chunkSize)
         let smallBytes = cageBytes / 16
@@ -81,14 +87,24 @@ public final class PasHeap: @unchecked Sendable {
         do {
             sources = (try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
                        try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange))
-            small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, timeSource: timeSource)
-            medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, timeSource: timeSource)
+            if let pool {
+                small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, pageSharing: pool)
+                medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, pageSharing: pool)
+            } else {
+                small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, timeSource: clock)
+                medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, timeSource: clock)
+            }
         } catch {
             try? VirtualMemory.release(whole)
             throw error
         }
-        marge = BitfitHeap(chunks: sources.2, timeSource: timeSource)
-        large = LargeHeap(chunks: sources.3, granule: PasHeap.largeGranule, chunkSize: 2 << 20)
+        let margeChunks = sources.2
+        if let pool {
+            marge = BitfitHeap(chunks: margeChunks, pageSharing: pool)
+        } else {
+            marge = BitfitHeap(chunks: margeChunks, timeSource: clock)
+        }
+        large = LargeHeap(chunks: sources.3, granule: PasHeap.largeGranule, chunkSize: 2 << 20, pageSharing: pool)
         cage = whole
         base = whole.start
         cageMask = UInt(cageBytes - 1)
