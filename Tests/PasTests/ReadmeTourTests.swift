@@ -49,3 +49,14 @@ import PasSystem
         #expect(quiet.pageSharing == nil)
     }
 }
+
+@Suite struct ReadmeFacadeTourTests {
+    @Test func facadeTour() throws {
+        let general = try PasHeap(cageBytes: 1 << 34)
+        var buffer2 = try general.allocate(size: 100)
+        buffer2 = try general.reallocate(buffer2, to: 100_000)
+        #expect(general.contains(buffer2))
+        #expect(general.region(of: buffer2) == .marge)
+        try general.deallocate(buffer2)
+    }
+}
