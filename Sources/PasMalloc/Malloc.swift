@@ -24,7 +24,8 @@ import PasSystem
 // Until the heap is published these functions call only C and bind optionals (see
 // `MallocState`).
 
-@_cdecl("malloc")
+/// `malloc` (the C symbol comes from CPasMallocExports, which forwards here).
+@_cdecl("pas_malloc_entry")
 public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     #if DEBUG
     guard pas_shim_malloc_depth_enter() else {
@@ -37,7 +38,8 @@ public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     return mallocStarting(size, 16)
 }
 
-@_cdecl("free")
+/// `free` (the C symbol comes from CPasMallocExports, which forwards here).
+@_cdecl("pas_free_entry")
 public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }
     #if DEBUG

@@ -35,7 +35,7 @@ enum Preload {
               for f in $(find "$R/Sources/$t" -name '*.swift'); do objs="$objs $B/$t.build/$(basename "$f").o"; done
             done
             SWIFTC=$(command -v swiftc || echo "$(dirname "$(readlink -f "$(command -v swift)")")/swiftc")
-            "$SWIFTC" -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" > '\(workDirectory)/link.log' 2>&1
+            "$SWIFTC" -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" "$B/CPasMallocExports.build/exports.c.o" > '\(workDirectory)/link.log' 2>&1
             mv '\(out).tmp' '\(out)'
             """
         return (out, shell(script))
