@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -228,4 +229,13 @@ size_t pas_shim_bootstrap_size(const void *pointer) {
 size_t pas_shim_malloc_ignored_frees(int add) {
     if (add) return __atomic_add_fetch(&pas_shim_malloc_ignored, 1, __ATOMIC_RELAXED);
     return __atomic_load_n(&pas_shim_malloc_ignored, __ATOMIC_RELAXED);
+}
+
+int pas_shim_pin_current_thread(int cpu) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (online < 1) online = 1;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((int)(cpu % online), &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
 }

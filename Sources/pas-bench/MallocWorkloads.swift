@@ -3,6 +3,7 @@ import Glibc
 #endif
 import PasSystem
 import Synchronization
+import CPasShim
 
 /// General-purpose workloads. They call `malloc` / `free` through the normal dynamic symbols,
 /// so `LD_PRELOAD` swaps the allocator: peers are preloaded Debian libraries, and Pas runs as
@@ -59,7 +60,13 @@ struct SystemMalloc: BenchAllocator, Sendable {
     @inline(__always) mutating func free(_ p: UnsafeMutableRawPointer) { Glibc.free(p) }
 }
 
-/// Runs `body(thread)` on `count` threads at once; returns wall nanoseconds.
+/// Pins the calling thread to `cpu` (modulo the CPUs online), as the benchmark plan asks for
+/// two-thread workloads. Failure (a restricted affinity mask) is ignored.
+func pinCurrentThread(to cpu: Int) {
+    _ = pas_shim_pin_current_thread(Int32(cpu))
+}
+
+/// Runs `body(thread)` on `count` threads at once, thread i pinned to CPU i; returns wall nanoseconds.
 func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> UInt64 {
     final class Box: @unchecked Sendable { let body: @Sendable (Int) -> Void; let index: Int
         init(_ b: @escaping @Sendable (Int) -> Void, _ i: Int) { body = b; index = i } }
@@ -69,6 +76,7 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> UInt6
         let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
         pthread_create(&threads[i], nil, { arg in
             let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            pinCurrentThread(to: box.index)
             box.body(box.index)
             return nil
         }, box)
@@ -233,6 +241,27 @@ func threadChurn(threads: Int) -> Double {
     return Double(nowNanoseconds() - start) / Double(threads)
 }
 
+/// W10, cache-scratch: each of two threads allocates small objects one after the other and
+/// writes each many times. If the allocator hands the two threads objects on one cache line, every
+/// write bounces the line between the CPUs and the time per write jumps (pass/fail on 2 cores:
+/// compare with the peers). Ns per write.
+func cacheScratch<A: BenchAllocator & Sendable>(_ allocator: A, objects: Int, writes: Int) -> Double {
+    let wall = onThreads(2) { _ in
+        var heap = allocator
+        for _ in 0 ..< objects {
+            let p = heap.allocate(8)
+            let word = p.assumingMemoryBound(to: UInt64.self)
+            for i in 0 ..< writes {
+                // A volatile-like store the optimiser keeps: publish the pointer first.
+                escapeSink.pointee = p
+                word.pointee &+= UInt64(i)
+            }
+            heap.free(p)
+        }
+    }
+    return Double(wall) / Double(objects * writes)
+}
+
 func mallocWorkloads() -> [Workload] {
     var list: [Workload] = []
     for size in [16, 64, 256, 1024, 8192] {
@@ -278,6 +307,9 @@ func mallocWorkloads() -> [Workload] {
                                       : rssReturn(SystemMalloc(), megabytes: megabytes, random: random)
         })
     }
+    list.append(Workload(name: "malloc-cache-scratch", allocators: preloadPeers) { _, quick in
+        cacheScratch(SystemMalloc(), objects: scaled(quick ? 1000 : 10_000), writes: 1000)
+    })
     list.append(Workload(name: "malloc-thread-churn", allocators: preloadPeers) { _, quick in
         threadChurn(threads: scaled(quick ? 200 : 1000))
     })

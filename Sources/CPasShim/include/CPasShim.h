@@ -164,6 +164,10 @@ size_t pas_shim_malloc_ignored_frees(int add);
 
 // MARK: misc
 
+/// Pins the calling thread to `cpu` (sched_setaffinity, a GNU extension Glibc's overlay does
+/// not expose). Returns 0 or an errno value. Used by the benchmark's two-thread workloads.
+int pas_shim_pin_current_thread(int cpu);
+
 /// The calling thread's kernel thread id.
 int32_t pas_shim_gettid(void);
 
