@@ -173,9 +173,10 @@ void* pas_heap_allocate_zeroed(pas_heap* heap, size_t count, size_t size, size_t
 /* Resizes a live block to new_size bytes, keeping its first min(old, new) bytes. Returns
    the block's address: the same one when it has room (or shrinks in place), else a new
    block (16-byte aligned; a larger alignment the old block had is not kept) and the old
-   one is freed. Returns NULL and leaves the block live and unchanged on failure:
-   UNKNOWN_POINTER (NULL, foreign or interior pointer, a block already free), INVALID_SIZE
-   (0 or too large: unlike realloc(), new_size 0 does not free), OUT_OF_MEMORY. */
+   one is freed. Returns NULL and leaves the block live and unchanged on failure: the errors
+   of pas_heap_get_size() for a block that is not live (NULL included: unlike realloc(),
+   NULL does not allocate), INVALID_SIZE (0 or too large: new_size 0 does not free either),
+   OUT_OF_MEMORY. */
 void* pas_heap_reallocate(pas_heap* heap, void* block, size_t new_size);
 
 /* Frees a live block. Errors (the heap is left unchanged): UNKNOWN_POINTER for NULL, a
