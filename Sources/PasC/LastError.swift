@@ -120,6 +120,12 @@ enum LastError {
         record(report.code, errno: report.errno, address: report.address, message: error.description)
     }
 
+    /// Records a `PasError` with `context` (e.g. the heap's name) before its description.
+    static func record(_ error: PasError, context: String) {
+        let report = error.cReport
+        record(report.code, errno: report.errno, address: report.address, message: "\(context): \(error.description)")
+    }
+
     /// Records a misuse of the C API that `PasError` has no case for (NULL heap, bad options).
     static func recordInvalidArgument(_ function: String, _ what: String) {
         record(.invalidArgument, errno: EINVAL, address: 0, message: "\(function): \(what)")

@@ -20,8 +20,9 @@ enum CToolchain {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     static var includeDirectory: String { packageRoot.appendingPathComponent("Sources/PasC/include").path }
-    static var programSource: String {
-        packageRoot.appendingPathComponent("Tests/PasCTests/CProgram/pas_c_api_test.c").path
+    /// A C program of Tests/PasCTests/CProgram, by file name.
+    static func programSource(_ name: String) -> String {
+        packageRoot.appendingPathComponent("Tests/PasCTests/CProgram/\(name)").path
     }
 
     /// The build directory the test bundle runs from (`.build/<triple>/debug`), where
@@ -48,28 +49,30 @@ enum CToolchain {
 }
 
 @Suite struct CProgramTests {
-    /// Compiles Tests/PasCTests/CProgram/pas_c_api_test.c against pas.h and libPasC.so with
-    /// the system C compiler and runs it; it prints each failed check.
-    @Test(.enabled(if: CToolchain.compiler != nil, "no C compiler (cc, gcc, clang) on PATH"))
-    func cProgramPasses() throws {
+    /// Compiles a program of Tests/PasCTests/CProgram against pas.h and libPasC.so with the
+    /// system C compiler and runs it; it prints each failed check.
+    @Test(.enabled(if: CToolchain.compiler != nil, "no C compiler (cc, gcc, clang) on PATH"),
+          arguments: ["pas_c_api_test.c", "pas_heap_test.c"])
+    func cProgramPasses(source: String) throws {
         let compiler = try #require(CToolchain.compiler)
         let buildDir = CToolchain.buildDirectory
         let library = buildDir.appendingPathComponent("libPasC.so")
         #expect(FileManager.default.fileExists(atPath: library.path),
                 "libPasC.so not found in \(buildDir.path); swift test should build the dynamic product")
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("pasc-test-\(getpid())")
+        let name = String(source.dropLast(2))
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("pasc-test-\(getpid())-\(name)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let program = work.appendingPathComponent("pas_c_api_test").path
+        let program = work.appendingPathComponent(name).path
         let (compileStatus, compileOutput) = try CToolchain.run(compiler, [
             "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1",
-            "-I", CToolchain.includeDirectory, CToolchain.programSource, "-o", program,
+            "-I", CToolchain.includeDirectory, CToolchain.programSource(source), "-o", program,
             "-L", buildDir.path, "-lPasC", "-Wl,-rpath,\(buildDir.path)", "-pthread",
         ])
-        try #require(compileStatus == 0, "compiling the C program failed:\n\(compileOutput)")
+        try #require(compileStatus == 0, "compiling \(source) failed:\n\(compileOutput)")
         let (status, output) = try CToolchain.run(program, [])
-        #expect(status == 0, "C program failed (status \(status)):\n\(output)")
-        #expect(output.contains(", 0 failed"), "C program output:\n\(output)")
+        #expect(status == 0, "\(source) failed (status \(status)):\n\(output)")
+        #expect(output.contains(", 0 failed"), "\(source) output:\n\(output)")
     }
 
     /// The header also compiles as C++ (extern "C", static_assert) when a C++ compiler exists.
@@ -80,7 +83,7 @@ enum CToolchain {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let source = work.appendingPathComponent("include_all.c")
-        try "#include \"pas.h\"\nint main(void) { return sizeof(pas_jit_heap_options) == 40 ? 0 : 1; }\n"
+        try "#include \"pas.h\"\nint main(void) { return sizeof(pas_jit_heap_options) == 40 && sizeof(pas_heap_statistics) == 392 ? 0 : 1; }\n"
             .write(to: source, atomically: true, encoding: .utf8)
         let (cStatus, cOutput) = try CToolchain.run(compiler, [
             "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",

@@ -30,8 +30,8 @@ extension PasHeap {
         small.flushThreadCache()
         medium.flushThreadCache()
         var bytes = 0
-        bytes += ((try? small.decommitEmptyPages(idleFor: idleFor)) ?? 0) * SmallPagesConfig.layout.pageSize
-        bytes += ((try? medium.decommitEmptyPages(idleFor: idleFor)) ?? 0) * MediumPagesConfig.layout.pageSize
+        bytes += (try? small.decommitEmptyPages(idleFor: idleFor)) ?? 0
+        bytes += (try? medium.decommitEmptyPages(idleFor: idleFor)) ?? 0
         bytes += (try? marge.decommitEmptyPages()) ?? 0
         largeLock.lock()
         bytes += (try? large.decommitFreePages()) ?? 0

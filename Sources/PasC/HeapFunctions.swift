@@ -1,0 +1,191 @@
+import Pas
+import PasSystem
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The `pas_heap_*` functions of pas_heap.h. A `pas_heap*` is an unmanaged, retained reference
+// to a `PasHeap` (`Unmanaged.passRetained`), released by destroy. Every function records
+// failures with `LastError` and returns the documented failure value. Cost and thread-safety
+// are those of the `PasHeap` method each one calls (pas_heap.h states them for C callers).
+
+/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+@inline(__always)
+func generalHeap(_ handle: UnsafeRawPointer?, _ function: String) -> PasHeap? {
+    guard let handle else {
+        LastError.recordInvalidArgument(function, "heap is NULL")
+        return nil
+    }
+    // Invariant: a non-NULL handle came from pas_heap_create and was not destroyed, so it is
+    // a live PasHeap reference (the header says other values are undefined).
+    return Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+}
+
+/// `pas_heap* pas_heap_create(size_t cage_bytes)`: 0 means `PasHeap.defaultCageBytes`.
+@_cdecl("pas_heap_create")
+public func pas_heap_create(_ cageBytes: UInt) -> UnsafeMutableRawPointer? {
+    do {
+        let heap = try PasHeap(cageBytes: cageBytes == 0 ? PasHeap.defaultCageBytes : cSize(cageBytes))
+        return Unmanaged.passRetained(heap).toOpaque()
+    } catch {
+        LastError.record(error, context: "pas_heap_create")
+        return nil
+    }
+}
+
+/// `pas_error_code pas_heap_destroy(pas_heap* heap)`.
+@_cdecl("pas_heap_destroy")
+public func pas_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let handle else {
+        LastError.recordInvalidArgument("pas_heap_destroy", "heap is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    // Invariant: handle holds the +1 reference taken by pas_heap_create; this drops it.
+    Unmanaged<PasHeap>.fromOpaque(handle).release()
+    return PasErrorCode.ok.rawValue
+}
+
+/// `void* pas_heap_allocate(pas_heap* heap, size_t size, size_t alignment)`: alignment 0 means 16.
+@_cdecl("pas_heap_allocate")
+public func pas_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
+    guard let heap = generalHeap(handle, "pas_heap_allocate") else { return nil }
+    do {
+        return try heap.allocate(size: cSize(size), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
+/// `void* pas_heap_allocate_zeroed(pas_heap* heap, size_t count, size_t size, size_t alignment)`.
+@_cdecl("pas_heap_allocate_zeroed")
+public func pas_heap_allocate_zeroed(_ handle: UnsafeMutableRawPointer?, _ count: UInt, _ size: UInt,
+                                     _ alignment: UInt) -> UnsafeMutableRawPointer? {
+    guard let heap = generalHeap(handle, "pas_heap_allocate_zeroed") else { return nil }
+    // Checked here in size_t terms, so the message names both factors.
+    let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
+    guard !overflow, bytes <= UInt(Int.max) else {
+        LastError.record(.invalidSize, errno: EINVAL, address: 0,
+                         message: "pas_heap_allocate_zeroed: \(count) * \(size) bytes overflows")
+        return nil
+    }
+    do {
+        return try heap.allocateZeroed(count: Int(count), size: Int(size),
+                                       alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
+/// `void* pas_heap_reallocate(pas_heap* heap, void* block, size_t new_size)`.
+@_cdecl("pas_heap_reallocate")
+public func pas_heap_reallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?,
+                                _ newSize: UInt) -> UnsafeMutableRawPointer? {
+    guard let heap = generalHeap(handle, "pas_heap_reallocate") else { return nil }
+    guard let block else {
+        LastError.record(.unknownPointer(.reallocate, address: 0))
+        return nil
+    }
+    do {
+        return try heap.reallocate(block, to: cSize(newSize))
+    } catch {
+        LastError.record(error)
+        return nil
+    }
+}
+
+/// `pas_error_code pas_heap_deallocate(pas_heap* heap, void* block)`.
+@_cdecl("pas_heap_deallocate")
+public func pas_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = generalHeap(handle, "pas_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let block else { return status(of: .unknownPointer(.deallocate, address: 0)) }
+    do {
+        try heap.deallocate(block)
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}
+
+/// `size_t pas_heap_get_size(pas_heap* heap, const void* block)`: 0 for a pointer that is not a live block.
+@_cdecl("pas_heap_get_size")
+public func pas_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeRawPointer?) -> UInt {
+    guard let heap = generalHeap(handle, "pas_heap_get_size") else { return 0 }
+    guard let block else {
+        LastError.record(.unknownPointer(.sizeQuery, address: 0))
+        return 0
+    }
+    do {
+        return UInt(try heap.size(of: block))
+    } catch {
+        LastError.record(error)
+        return 0
+    }
+}
+
+/// `bool pas_heap_contains(const pas_heap* heap, const void* pointer)`: nothing is recorded.
+@_cdecl("pas_heap_contains")
+public func pas_heap_contains(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPointer?) -> Bool {
+    guard let handle else { return false }
+    // Invariant: as in `generalHeap(_:_:)`.
+    let heap = Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+    guard let pointer else { return heap.cage.contains(0) }
+    return heap.contains(pointer)
+}
+
+/// `void* pas_heap_clamp(const pas_heap* heap, const void* pointer)`.
+@_cdecl("pas_heap_clamp")
+public func pas_heap_clamp(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let heap = generalHeap(handle, "pas_heap_clamp") else { return nil }
+    guard let pointer else {
+        // NULL has no `UnsafeRawPointer`; the same arithmetic as `PasHeap.clamp` on address 0.
+        let cage = heap.cage
+        return UnsafeMutableRawPointer(bitPattern: cage.start &+ ((0 &- cage.start) & UInt(cage.byteCount - 1)))
+    }
+    return heap.clamp(UnsafeMutableRawPointer(mutating: pointer))
+}
+
+/// `pas_heap_region pas_heap_region_of(const pas_heap* heap, const void* pointer)`: nothing is recorded.
+@_cdecl("pas_heap_region_of")
+public func pas_heap_region_of(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPointer?) -> UInt32 {
+    guard let handle, let pointer else { return CHeapRegion.foreign.rawValue }
+    // Invariant: as in `generalHeap(_:_:)`.
+    let heap = Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+    return CHeapRegion(heap.region(of: pointer)).rawValue
+}
+
+/// `pas_error_code pas_heap_get_statistics(pas_heap* heap, pas_heap_statistics* statistics)`.
+@_cdecl("pas_heap_get_statistics")
+public func pas_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = generalHeap(handle, "pas_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let out else {
+        LastError.recordInvalidArgument("pas_heap_get_statistics", "statistics is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    let s = CHeapStatistics(heap.statistics, cageBytes: heap.cage.byteCount)
+    // Invariant: out points to a pas_heap_statistics (same layout as CHeapStatistics).
+    out.storeBytes(of: s, as: CHeapStatistics.self)
+    return PasErrorCode.ok.rawValue
+}
+
+/// `pas_error_code pas_heap_scavenge(pas_heap* heap, size_t* decommitted)`.
+@_cdecl("pas_heap_scavenge")
+public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
+    guard let heap = generalHeap(handle, "pas_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    let bytes = heap.scavenge(idleFor: 0)
+    decommitted?.pointee = UInt(max(bytes, 0))
+    return PasErrorCode.ok.rawValue
+}
+
+/// `pas_error_code pas_heap_verify(pas_heap* heap)`.
+@_cdecl("pas_heap_verify")
+public func pas_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = generalHeap(handle, "pas_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        try heap.verify()
+        return PasErrorCode.ok.rawValue
+    } catch {
+        return status(of: error)
+    }
+}

@@ -1,0 +1,116 @@
+import Pas
+import PasSystem
+
+// The `pas_typed_heap_*` functions of pas_typed_heap.h. A `pas_typed_heap*` is an unmanaged,
+// retained reference to a `CTypedHeap`, released by destroy. Errors from the heap are
+// recorded with the heap's label (its name) before the description.
+
+/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+@inline(__always)
+func typedHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> CTypedHeap? {
+    guard let handle else {
+        LastError.recordInvalidArgument(function, "heap is NULL")
+        return nil
+    }
+    // Invariant: a non-NULL handle came from pas_typed_heap_create and was not destroyed, so
+    // it is a live CTypedHeap reference (the header says other values are undefined).
+    return Unmanaged<CTypedHeap>.fromOpaque(handle).takeUnretainedValue()
+}
+
+/// `pas_typed_heap* pas_typed_heap_create(size_t object_size, size_t alignment, const char* name)`.
+@_cdecl("pas_typed_heap_create")
+public func pas_typed_heap_create(_ objectSize: UInt, _ alignment: UInt, _ name: UnsafePointer<CChar>?) -> UnsafeMutableRawPointer? {
+    // Invariant: a non-NULL name is a NUL-terminated string (copied here).
+    let label = name.map { String(cString: $0) }
+    do {
+        let heap = try CTypedHeap(objectSize: cSize(objectSize),
+                                  alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment), name: label)
+        return Unmanaged.passRetained(heap).toOpaque()
+    } catch {
+        LastError.record(error, context: "pas_typed_heap_create(\"\(label ?? "")\")")
+        return nil
+    }
+}
+
+/// `pas_error_code pas_typed_heap_destroy(pas_typed_heap* heap)`.
+@_cdecl("pas_typed_heap_destroy")
+public func pas_typed_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let handle else {
+        LastError.recordInvalidArgument("pas_typed_heap_destroy", "heap is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    // Invariant: handle holds the +1 reference taken by pas_typed_heap_create; this drops it.
+    Unmanaged<CTypedHeap>.fromOpaque(handle).release()
+    return PasErrorCode.ok.rawValue
+}
+
+/// `void* pas_typed_heap_allocate(pas_typed_heap* heap)`.
+@_cdecl("pas_typed_heap_allocate")
+public func pas_typed_heap_allocate(_ handle: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+    guard let heap = typedHeap(handle, "pas_typed_heap_allocate") else { return nil }
+    do {
+        return try heap.allocate()
+    } catch {
+        LastError.record(error, context: heap.label)
+        return nil
+    }
+}
+
+/// `pas_error_code pas_typed_heap_deallocate(pas_typed_heap* heap, void* object)`.
+@_cdecl("pas_typed_heap_deallocate")
+public func pas_typed_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ object: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = typedHeap(handle, "pas_typed_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    let error: PasError
+    if let object {
+        do {
+            try heap.deallocate(object)
+            return PasErrorCode.ok.rawValue
+        } catch let e {
+            error = e
+        }
+    } else {
+        error = .unknownPointer(.deallocate, address: 0)
+    }
+    LastError.record(error, context: heap.label)
+    return error.cReport.code.rawValue
+}
+
+/// `pas_error_code pas_typed_heap_get_statistics(pas_typed_heap* heap, pas_typed_heap_statistics* statistics)`.
+@_cdecl("pas_typed_heap_get_statistics")
+public func pas_typed_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = typedHeap(handle, "pas_typed_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let out else {
+        LastError.recordInvalidArgument("pas_typed_heap_get_statistics", "statistics is NULL")
+        return PasErrorCode.invalidArgument.rawValue
+    }
+    // Invariant: out points to a pas_typed_heap_statistics (same layout as CTypedHeapStatistics).
+    out.storeBytes(of: heap.statistics, as: CTypedHeapStatistics.self)
+    return PasErrorCode.ok.rawValue
+}
+
+/// `pas_error_code pas_typed_heap_scavenge(pas_typed_heap* heap, size_t* decommitted)`.
+@_cdecl("pas_typed_heap_scavenge")
+public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
+    guard let heap = typedHeap(handle, "pas_typed_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        let bytes = try heap.scavenge()
+        decommitted?.pointee = UInt(max(bytes, 0))
+        return PasErrorCode.ok.rawValue
+    } catch {
+        LastError.record(error, context: heap.label)
+        return error.cReport.code.rawValue
+    }
+}
+
+/// `pas_error_code pas_typed_heap_verify(pas_typed_heap* heap)`.
+@_cdecl("pas_typed_heap_verify")
+public func pas_typed_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
+    guard let heap = typedHeap(handle, "pas_typed_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    do {
+        try heap.verify()
+        return PasErrorCode.ok.rawValue
+    } catch {
+        LastError.record(error, context: heap.label)
+        return error.cReport.code.rawValue
+    }
+}
