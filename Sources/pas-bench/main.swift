@@ -84,6 +84,9 @@ print("# pas-bench \(quick ? "--quick " : "")on \(shell("date -u +%Y-%m-%dT%H:%M
 print("# cpu: \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs")), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 print("# kernel: \(shell("uname -r")), glibc \(shell("ldd --version | head -1 | awk '{print $NF}'"))")
 print("# peers: \(shell("dpkg-query -W -f '${Package} ${Version}; ' libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libasmjit-dev 2>/dev/null"))")
+print("# calibration: free-list pop+push \(String(format: "%.2f", Calibration.freeListFloor(pairs: smoke ? 100_000 : 20_000_000))) ns (the fast-path floor on this CPU)")
+let probeRounds = smoke ? 1000 : 200_000
+print("# cache-line round trip cpu0<->cpu1 before: \(String(format: "%.0f", Calibration.pingPong(rounds: probeRounds))) ns")
 let names = Set(chosen.flatMap(\.allocators))
 for line in Peers.missingLines(for: names) { print("# \(line)") }
 
@@ -94,6 +97,7 @@ var jsonLines: [String] = []
 let results = driver.run(workloads: chosen) { line in
     if line.hasPrefix("#") { print(line) } else { jsonLines.append(line) }
 }
+print("# cache-line round trip cpu0<->cpu1 after: \(String(format: "%.0f", Calibration.pingPong(rounds: probeRounds))) ns")
 let report = Report(results: results)
 print("")
 print(report.markdown())
