@@ -10,21 +10,27 @@ enum Calibration {
     /// An intrusive free list popped and pushed through memory: the cost floor of an allocator
     /// fast path on this CPU, without any call. Ns per pop+push pair.
     static func freeListFloor(pairs: Int = 20_000_000) -> Double {
-        let blocks = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: 64)
-        defer { blocks.deallocate() }
-        // Thread the blocks into a list: block i points at block i + 1.
-        for i in 0 ..< 63 { blocks[i] = UnsafeMutableRawPointer(blocks + i + 1) }
-        blocks[63] = nil
-        let head = escapeSink
-        head.pointee = UnsafeMutableRawPointer(blocks)
+        // The head and the links are relaxed atomics: plain loads and stores on x86-64 and arm64
+        // that the optimiser may not fold away (a pop followed by a push of the same block is
+        // otherwise a no-op it deletes).
+        final class List: @unchecked Sendable {
+            let head = Atomic<Int>(0)
+            let next = UnsafeMutablePointer<Atomic<Int>>.allocate(capacity: 64)
+            init() {
+                for i in 0 ..< 64 { (next + i).initialize(to: Atomic(i == 63 ? -1 : i + 1)) }
+            }
+        }
+        let list = List()
         let start = nowNanoseconds()
         for _ in 0 ..< pairs {
-            let block = head.pointee.unsafelyUnwrapped                 // pop
-            head.pointee = block.load(as: UnsafeMutableRawPointer?.self)
-            block.storeBytes(of: head.pointee, as: UnsafeMutableRawPointer?.self) // push back
-            head.pointee = block
+            let block = list.head.load(ordering: .relaxed)                                   // pop
+            list.head.store(list.next[block].load(ordering: .relaxed), ordering: .relaxed)
+            list.next[block].store(list.head.load(ordering: .relaxed), ordering: .relaxed)   // push back
+            list.head.store(block, ordering: .relaxed)
         }
-        return Double(nowNanoseconds() - start) / Double(pairs)
+        let elapsed = nowNanoseconds() - start
+        list.next.deallocate()
+        return Double(elapsed) / Double(pairs)
     }
 
     /// Round trip of a cache line between CPU 0 and CPU 1 (two pinned threads bouncing a
