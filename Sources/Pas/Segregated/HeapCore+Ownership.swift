@@ -53,12 +53,7 @@ extension HeapCore {
         core.pointee.remoteFrees += 1
         guard page.allocBits[word] & bit != 0 else { core.pointee.lateDoubleFrees += 1; return }
         if f.pointee.owner == PageHeader.unowned {
-            if let freer, f.pointee.lastOwner == UInt(bitPattern: freer), !page.isShared {
-                // Invariant: `freer` is the calling thread's live cache, so its allocator slots
-                // are mapped and only this thread writes them.
-                noteSelfFree(ThreadCache.allocator(freer, slot: core.pointee.allocatorBase &+ Int(f.pointee.classIndex)),
-                             layout: layout)
-            }
+            if f.pointee.lastOwner == UInt(bitPattern: freer), let freer { noteSelfFree(core, page, freer: freer) }
             page.allocBits[word] &= ~bit
             let count = f.pointee.allocatedCount - 1
             f.pointee.allocatedCount = count

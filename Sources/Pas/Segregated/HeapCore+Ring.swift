@@ -24,12 +24,18 @@ extension HeapCore {
         min(ringCapacity(layout) &+ Int(la.pointee.ringGrowth), maxRingCapacity(layout))
     }
 
-    /// Under the lock, by the thread that owns `la`: one of its objects was freed into a page it
+    /// Under the lock, by the thread `freer`: one of its objects was freed into `page`, which it
     /// gave back (the free went through the log). Its live objects of this class outgrow its
     /// ring, so every `selfFreesPerRingPage` such frees let the ring hold one more page (up to
     /// `maxRingCapacity`). Frees of other threads' objects never grow a ring, so pages that
     /// objects passed between threads live in stay few and mostly unowned (cheap remote frees).
-    static func noteSelfFree(_ la: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) {
+    @inline(never)
+    static func noteSelfFree(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, freer: UnsafeMutableRawPointer) {
+        guard !page.isShared else { return }
+        let layout = page.layout
+        // Invariant: `freer` is the calling thread's live cache, so its allocator slots are
+        // mapped and only this thread writes them.
+        let la = ThreadCache.allocator(freer, slot: core.pointee.allocatorBase &+ Int(page.fields.pointee.classIndex))
         let count = la.pointee.selfFrees &+ 1
         if count < selfFreesPerRingPage {
             la.pointee.selfFrees = count
