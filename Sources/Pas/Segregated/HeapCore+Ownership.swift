@@ -38,8 +38,11 @@ extension HeapCore {
     }
 
     /// Applies one free of `address` (an object of this heap) made by a thread that does not own
-    /// its page. Double frees are counted in `lateDoubleFrees` and ignored.
-    static func freeRemotely(_ core: UnsafeMutablePointer<HeapCore>, address: UInt, now: inout UInt64?) {
+    /// its page. Double frees are counted in `lateDoubleFrees` and ignored. `freer` is the
+    /// freeing thread's cache when it is that thread that applies the free (a log flush), else
+    /// nil; a free into a page `freer` gave back may grow its ring (`noteSelfFree`).
+    static func freeRemotely(_ core: UnsafeMutablePointer<HeapCore>, address: UInt, freer: UnsafeMutableRawPointer?,
+                             now: inout UInt64?) {
         let layout = core.pointee.layout
         let page = PageRef(layout.header(containing: address), layout)
         let f = page.fields
@@ -50,6 +53,7 @@ extension HeapCore {
         core.pointee.remoteFrees += 1
         guard page.allocBits[word] & bit != 0 else { core.pointee.lateDoubleFrees += 1; return }
         if f.pointee.owner == PageHeader.unowned {
+            if f.pointee.lastOwner == UInt(bitPattern: freer), let freer { noteSelfFree(core, page, freer: freer) }
             page.allocBits[word] &= ~bit
             let count = f.pointee.allocatedCount - 1
             f.pointee.allocatedCount = count

@@ -8,8 +8,42 @@ import Synchronization
 /// Ring links (`prev`/`next` of the page headers) and the allocator's fields belong to the owning
 /// thread; functions marked "under the lock" also touch heap state.
 extension HeapCore {
-    /// Most pages one local allocator owns: 128 KiB worth, at least 2.
+    /// Pages a local allocator owns before it gives one back, to begin with: 128 KiB worth, at
+    /// least 2. The allocator's `ringGrowth` adds to it (see `noteSelfFree`).
     static func ringCapacity(_ layout: PageLayout) -> Int { max(2, (128 << 10) >> layout.pageShift) }
+
+    /// Most pages a local allocator can come to own: 2 MiB worth, at least 2.
+    static func maxRingCapacity(_ layout: PageLayout) -> Int { max(2, (2 << 20) >> layout.pageShift) }
+
+    /// Frees of a thread's objects into pages it gave back that add one page to its ring.
+    static let selfFreesPerRingPage: UInt32 = 32
+
+    /// Pages `la` may own before it gives one back.
+    @inline(__always)
+    static func ringCapacity(_ la: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) -> Int {
+        min(ringCapacity(layout) &+ Int(la.pointee.ringGrowth), maxRingCapacity(layout))
+    }
+
+    /// Under the lock, by the thread `freer`: one of its objects was freed into `page`, which it
+    /// gave back (the free went through the log). Its live objects of this class outgrow its
+    /// ring, so every `selfFreesPerRingPage` such frees let the ring hold one more page (up to
+    /// `maxRingCapacity`). Frees of other threads' objects never grow a ring, so pages that
+    /// objects passed between threads live in stay few and mostly unowned (cheap remote frees).
+    @inline(never)
+    static func noteSelfFree(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, freer: UnsafeMutableRawPointer) {
+        guard !page.isShared else { return }
+        let layout = page.layout
+        // Invariant: `freer` is the calling thread's live cache, so its allocator slots are
+        // mapped and only this thread writes them.
+        let la = ThreadCache.allocator(freer, slot: core.pointee.allocatorBase &+ Int(page.fields.pointee.classIndex))
+        let count = la.pointee.selfFrees &+ 1
+        if count < selfFreesPerRingPage {
+            la.pointee.selfFrees = count
+            return
+        }
+        la.pointee.selfFrees = 0
+        if ringCapacity(layout) &+ Int(la.pointee.ringGrowth) < maxRingCapacity(layout) { la.pointee.ringGrowth &+= 1 }
+    }
 
     /// Under the lock: makes `page` (fresh, empty or eligible; formatted for the allocator's
     /// class) owned by `cache`, moves its free slots to the owner's pool (marking them allocated),
@@ -126,6 +160,7 @@ extension HeapCore {
         la.pointee.base = la.pointee.page == 0 ? 0 : PageRef(next, page.layout).pageStart
         f.pointee.prev = 0
         f.pointee.next = 0
+        f.pointee.lastOwner = f.pointee.owner
         f.pointee.owner = PageHeader.unowned
         settle(core, page, now: &now)
     }

@@ -46,8 +46,17 @@ struct PageHeader {
     /// while owned (owner only); header addresses, 0 = none.
     @usableFromInline var prev: UInt
     @usableFromInline var next: UInt
-    /// When the page last became empty (nanoseconds of the heap's time source).
+    /// Empty pages: when the page last became empty (nanoseconds of the heap's time source).
+    /// Full and eligible pages: `lastOwner`, which shares this word.
     @usableFromInline var emptySince: UInt64
+
+    /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.
+    /// Lets a log flush tell a thread's frees of its own former objects (`HeapCore.noteSelfFree`).
+    /// Shares storage with `emptySince`; meaningless in other states.
+    @inlinable var lastOwner: UInt {
+        get { UInt(truncatingIfNeeded: emptySince) }
+        set { emptySince = UInt64(truncatingIfNeeded: newValue) }
+    }
 
     /// Owner value of a page that no thread owns. Never equal to a thread cache or to nil.
     @usableFromInline static let unowned: UInt = 1

@@ -35,7 +35,7 @@ extension SegregatedHeap {
         let owner = page.fields.pointee.owner
         if owner == PageHeader.unowned {
             var now: UInt64? = nil
-            HeapCore.freeRemotely(core, address: address, now: &now)
+            HeapCore.freeRemotely(core, address: address, freer: cache, now: &now)
             return
         }
         guard page.remoteFree[word] & bit == 0, !HeapCore.ownerHoldsFree(core, page, slot: slot) else {

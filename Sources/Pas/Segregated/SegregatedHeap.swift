@@ -206,7 +206,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         // No thread cache (no memory for one): apply the free at once.
         registry.lock(heap: heapIndex)
         var now: UInt64? = nil
-        HeapCore.freeRemotely(core, address: address, now: &now)
+        HeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
         registry.unlock(heap: heapIndex)
     }
 
@@ -223,7 +223,6 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let layout = Config.layout
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
-        let ringCapacity = HeapCore.ringCapacity(layout)
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
             let ring = la.pointee.ringCount
@@ -236,7 +235,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                     continue
                 }
                 // Every ring page is fully allocated: give one back when the ring is full.
-                if ring >= ringCapacity {
+                if ring >= HeapCore.ringCapacity(la, layout: layout) {
                     var now: UInt64? = nil
                     HeapCore.releaseCurrentPage(core, allocator: la, now: &now)
                 }

@@ -116,7 +116,7 @@ enum ThreadCache {
                 core = registry.core(ofHeap: heap)
                 now = nil
             }
-            if let core { HeapCore.freeRemotely(core, address: entry & addressMask, now: &now) }
+            if let core { HeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
         }
         if held >= 0 { registry.unlock(heap: held) }
         h.pointee.logCount = 0
