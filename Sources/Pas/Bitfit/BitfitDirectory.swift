@@ -32,7 +32,8 @@ struct BitfitDirectoryState {
 /// size bucket `b` (pages whose largest-free hint is at least `1 << b` granules); a search
 /// scans bucket `floor(log2 n)` a word (64 pages) at a time from a per-bucket "first
 /// non-zero word" cursor, tries each page whose hint is at least `n`, and lowers a page's
-/// hint when a search in it fails. Full pages and pages too fragmented for the request are
+/// hint when a search in it fails (only the buckets between the old and the new hint are
+/// touched). Full pages and pages too fragmented for the request are
 /// never visited. Committed pages are preferred; a decommitted page is committed again only
 /// when no committed page fits; a new chunk is taken only when no page fits.
 ///
@@ -166,6 +167,33 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         }
     }
 
+    /// Moves page `index` from the buckets of hint `old` to those of hint `new`: touches only
+    /// the buckets between the two (none when both lie in the same power-of-two range).
+    /// Needs the lock, and the page's membership to match `old`.
+    @inlinable @inline(__always)
+    func moveInFitIndex(page index: Int, from old: Int, to new: Int) {
+        // Page is in bucket b exactly when b < bitWidth - leadingZeroBitCount(hint).
+        let oldBuckets = Int.bitWidth &- old.leadingZeroBitCount
+        let newBuckets = Int.bitWidth &- new.leadingZeroBitCount
+        if oldBuckets != newBuckets { moveInFitIndex(page: index, fromBuckets: oldBuckets, toBuckets: newBuckets) }
+    }
+
+    /// Page `index` leaves buckets `newBuckets ..< oldBuckets` or joins `oldBuckets ..< newBuckets`.
+    /// Kept out of line so that the callers' fast paths stay small.
+    @usableFromInline @inline(never)
+    func moveInFitIndex(page index: Int, fromBuckets oldBuckets: Int, toBuckets newBuckets: Int) {
+        let word = index &>> 6
+        let bit: UInt64 = 1 &<< UInt64(index & 63)
+        if newBuckets < oldBuckets {
+            for b in newBuckets ..< oldBuckets { fitIndex[b &* fitWords &+ word] &= ~bit }
+        } else {
+            for b in oldBuckets ..< newBuckets {
+                fitIndex[b &* fitWords &+ word] |= bit
+                if fitCursors[b] > word { fitCursors[b] = word }
+            }
+        }
+    }
+
     /// Bucket searched for a request of `count` granules: floor(log2(count)).
     @inlinable @inline(__always)
     static func bucket(for count: Int) -> Int { Int.bitWidth &- 1 &- count.leadingZeroBitCount }
@@ -206,10 +234,12 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     func allocate(in e: UnsafeMutablePointer<Entry>, granules count: Int, alignGranules: Int) -> UnsafeMutableRawPointer? {
         let page = BitfitPage<Config>(e)
         let wasEmpty = e.pointee.liveGranules == 0
+        let hintBefore = e.pointee.largestFreeHint
         let start = page.allocate(granules: count, alignGranules: alignGranules)
         if start < 0 {
+            // The failed search lowered the hint to the exact longest run.
             state.pointee.failedPageSearches &+= 1
-            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+            moveInFitIndex(page: e.pointee.index, from: hintBefore, to: e.pointee.largestFreeHint)
             return nil
         }
         if wasEmpty {
@@ -328,7 +358,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         state.pointee.liveGranules &-= count
         if object { state.pointee.objectCount &-= 1 }
         if e.pointee.largestFreeHint != hintBefore {
-            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+            moveInFitIndex(page: e.pointee.index, from: hintBefore, to: e.pointee.largestFreeHint)
         }
         if e.pointee.liveGranules == 0 {
             let now = time.nowNanoseconds()
