@@ -1,5 +1,8 @@
 import PasSystem
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Counters and cursors of a directory. Lives in side memory so that the fast path updates
 /// plain memory (no class-property exclusivity checks).
@@ -32,7 +35,8 @@ struct BitfitDirectoryState {
 /// size bucket `b` (pages whose largest-free hint is at least `1 << b` granules); a search
 /// scans bucket `floor(log2 n)` a word (64 pages) at a time from a per-bucket "first
 /// non-zero word" cursor, tries each page whose hint is at least `n`, and lowers a page's
-/// hint when a search in it fails. Full pages and pages too fragmented for the request are
+/// hint when a search in it fails (only the buckets between the old and the new hint are
+/// touched). Full pages and pages too fragmented for the request are
 /// never visited. Committed pages are preferred; a decommitted page is committed again only
 /// when no committed page fits; a new chunk is taken only when no page fits.
 ///
@@ -51,6 +55,9 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
 
     @usableFromInline let chunks: Chunks
     @usableFromInline let time: any TimeSource
+    /// True when `time` is `MonotonicTimeSource`: pages that become empty are then stamped
+    /// with `CLOCK_MONOTONIC_COARSE` (see `emptyStamp`).
+    @usableFromInline let stampsWithCoarseClock: Bool
     /// The pool told when the directory gets its first empty page, or nil.
     @usableFromInline let pool: PageSharingPool?
     /// Protects everything below except `pageMap` reads (see the type's documentation).
@@ -92,6 +99,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
                      "BitfitHeap<\(Config.self)>: page size \(Config.pageSize) is not a multiple of the chunk source's \(chunks.pageSize)")
         self.chunks = chunks
         self.time = time
+        stampsWithCoarseClock = time is MonotonicTimeSource
         self.pool = pool
         pageMap = try BitfitPageMap(chunkShift: Config.chunkShift)
         fitWords = (Config.maxPages + 63) / 64
@@ -166,6 +174,33 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         }
     }
 
+    /// Moves page `index` from the buckets of hint `old` to those of hint `new`: touches only
+    /// the buckets between the two (none when both lie in the same power-of-two range).
+    /// Needs the lock, and the page's membership to match `old`.
+    @inlinable @inline(__always)
+    func moveInFitIndex(page index: Int, from old: Int, to new: Int) {
+        // Page is in bucket b exactly when b < bitWidth - leadingZeroBitCount(hint).
+        let oldBuckets = Int.bitWidth &- old.leadingZeroBitCount
+        let newBuckets = Int.bitWidth &- new.leadingZeroBitCount
+        if oldBuckets != newBuckets { moveInFitIndex(page: index, fromBuckets: oldBuckets, toBuckets: newBuckets) }
+    }
+
+    /// Page `index` leaves buckets `newBuckets ..< oldBuckets` or joins `oldBuckets ..< newBuckets`.
+    /// Kept out of line so that the callers' fast paths stay small.
+    @usableFromInline @inline(never)
+    func moveInFitIndex(page index: Int, fromBuckets oldBuckets: Int, toBuckets newBuckets: Int) {
+        let word = index &>> 6
+        let bit: UInt64 = 1 &<< UInt64(index & 63)
+        if newBuckets < oldBuckets {
+            for b in newBuckets ..< oldBuckets { fitIndex[b &* fitWords &+ word] &= ~bit }
+        } else {
+            for b in oldBuckets ..< newBuckets {
+                fitIndex[b &* fitWords &+ word] |= bit
+                if fitCursors[b] > word { fitCursors[b] = word }
+            }
+        }
+    }
+
     /// Bucket searched for a request of `count` granules: floor(log2(count)).
     @inlinable @inline(__always)
     static func bucket(for count: Int) -> Int { Int.bitWidth &- 1 &- count.leadingZeroBitCount }
@@ -206,10 +241,12 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     func allocate(in e: UnsafeMutablePointer<Entry>, granules count: Int, alignGranules: Int) -> UnsafeMutableRawPointer? {
         let page = BitfitPage<Config>(e)
         let wasEmpty = e.pointee.liveGranules == 0
+        let hintBefore = e.pointee.largestFreeHint
         let start = page.allocate(granules: count, alignGranules: alignGranules)
         if start < 0 {
+            // The failed search lowered the hint to the exact longest run.
             state.pointee.failedPageSearches &+= 1
-            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+            moveInFitIndex(page: e.pointee.index, from: hintBefore, to: e.pointee.largestFreeHint)
             return nil
         }
         if wasEmpty {
@@ -328,14 +365,31 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         state.pointee.liveGranules &-= count
         if object { state.pointee.objectCount &-= 1 }
         if e.pointee.largestFreeHint != hintBefore {
-            updateFitIndex(page: e.pointee.index, hint: e.pointee.largestFreeHint)
+            moveInFitIndex(page: e.pointee.index, from: hintBefore, to: e.pointee.largestFreeHint)
         }
         if e.pointee.liveGranules == 0 {
-            let now = time.nowNanoseconds()
+            let now = emptyStamp()
             e.pointee.emptySince = now
             state.pointee.emptyPages &+= 1
             noteEmptyPage(since: now)
         }
+    }
+
+    /// The time to stamp a page that just became empty with. With the monotonic clock this
+    /// reads `CLOCK_MONOTONIC_COARSE`, the same clock as of its last tick (a few ms at most
+    /// behind, never ahead), at a fraction of the cost of a precise read: a page that holds one
+    /// object at a time (publishing code) empties on every free. An early stamp only lets the
+    /// scavenger return the page up to a tick sooner. Other time sources are read as they are.
+    @inlinable @inline(__always)
+    func emptyStamp() -> UInt64 {
+        #if canImport(Glibc)
+        if stampsWithCoarseClock {
+            var ts = timespec()
+            clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
+            return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+        }
+        #endif
+        return time.nowNanoseconds()
     }
 
     /// A committed page became empty at `now`. If it is the first, publish the time and tell
