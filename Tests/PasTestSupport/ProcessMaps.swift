@@ -32,3 +32,21 @@ public enum ProcessMaps {
         entries().first { address >= $0.start && address < $0.end }?.permissions
     }
 }
+
+/// Residency of this process's own pages (`mincore`): unlike RSS, not disturbed by other tests
+/// running in the same process.
+public enum Residency {
+    /// Number of resident pages in the page-aligned range `start ..< start + byteCount`.
+    public static func residentPages(start: UInt, byteCount: Int) -> Int {
+        let page = SystemInfo.pageSize
+        let first = start & ~UInt(page - 1)
+        let length = Int(start + UInt(byteCount) - first)
+        let count = (length + page - 1) / page
+        var vector = [UInt8](repeating: 0, count: count)
+        let rc = vector.withUnsafeMutableBufferPointer {
+            mincore(UnsafeMutableRawPointer(bitPattern: first), length, $0.baseAddress)
+        }
+        guard rc == 0 else { return count }
+        return vector.reduce(0) { $0 + Int($1 & 1) }
+    }
+}
