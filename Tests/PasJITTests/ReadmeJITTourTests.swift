@@ -15,6 +15,9 @@ import PasJIT
         }
         #expect(f() == 7)
         try heap.shrink(block, to: 16)
+        let stub = try heap.install([0xB8, 7, 0, 0, 0, 0xC3])
+        #expect(unsafeBitCast(stub.pointer, to: (@convention(c) () -> Int32).self)() == 7)
+        try heap.deallocate(stub)
         #expect(heap.contains(block.address))
         try heap.deallocate(block)
         try heap.scavenge()
