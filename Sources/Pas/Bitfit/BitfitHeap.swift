@@ -68,21 +68,8 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// Cost: a scan of the page's free bits; pages whose hint says they cannot fit are skipped.
     @inlinable
     public func allocate(size: Int, alignment: Int = Config.granule) throws(PasError) -> UnsafeMutableRawPointer {
-        guard size > 0, size <= Config.maxObjectSize else { throw .invalidSize(.allocate, size) }
-        guard Alignment.isPowerOfTwo(alignment), alignment <= Config.pageSize else {
-            throw .invalidAlignment(.allocate, alignment)
-        }
-        let count = (size &+ Config.granule &- 1) &>> Config.granuleShift
-        let alignGranules = max(1, alignment &>> Config.granuleShift)
-        if alignGranules > 1 {
-            // The first aligned granule of an empty page must leave room for the object.
-            let offset = Config.payloadOffsetGranules
-            let first = ((offset &+ alignGranules &- 1) & ~(alignGranules &- 1)) &- offset
-            guard first &+ count <= Config.payloadGranules else { throw .invalidAlignment(.allocate, alignment) }
-        }
-        directory.lock.lock()
-        defer { directory.lock.unlock() }
-        return try directory.allocateLocked(granules: count, alignGranules: alignGranules)
+        // The hooked variant (BitfitHeap+Hooks.swift) with a step that does nothing: it inlines away.
+        try allocate(size: size, alignment: alignment) { _, _ throws(PasError) in }
     }
 
     /// Frees the object starting at `pointer`. Never writes the freed memory.
@@ -91,15 +78,7 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// Cost: a page-map lookup and a scan for the end bit.
     @inlinable
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
-        let address = UInt(bitPattern: pointer)
-        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.deallocate, address: address) }
-        directory.lock.lock()
-        defer { directory.lock.unlock() }
-        let start = try objectStart(e, address, .deallocate)
-        let page = BitfitPage<Config>(e)
-        let hint = e.pointee.largestFreeHint
-        let count = page.free(start: start, end: page.objectEnd(start))
-        directory.didFree(e, granules: count, hintBefore: hint, object: true)
+        try deallocate(pointer) { _, _ throws(PasError) in }
     }
 
     /// The usable size of the live object at `pointer`: its granule count times `Config.granule`.
@@ -119,19 +98,7 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// the object, and like `deallocate` for a bad pointer. Never writes the object's memory.
     @inlinable
     public func shrink(_ pointer: UnsafeMutableRawPointer, to newSize: Int) throws(PasError) {
-        let address = UInt(bitPattern: pointer)
-        guard let e = directory.entry(containing: address) else { throw .unknownPointer(.shrink, address: address) }
-        guard newSize > 0, newSize <= Config.maxObjectSize else { throw .invalidSize(.shrink, newSize) }
-        let count = (newSize &+ Config.granule &- 1) &>> Config.granuleShift
-        directory.lock.lock()
-        defer { directory.lock.unlock() }
-        let start = try objectStart(e, address, .shrink)
-        let page = BitfitPage<Config>(e)
-        let end = page.objectEnd(start)
-        guard count <= end &- start &+ 1 else { throw .invalidSize(.shrink, newSize) }
-        let hint = e.pointee.largestFreeHint
-        let freed = page.shrink(start: start, end: end, to: count)
-        if freed > 0 { directory.didFree(e, granules: freed, hintBefore: hint, object: false) }
+        _ = try shrink(pointer, to: newSize) { _, _ throws(PasError) in }
     }
 
     /// Resizes the live object at `pointer` to `newSize` bytes without moving it: shrinking
