@@ -56,6 +56,6 @@ let package = Package(
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
         .target(name: "ToyJITCore", dependencies: ["PasJIT", "PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),
         .executableTarget(name: "toyjit", dependencies: ["ToyJITCore", "PasJIT", "PasSystem"], path: "Examples/ToyJIT/toyjit"),
-        .testTarget(name: "ToyJITTests", dependencies: ["ToyJITCore", "PasJIT", "PasSystem", "CPasShim"]),
+        .testTarget(name: "ToyJITTests", dependencies: ["ToyJITCore", "PasJIT", "PasSystem", "CPasShim", "PasTestSupport"]),
     ]
 )

@@ -231,7 +231,7 @@ let ok = PasErrorCode.ok.rawValue
         let failures = Atomic<Int>(0)
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             let heap = UnsafeMutableRawPointer(bitPattern: handle)
-            var rng = SplitMix(seed: seed &+ UInt64(thread))
+            var rng = SplitMix64(seed: seed &+ UInt64(thread))
             var live: [(UnsafeMutableRawPointer, UInt16)] = []
             for step in 0 ..< 400 {
                 if live.isEmpty || rng.next() % 3 != 0 {
@@ -255,19 +255,6 @@ let ok = PasErrorCode.ok.rawValue
         #expect(failures.load(ordering: .relaxed) == 0, "seed \(seed)")
         #expect(pas_jit_heap_verify(heap) == ok, "seed \(seed)")
         #expect(statistics(heap).blockCount == 0, "seed \(seed)")
-    }
-}
-
-/// A deterministic generator for the randomised tests (the seed is printed on failure).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 import PasJIT
 import PasSystem
 
@@ -8,7 +9,7 @@ import PasSystem
     /// trap fill of freed code, or zero (never touched): the allocator keeps nothing there.
     @Test func everyByteIsTestDataFillOrZero() throws {
         let seed = UInt64.random(in: 1 ... .max)
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 32 << 20))
         // written: bytes the test wrote and still owns; size: the block's usable size.
         var live: [UInt: (size: Int, written: Int, byte: UInt8)] = [:]
@@ -70,7 +71,6 @@ import PasSystem
     }
 }
 
-extension SplitMix: RandomNumberGenerator {}
 
 @Suite struct JITHeapStatisticsTests {
     @Test func statisticsAddUp() throws {

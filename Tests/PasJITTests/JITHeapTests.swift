@@ -220,7 +220,7 @@ let trapByte: UInt8 = {
         final class Failures: @unchecked Sendable { var count = 0; let lock = NSLockLike() }
         let failures = Failures()
         DispatchQueue.concurrentPerform(iterations: 4) { t in
-            var rng = SplitMix(seed: UInt64(t + 1))
+            var rng = SplitMix64(seed: UInt64(t + 1))
             var live: [(CodeBlock, Int32)] = []
             for i in 0 ..< 3000 {
                 if live.count > 50 || (rng.next() % 3 == 0 && !live.isEmpty) {
@@ -244,18 +244,6 @@ let trapByte: UInt8 = {
         #expect(failures.count == 0)
         try heap.verify()
         #expect(heap.statistics.blockCount == 0)
-    }
-}
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 @testable import ToyJITCore
 
 @Suite("ToyJIT arm64 code generation")

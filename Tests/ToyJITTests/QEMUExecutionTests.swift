@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 @testable import ToyJITCore
 
 /// Runs compiled arm64 code on a (user-mode emulated) AArch64 CPU through a generated static

@@ -1,5 +1,6 @@
 import PasSystem
 import Testing
+import PasTestSupport
 @testable import ToyJITCore
 
 #if arch(x86_64)

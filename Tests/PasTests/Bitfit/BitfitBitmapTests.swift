@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 @testable import Pas
 
 /// The word-at-a-time bit searches against one-bit-at-a-time versions, on random bitmaps.

@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 import Pas
 import PasSystem
 

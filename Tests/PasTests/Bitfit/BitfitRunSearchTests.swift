@@ -1,4 +1,5 @@
 import Testing
+import PasTestSupport
 @testable import Pas
 
 /// The run searches (shift-and first fit, sparse and walked first fit, longest run) and

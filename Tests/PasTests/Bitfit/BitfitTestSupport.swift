@@ -1,4 +1,5 @@
 import Pas
+import PasTestSupport
 import PasSystem
 import Synchronization
 #if canImport(Glibc)
@@ -50,19 +51,6 @@ final class PatternChunkSource: ChunkSource, @unchecked Sendable {
     func commit(_ range: MemoryRange) throws(PasError) {
         // Inaccessible chunks stay inaccessible: the heap must not need access to commit.
         if !inaccessible { try inner.commit(range) }
-    }
-}
-
-/// A deterministic pseudo-random generator (SplitMix64) so failures can be replayed from a seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
