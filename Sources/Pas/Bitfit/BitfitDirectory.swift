@@ -107,7 +107,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         let chunkTableBytes = (Config.maxChunks * 8 + 63) & ~63
         let fitBytes = Config.bucketCount * fitWords * 8
         do {
-            tablesRange = try BitfitSideMemory.allocate(byteCount: stateBytes + chunkTableBytes + fitBytes + Config.bucketCount * 8)
+            tablesRange = try MetadataPages.allocate(byteCount: stateBytes + chunkTableBytes + fitBytes + Config.bucketCount * 8)
         } catch {
             pageMap.release(chunkStarts: [])
             throw error
@@ -128,10 +128,10 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         for c in 0 ..< count {
             let meta = chunkTable[c]!
             starts.append(meta.load(as: UInt.self))
-            BitfitSideMemory.release(MemoryRange(start: UInt(bitPattern: meta), byteCount: BitfitSideMemory.roundedSize(Self.metadataBytes)))
+            MetadataPages.release(MemoryRange(start: UInt(bitPattern: meta), byteCount: MetadataPages.roundedSize(Self.metadataBytes)))
         }
         pageMap.release(chunkStarts: starts)
-        BitfitSideMemory.release(tablesRange)
+        MetadataPages.release(tablesRange)
     }
 
     // MARK: Lookup
@@ -302,7 +302,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         guard state.pointee.chunkCount < Config.maxChunks else {
             throw .outOfMemory(.allocate, requested: Config.chunkSize)
         }
-        let metaRange = try BitfitSideMemory.allocate(byteCount: Self.metadataBytes)
+        let metaRange = try MetadataPages.allocate(byteCount: Self.metadataBytes)
         let start: UInt
         if state.pointee.spareChunk != 0 {
             start = state.pointee.spareChunk
@@ -311,7 +311,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
             do {
                 range = try chunks.allocateChunk(byteCount: Config.chunkSize, alignment: Config.chunkSize)
             } catch {
-                BitfitSideMemory.release(metaRange)
+                MetadataPages.release(metaRange)
                 throw error
             }
             precondition(range.byteCount == Config.chunkSize && Alignment.isAligned(range.start, to: Config.chunkSize),
@@ -322,7 +322,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
             if try pageMap.prepare(start) { state.pointee.metadataBytes += BitfitPageMap.leafBytes }
         } catch {
             state.pointee.spareChunk = start
-            BitfitSideMemory.release(metaRange)
+            MetadataPages.release(metaRange)
             throw error
         }
         state.pointee.spareChunk = 0

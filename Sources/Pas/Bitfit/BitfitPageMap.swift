@@ -28,7 +28,7 @@ struct BitfitPageMap {
     init(chunkShift: Int) throws(PasError) {
         self.chunkShift = chunkShift
         self.topBits = max(0, Self.addressBits - chunkShift - Self.leafBits)
-        topRange = try BitfitSideMemory.allocate(byteCount: (1 << topBits) * 8)
+        topRange = try MetadataPages.allocate(byteCount: (1 << topBits) * 8)
         top = topRange.pointer.bindMemory(to: Atomic<UInt>.self, capacity: 1 << topBits)
     }
 
@@ -56,12 +56,12 @@ struct BitfitPageMap {
             throw .unsupported(.allocate, reason: "chunk at 0x\(String(chunkStart, radix: 16)) lies above the \(Self.addressBits)-bit address space the bitfit page map covers")
         }
         if top[Int(topIndex)].load(ordering: .relaxed) != 0 { return false }
-        let leaf = try BitfitSideMemory.allocate(byteCount: Self.leafBytes)
+        let leaf = try MetadataPages.allocate(byteCount: Self.leafBytes)
         top[Int(topIndex)].store(leaf.start, ordering: .releasing)
         return true
     }
 
-    static var leafBytes: Int { BitfitSideMemory.roundedSize((1 << leafBits) * 8) }
+    static var leafBytes: Int { MetadataPages.roundedSize((1 << leafBits) * 8) }
 
     /// Publishes `metadata` for the chunk starting at `chunkStart`. Requires a prior `prepare`.
     /// Caller holds the directory lock.
@@ -80,8 +80,8 @@ struct BitfitPageMap {
         for start in chunkStarts {
             let topIndex = Int((start >> UInt(chunkShift)) >> UInt(Self.leafBits))
             let leaf = top[topIndex].exchange(0, ordering: .relaxed)
-            if leaf != 0 { BitfitSideMemory.release(MemoryRange(start: leaf, byteCount: Self.leafBytes)) }
+            if leaf != 0 { MetadataPages.release(MemoryRange(start: leaf, byteCount: Self.leafBytes)) }
         }
-        BitfitSideMemory.release(topRange)
+        MetadataPages.release(topRange)
     }
 }

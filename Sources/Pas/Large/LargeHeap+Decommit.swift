@@ -28,7 +28,7 @@ extension LargeHeap {
         let used = lock.withLock { core != nil }
         guard used else { return 0 }
         if planRange == nil {
-            planRange = try LargeMetadataPages.allocate(byteCount: Self.planCapacity * MemoryLayout<LargeDecommitRun>.stride)
+            planRange = try MetadataPages.allocate(byteCount: Self.planCapacity * MemoryLayout<LargeDecommitRun>.stride)
         }
         // Invariant: the plan region is mapped for the heap's life, sized for `planCapacity`
         // runs, and used only by the holder of `decommitLock`.

@@ -84,7 +84,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         if let registration { pageSharing?.unregister(registration) }
         // Chunks stay with their source (a chunk source never takes chunks back).
         core?.releaseMetadata()
-        if let planRange { LargeMetadataPages.release(planRange) }
+        if let planRange { MetadataPages.release(planRange) }
     }
 
     func coreForMutation() throws(PasError) {

@@ -9,7 +9,7 @@ struct LargeMapEntry {
 }
 
 /// The large map: an open-addressing hash table (linear probing, backward-shift deletion)
-/// from object start to its size and type, in pages from `LargeMetadataPages`.
+/// from object start to its size and type, in pages from `MetadataPages`.
 ///
 /// Kept at most half full; grows by doubling. Callers `reserve` before inserting so that an
 /// insertion cannot fail. Not thread-safe: the owning heap's lock protects it.
@@ -22,13 +22,13 @@ struct LargeMap {
     private(set) var count = 0
 
     init() throws(PasError) {
-        region = try LargeMetadataPages.allocate(byteCount: SystemInfo.pageSize)
+        region = try MetadataPages.allocate(byteCount: SystemInfo.pageSize)
         capacity = Self.powerOfTwo(atMost: region.byteCount / MemoryLayout<LargeMapEntry>.stride)
         entries = region.pointer.bindMemory(to: LargeMapEntry.self, capacity: capacity)
     }
 
     /// Unmaps the table. The map must not be used afterwards.
-    func release() { LargeMetadataPages.release(region) }
+    func release() { MetadataPages.release(region) }
 
     /// Bytes of metadata pages held.
     var metadataBytes: Int { region.byteCount }
@@ -49,7 +49,7 @@ struct LargeMap {
         if (count + extra) * 2 <= capacity { return }
         var newCapacity = capacity * 2
         while (count + extra) * 2 > newCapacity { newCapacity *= 2 }
-        let newRegion = try LargeMetadataPages.allocate(byteCount: newCapacity * MemoryLayout<LargeMapEntry>.stride)
+        let newRegion = try MetadataPages.allocate(byteCount: newCapacity * MemoryLayout<LargeMapEntry>.stride)
         let old = (entries, capacity, region)
         capacity = newCapacity
         // Invariant: fresh zeroed pages: every slot reads as empty (start 0).
@@ -57,7 +57,7 @@ struct LargeMap {
         region = newRegion
         count = 0
         for i in 0 ..< old.1 where old.0[i].start != 0 { insert(old.0[i]) }
-        LargeMetadataPages.release(old.2)
+        MetadataPages.release(old.2)
     }
 
     /// The slot holding `start`, or nil. Expected O(1).

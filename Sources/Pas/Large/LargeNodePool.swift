@@ -21,7 +21,7 @@ struct LargeNode {
     @inline(__always) var size: UInt { end &- start }
 }
 
-/// A pool of `LargeNode`s addressed by 32-bit index, in pages from `LargeMetadataPages`.
+/// A pool of `LargeNode`s addressed by 32-bit index, in pages from `MetadataPages`.
 ///
 /// Index 0 is reserved for "no node". The pool grows by doubling into fresh pages (indices
 /// stay valid; the base pointer changes, so take `treap` again after `reserve`).
@@ -43,14 +43,14 @@ struct LargeNodePool {
 
     init() throws(PasError) {
         let bytes = 4 * SystemInfo.pageSize
-        region = try LargeMetadataPages.allocate(byteCount: bytes)
+        region = try MetadataPages.allocate(byteCount: bytes)
         capacity = region.byteCount / MemoryLayout<LargeNode>.stride
         // Invariant: fresh read-write pages, suitably aligned for LargeNode.
         nodes = region.pointer.bindMemory(to: LargeNode.self, capacity: capacity)
     }
 
     /// Unmaps the pool. The pool must not be used afterwards.
-    func release() { LargeMetadataPages.release(region) }
+    func release() { MetadataPages.release(region) }
 
     /// Nodes that `allocate` can hand out without growing.
     var spare: Int { capacity - highWater + freeCount }
@@ -67,11 +67,11 @@ struct LargeNodePool {
         var newCapacity = capacity * 2
         while newCapacity - highWater + freeCount < count { newCapacity *= 2 }
         guard newCapacity <= Int(UInt32.max) else { throw .outOfMemory(.allocate, requested: count) }
-        let newRegion = try LargeMetadataPages.allocate(byteCount: newCapacity * MemoryLayout<LargeNode>.stride)
+        let newRegion = try MetadataPages.allocate(byteCount: newCapacity * MemoryLayout<LargeNode>.stride)
         let newNodes = newRegion.pointer.bindMemory(to: LargeNode.self, capacity: newCapacity)
         // Invariant: both regions hold at least `highWater` nodes; LargeNode is trivial.
         newNodes.update(from: nodes, count: highWater)
-        LargeMetadataPages.release(region)
+        MetadataPages.release(region)
         region = newRegion
         nodes = newNodes
         capacity = newRegion.byteCount / MemoryLayout<LargeNode>.stride
