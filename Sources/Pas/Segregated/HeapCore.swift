@@ -78,11 +78,7 @@ struct HeapCore {
         let stateOffset = offset; offset += PageHeader.stateCount * 8
         let primordialOffset = offset; offset += classes * 8
         let tableOffset = offset; offset += tableEntries
-        let range = try VirtualMemory.reserve(byteCount: offset, alignment: SystemInfo.pageSize)
-        do { try VirtualMemory.commit(range, protection: .readWrite) } catch {
-            try? VirtualMemory.release(range)
-            throw error
-        }
+        let range = try MetadataPages.allocate(byteCount: offset)
         // Invariant: the mapping lives until `destroy`; it is zero-filled.
         let base = range.pointer
         let core = base.bindMemory(to: HeapCore.self, capacity: 1)

@@ -51,8 +51,7 @@ final class HeapRegistry: @unchecked Sendable {
         let slotOffset = (lockBytes + 63) & ~63
         let total = slotOffset + HeapRegistry.maxHeaps * MemoryLayout<HeapSlot>.stride
         // Invariant: this mapping is never released; locks in it outlive every heap.
-        guard let range = try? VirtualMemory.reserve(byteCount: total, alignment: SystemInfo.pageSize),
-              (try? VirtualMemory.commit(range, protection: .readWrite)) != nil else { return nil }
+        guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
         for i in 0 ..< HeapRegistry.maxHeaps { (heapLocks + i).initialize(to: FutexLock()) }
         slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)

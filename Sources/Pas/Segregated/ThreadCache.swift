@@ -50,8 +50,7 @@ enum ThreadCache {
     static func currentOrCreate() -> UnsafeMutableRawPointer? {
         if let cache = pas_shim_thread_slot_get() { return cache }
         guard HeapRegistry.shared != nil,
-              let range = try? VirtualMemory.reserve(byteCount: byteCount, alignment: SystemInfo.pageSize),
-              (try? VirtualMemory.commit(range, protection: .readWrite)) != nil else { return nil }
+              let range = try? MetadataPages.allocate(byteCount: byteCount) else { return nil }
         let cache = range.pointer
         // Invariant: the mapping is private to this thread until `destroy` unmaps it; its memory
         // reads zero, which is an empty log and empty allocators.
