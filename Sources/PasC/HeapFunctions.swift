@@ -4,21 +4,16 @@ import PasSystem
 import Glibc
 #endif
 
-// The `pas_heap_*` functions of pas_heap.h. A `pas_heap*` is an unmanaged, retained reference
-// to a `PasHeap` (`Unmanaged.passRetained`), released by destroy. Every function records
+// The `pas_heap_*` functions of pas_heap.h. A `pas_heap*` is a `HandleTable` handle of a
+// `PasHeap` (retained by the table until destroy), checked on every call. Every function records
 // failures with `LastError` and returns the documented failure value. Cost and thread-safety
 // are those of the `PasHeap` method each one calls (pas_heap.h states them for C callers).
 
-/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+/// The heap behind a handle, or nil with the error recorded: INVALID_ARGUMENT for NULL,
+/// INVALID_HANDLE for a destroyed handle or one that is not a `pas_heap*` (see `HandleTable`).
 @inline(__always)
 func generalHeap(_ handle: UnsafeRawPointer?, _ function: String) -> PasHeap? {
-    guard let handle else {
-        LastError.recordInvalidArgument(function, "heap is NULL")
-        return nil
-    }
-    // Invariant: a non-NULL handle came from pas_heap_create and was not destroyed, so it is
-    // a live PasHeap reference (the header says other values are undefined).
-    return Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+    HandleTable.object(handle, kind: .heap, as: PasHeap.self, function)
 }
 
 /// `pas_heap* pas_heap_create(size_t cage_bytes)`: 0 means `PasHeap.defaultCageBytes`.
@@ -26,7 +21,11 @@ func generalHeap(_ handle: UnsafeRawPointer?, _ function: String) -> PasHeap? {
 public func pas_heap_create(_ cageBytes: UInt) -> UnsafeMutableRawPointer? {
     do {
         let heap = try PasHeap(cageBytes: cageBytes == 0 ? PasHeap.defaultCageBytes : cSize(cageBytes))
-        return Unmanaged.passRetained(heap).toOpaque()
+        guard let handle = HandleTable.insert(heap, kind: .heap) else {
+            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_heap_create: too many live heap handles")
+            return nil
+        }
+        return handle
     } catch {
         LastError.record(error, context: "pas_heap_create")
         return nil
@@ -40,8 +39,9 @@ public func pas_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
         LastError.recordInvalidArgument("pas_heap_destroy", "heap is NULL")
         return PasErrorCode.invalidArgument.rawValue
     }
-    // Invariant: handle holds the +1 reference taken by pas_heap_create; this drops it.
-    Unmanaged<PasHeap>.fromOpaque(handle).release()
+    if case .failure(let problem) = HandleTable.remove(handle, kind: .heap) {
+        return HandleTable.report(problem, handle, kind: .heap, "pas_heap_destroy")
+    }
     return PasErrorCode.ok.rawValue
 }
 
@@ -98,7 +98,7 @@ public func pas_heap_reallocate(_ handle: UnsafeMutableRawPointer?, _ block: Uns
 /// `pas_error_code pas_heap_deallocate(pas_heap* heap, void* block)`.
 @_cdecl("pas_heap_deallocate")
 public func pas_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = generalHeap(handle, "pas_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = generalHeap(handle, "pas_heap_deallocate") else { return pas_last_error() }
     guard let block else { return status(of: .unknownPointer(.deallocate, address: 0)) }
     do {
         try heap.deallocate(block)
@@ -127,9 +127,9 @@ public func pas_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: Unsaf
 /// `bool pas_heap_contains(const pas_heap* heap, const void* pointer)`: nothing is recorded.
 @_cdecl("pas_heap_contains")
 public func pas_heap_contains(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPointer?) -> Bool {
-    guard let handle else { return false }
-    // Invariant: as in `generalHeap(_:_:)`.
-    let heap = Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+    guard let handle, case .success(let object) = HandleTable.lookup(handle, kind: .heap) else { return false }
+    // Invariant: a slot of kind .heap holds a PasHeap.
+    let heap = unsafeDowncast(object, to: PasHeap.self)
     guard let pointer else { return heap.cage.contains(0) }
     return heap.contains(pointer)
 }
@@ -149,16 +149,18 @@ public func pas_heap_clamp(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPoin
 /// `pas_heap_region pas_heap_region_of(const pas_heap* heap, const void* pointer)`: nothing is recorded.
 @_cdecl("pas_heap_region_of")
 public func pas_heap_region_of(_ handle: UnsafeRawPointer?, _ pointer: UnsafeRawPointer?) -> UInt32 {
-    guard let handle, let pointer else { return CHeapRegion.foreign.rawValue }
-    // Invariant: as in `generalHeap(_:_:)`.
-    let heap = Unmanaged<PasHeap>.fromOpaque(handle).takeUnretainedValue()
+    guard let handle, let pointer, case .success(let object) = HandleTable.lookup(handle, kind: .heap) else {
+        return CHeapRegion.foreign.rawValue
+    }
+    // Invariant: a slot of kind .heap holds a PasHeap.
+    let heap = unsafeDowncast(object, to: PasHeap.self)
     return CHeapRegion(heap.region(of: pointer)).rawValue
 }
 
 /// `pas_error_code pas_heap_get_statistics(pas_heap* heap, pas_heap_statistics* statistics)`.
 @_cdecl("pas_heap_get_statistics")
 public func pas_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = generalHeap(handle, "pas_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = generalHeap(handle, "pas_heap_get_statistics") else { return pas_last_error() }
     guard let out else {
         LastError.recordInvalidArgument("pas_heap_get_statistics", "statistics is NULL")
         return PasErrorCode.invalidArgument.rawValue
@@ -172,7 +174,7 @@ public func pas_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: U
 /// `pas_error_code pas_heap_scavenge(pas_heap* heap, size_t* decommitted)`.
 @_cdecl("pas_heap_scavenge")
 public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
-    guard let heap = generalHeap(handle, "pas_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = generalHeap(handle, "pas_heap_scavenge") else { return pas_last_error() }
     let bytes = heap.scavenge(idleFor: 0)
     decommitted?.pointee = UInt(max(bytes, 0))
     return PasErrorCode.ok.rawValue
@@ -181,7 +183,7 @@ public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted:
 /// `pas_error_code pas_heap_verify(pas_heap* heap)`.
 @_cdecl("pas_heap_verify")
 public func pas_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = generalHeap(handle, "pas_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = generalHeap(handle, "pas_heap_verify") else { return pas_last_error() }
     do {
         try heap.verify()
         return PasErrorCode.ok.rawValue

@@ -4,24 +4,18 @@ import PasSystem
 import Glibc
 #endif
 
-// The `pas_jit_heap_*` functions of pas_jit_heap.h. A `pas_jit_heap*` is an unmanaged,
-// retained reference to a `JITHeap` (`Unmanaged.passRetained`), released by destroy; the
-// process-wide heap's handle is unretained and never released.
+// The `pas_jit_heap_*` functions of pas_jit_heap.h. A `pas_jit_heap*` is a `HandleTable`
+// handle of a `JITHeap` (retained by the table until destroy); the process-wide heap's
+// handle is made once and never destroyed.
 // Every function records failures with `LastError` and returns the documented failure value.
 // Cost and thread-safety are those of the `JITHeap` method each one calls (pas_jit_heap.h
 // states them for C callers).
 
-/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+/// The heap behind a handle, or nil with the error recorded: INVALID_ARGUMENT for NULL,
+/// INVALID_HANDLE for a destroyed handle or one that is not a `pas_jit_heap*`.
 @inline(__always)
 func jitHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> JITHeap? {
-    guard let handle else {
-        LastError.recordInvalidArgument(function, "heap is NULL")
-        return nil
-    }
-    // Invariant: a non-NULL handle came from pas_jit_heap_create (not yet destroyed) or
-    // pas_jit_heap_process_heap, so it is a live JITHeap reference (the header says other
-    // values are undefined).
-    return Unmanaged<JITHeap>.fromOpaque(handle).takeUnretainedValue()
+    HandleTable.object(handle, kind: .jitHeap, as: JITHeap.self, function)
 }
 
 /// A C `size_t` as a Swift size; sizes above `Int.max` become -1, which every heap refuses.
@@ -56,7 +50,11 @@ public func pas_jit_heap_create(_ options: UnsafeRawPointer?) -> UnsafeMutableRa
     }
     do {
         let heap = try JITHeap(options: swiftOptions)
-        return Unmanaged.passRetained(heap).toOpaque()
+        guard let handle = HandleTable.insert(heap, kind: .jitHeap) else {
+            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_jit_heap_create: too many live heap handles")
+            return nil
+        }
+        return handle
     } catch {
         LastError.record(error)
         return nil
@@ -70,12 +68,13 @@ public func pas_jit_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
         LastError.recordInvalidArgument("pas_jit_heap_destroy", "heap is NULL")
         return PasErrorCode.invalidArgument.rawValue
     }
-    if let process = ProcessJITHeap.heap, handle == Unmanaged.passUnretained(process).toOpaque() {
+    if let process = ProcessJITHeap.handle, handle == process {
         LastError.recordInvalidArgument("pas_jit_heap_destroy", "the process-wide heap cannot be destroyed")
         return PasErrorCode.invalidArgument.rawValue
     }
-    // Invariant: handle holds the +1 reference taken by pas_jit_heap_create; this drops it.
-    Unmanaged<JITHeap>.fromOpaque(handle).release()
+    if case .failure(let problem) = HandleTable.remove(handle, kind: .jitHeap) {
+        return HandleTable.report(problem, handle, kind: .jitHeap, "pas_jit_heap_destroy")
+    }
     return PasErrorCode.ok.rawValue
 }
 
@@ -83,7 +82,7 @@ public func pas_jit_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
 @_cdecl("pas_jit_heap_add_fresh_memory")
 public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ executable: UnsafeMutableRawPointer?,
                                           _ size: UInt, _ writable: UnsafeMutableRawPointer?, _ mode: UInt32) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_add_fresh_memory") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_add_fresh_memory") else { return pas_last_error() }
     guard let cMode = CProtectionMode(rawValue: mode) else {
         LastError.recordInvalidArgument("pas_jit_heap_add_fresh_memory", "unknown protection mode \(mode)")
         return PasErrorCode.invalidArgument.rawValue
@@ -137,7 +136,7 @@ public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: Un
 /// `pas_error_code pas_jit_heap_deallocate(pas_jit_heap* heap, void* block)`.
 @_cdecl("pas_jit_heap_deallocate")
 public func pas_jit_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_deallocate") else { return pas_last_error() }
     do {
         try heap.deallocate(CodeBlock(address: UInt(bitPattern: block)))
         return PasErrorCode.ok.rawValue
@@ -149,7 +148,7 @@ public func pas_jit_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block:
 /// `pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_size)`.
 @_cdecl("pas_jit_heap_shrink")
 public func pas_jit_heap_shrink(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ newSize: UInt) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_shrink") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_shrink") else { return pas_last_error() }
     do {
         try heap.shrink(CodeBlock(address: UInt(bitPattern: block)), to: cSize(newSize))
         return PasErrorCode.ok.rawValue
@@ -174,7 +173,7 @@ public func pas_jit_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: U
 @_cdecl("pas_jit_heap_write")
 public func pas_jit_heap_write(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ offset: UInt,
                                _ bytes: UnsafeRawPointer?, _ count: UInt) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_write") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_write") else { return pas_last_error() }
     if bytes == nil, count > 0 {
         LastError.recordInvalidArgument("pas_jit_heap_write", "bytes is NULL with count \(count)")
         return PasErrorCode.invalidArgument.rawValue
@@ -199,7 +198,7 @@ public func pas_jit_heap_with_writable_bytes(
     _ function: (@convention(c) (UnsafeMutableRawPointer?, UInt, UnsafeMutableRawPointer?) -> Void)?,
     _ context: UnsafeMutableRawPointer?
 ) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_with_writable_bytes") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_with_writable_bytes") else { return pas_last_error() }
     guard let function else {
         LastError.recordInvalidArgument("pas_jit_heap_with_writable_bytes", "function is NULL")
         return PasErrorCode.invalidArgument.rawValue
@@ -219,9 +218,9 @@ public func pas_jit_heap_with_writable_bytes(
 /// `bool pas_jit_heap_contains(pas_jit_heap* heap, const void* pc)`. Records nothing.
 @_cdecl("pas_jit_heap_contains")
 public func pas_jit_heap_contains(_ handle: UnsafeMutableRawPointer?, _ pc: UnsafeRawPointer?) -> Bool {
-    guard let handle else { return false }
-    // Invariant: as in `jitHeap(_:_:)`.
-    return Unmanaged<JITHeap>.fromOpaque(handle).takeUnretainedValue().contains(UInt(bitPattern: pc))
+    guard let handle, case .success(let object) = HandleTable.lookup(handle, kind: .jitHeap) else { return false }
+    // Invariant: a slot of kind .jitHeap holds a JITHeap.
+    return unsafeDowncast(object, to: JITHeap.self).contains(UInt(bitPattern: pc))
 }
 
 /// `pas_jit_protection_mode pas_jit_heap_protection_mode(pas_jit_heap* heap)`.
@@ -234,7 +233,7 @@ public func pas_jit_heap_protection_mode(_ handle: UnsafeMutableRawPointer?) -> 
 /// `pas_error_code pas_jit_heap_get_statistics(pas_jit_heap* heap, pas_jit_heap_statistics* out)`.
 @_cdecl("pas_jit_heap_get_statistics")
 public func pas_jit_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_get_statistics") else { return pas_last_error() }
     guard let out else {
         LastError.recordInvalidArgument("pas_jit_heap_get_statistics", "statistics is NULL")
         return PasErrorCode.invalidArgument.rawValue
@@ -247,7 +246,7 @@ public func pas_jit_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ ou
 /// `pas_error_code pas_jit_heap_scavenge(pas_jit_heap* heap, size_t* decommitted)`.
 @_cdecl("pas_jit_heap_scavenge")
 public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_scavenge") else { return pas_last_error() }
     do {
         let bytes = try heap.scavenge()
         decommitted?.pointee = UInt(bytes)
@@ -260,7 +259,7 @@ public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommit
 /// `pas_error_code pas_jit_heap_verify(pas_jit_heap* heap)`.
 @_cdecl("pas_jit_heap_verify")
 public func pas_jit_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = jitHeap(handle, "pas_jit_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = jitHeap(handle, "pas_jit_heap_verify") else { return pas_last_error() }
     do {
         try heap.verify()
         return PasErrorCode.ok.rawValue

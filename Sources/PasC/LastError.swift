@@ -19,6 +19,7 @@ public enum PasErrorCode: Int32, Sendable, CaseIterable {
     case unsupported = 11
     case corrupted = 12
     case invalidArgument = 13
+    case invalidHandle = 14
 
     /// The C name of the code, as a static NUL-terminated string.
     var cName: StaticString {
@@ -37,6 +38,7 @@ public enum PasErrorCode: Int32, Sendable, CaseIterable {
         case .unsupported: return "PAS_ERROR_UNSUPPORTED"
         case .corrupted: return "PAS_ERROR_CORRUPTED"
         case .invalidArgument: return "PAS_ERROR_INVALID_ARGUMENT"
+        case .invalidHandle: return "PAS_ERROR_INVALID_HANDLE"
         }
     }
 }

@@ -14,6 +14,9 @@ enum ProcessJITHeap {
     static let heap: JITHeap? = try? JITHeap(options: .init(protectionModes: [.rwx], fillPattern: .none,
                                                             reservesRegion: false))
 
+    /// The heap's C handle, made once (never destroyed: `pas_jit_heap_destroy` refuses it).
+    nonisolated(unsafe) static let handle: UnsafeMutableRawPointer? = heap.flatMap { HandleTable.insert($0, kind: .jitHeap) }
+
     /// The heap, or nil with UNSUPPORTED recorded.
     @inline(__always)
     static func get(_ function: String) -> JITHeap? {
@@ -23,11 +26,15 @@ enum ProcessJITHeap {
     }
 }
 
-/// `pas_jit_heap* pas_jit_heap_process_heap(void)`: the process-wide heap's handle (unretained).
+/// `pas_jit_heap* pas_jit_heap_process_heap(void)`: the process-wide heap's handle.
 @_cdecl("pas_jit_heap_process_heap")
 public func pas_jit_heap_process_heap() -> UnsafeMutableRawPointer? {
-    guard let heap = ProcessJITHeap.get("pas_jit_heap_process_heap") else { return nil }
-    return Unmanaged.passUnretained(heap).toOpaque()
+    guard ProcessJITHeap.get("pas_jit_heap_process_heap") != nil else { return nil }
+    guard let handle = ProcessJITHeap.handle else {
+        LastError.record(.unsupported(.allocate, reason: "pas_jit_heap_process_heap: no handle slot left"))
+        return nil
+    }
+    return handle
 }
 
 /// `void jit_heap_add_fresh_memory(pas_range range)`.

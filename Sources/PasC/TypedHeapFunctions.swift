@@ -1,20 +1,15 @@
 import Pas
 import PasSystem
 
-// The `pas_typed_heap_*` functions of pas_typed_heap.h. A `pas_typed_heap*` is an unmanaged,
-// retained reference to a `CTypedHeap`, released by destroy. Errors from the heap are
+// The `pas_typed_heap_*` functions of pas_typed_heap.h. A `pas_typed_heap*` is a
+// `HandleTable` handle of a `CTypedHeap` (retained by the table until destroy). Errors from the heap are
 // recorded with the heap's label (its name) before the description.
 
-/// The heap behind a handle, or nil (with INVALID_ARGUMENT recorded) for NULL.
+/// The heap behind a handle, or nil with the error recorded: INVALID_ARGUMENT for NULL,
+/// INVALID_HANDLE for a destroyed handle or one that is not a `pas_typed_heap*`.
 @inline(__always)
 func typedHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> CTypedHeap? {
-    guard let handle else {
-        LastError.recordInvalidArgument(function, "heap is NULL")
-        return nil
-    }
-    // Invariant: a non-NULL handle came from pas_typed_heap_create and was not destroyed, so
-    // it is a live CTypedHeap reference (the header says other values are undefined).
-    return Unmanaged<CTypedHeap>.fromOpaque(handle).takeUnretainedValue()
+    HandleTable.object(handle, kind: .typedHeap, as: CTypedHeap.self, function)
 }
 
 /// `pas_typed_heap* pas_typed_heap_create(size_t object_size, size_t alignment, const char* name)`.
@@ -25,7 +20,11 @@ public func pas_typed_heap_create(_ objectSize: UInt, _ alignment: UInt, _ name:
     do {
         let heap = try CTypedHeap(objectSize: cSize(objectSize),
                                   alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment), name: label)
-        return Unmanaged.passRetained(heap).toOpaque()
+        guard let handle = HandleTable.insert(heap, kind: .typedHeap) else {
+            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_typed_heap_create: too many live heap handles")
+            return nil
+        }
+        return handle
     } catch {
         LastError.record(error, context: "pas_typed_heap_create(\"\(label ?? "")\")")
         return nil
@@ -39,8 +38,9 @@ public func pas_typed_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 
         LastError.recordInvalidArgument("pas_typed_heap_destroy", "heap is NULL")
         return PasErrorCode.invalidArgument.rawValue
     }
-    // Invariant: handle holds the +1 reference taken by pas_typed_heap_create; this drops it.
-    Unmanaged<CTypedHeap>.fromOpaque(handle).release()
+    if case .failure(let problem) = HandleTable.remove(handle, kind: .typedHeap) {
+        return HandleTable.report(problem, handle, kind: .typedHeap, "pas_typed_heap_destroy")
+    }
     return PasErrorCode.ok.rawValue
 }
 
@@ -59,7 +59,7 @@ public func pas_typed_heap_allocate(_ handle: UnsafeMutableRawPointer?) -> Unsaf
 /// `pas_error_code pas_typed_heap_deallocate(pas_typed_heap* heap, void* object)`.
 @_cdecl("pas_typed_heap_deallocate")
 public func pas_typed_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ object: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = typedHeap(handle, "pas_typed_heap_deallocate") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = typedHeap(handle, "pas_typed_heap_deallocate") else { return pas_last_error() }
     let error: PasError
     if let object {
         do {
@@ -78,7 +78,7 @@ public func pas_typed_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ obje
 /// `pas_error_code pas_typed_heap_get_statistics(pas_typed_heap* heap, pas_typed_heap_statistics* statistics)`.
 @_cdecl("pas_typed_heap_get_statistics")
 public func pas_typed_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = typedHeap(handle, "pas_typed_heap_get_statistics") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = typedHeap(handle, "pas_typed_heap_get_statistics") else { return pas_last_error() }
     guard let out else {
         LastError.recordInvalidArgument("pas_typed_heap_get_statistics", "statistics is NULL")
         return PasErrorCode.invalidArgument.rawValue
@@ -91,7 +91,7 @@ public func pas_typed_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ 
 /// `pas_error_code pas_typed_heap_scavenge(pas_typed_heap* heap, size_t* decommitted)`.
 @_cdecl("pas_typed_heap_scavenge")
 public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
-    guard let heap = typedHeap(handle, "pas_typed_heap_scavenge") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = typedHeap(handle, "pas_typed_heap_scavenge") else { return pas_last_error() }
     do {
         let bytes = try heap.scavenge()
         decommitted?.pointee = UInt(max(bytes, 0))
@@ -105,7 +105,7 @@ public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decomm
 /// `pas_error_code pas_typed_heap_verify(pas_typed_heap* heap)`.
 @_cdecl("pas_typed_heap_verify")
 public func pas_typed_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
-    guard let heap = typedHeap(handle, "pas_typed_heap_verify") else { return PasErrorCode.invalidArgument.rawValue }
+    guard let heap = typedHeap(handle, "pas_typed_heap_verify") else { return pas_last_error() }
     do {
         try heap.verify()
         return PasErrorCode.ok.rawValue

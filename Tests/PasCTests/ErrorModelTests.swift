@@ -57,8 +57,8 @@ import Glibc
         }
         #expect(String(cString: pas_error_name(PasErrorCode.doubleFree.rawValue)) == "PAS_ERROR_DOUBLE_FREE")
         #expect(String(cString: pas_error_name(-1)) == "PAS_ERROR_UNKNOWN_CODE")
-        #expect(String(cString: pas_error_name(14)) == "PAS_ERROR_UNKNOWN_CODE")
-        #expect(Set(PasErrorCode.allCases.map(\.rawValue)) == Set(0 ... 13))
+        #expect(String(cString: pas_error_name(15)) == "PAS_ERROR_UNKNOWN_CODE")
+        #expect(Set(PasErrorCode.allCases.map(\.rawValue)) == Set(0 ... 14))
     }
 
     @Test func errorsStayOnTheirThread() throws {

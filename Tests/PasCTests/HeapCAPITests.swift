@@ -181,7 +181,7 @@ func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comme
         defer { #expect(pas_heap_destroy(heap) == ok) }
         let p = try #require(pas_heap_allocate(heap, 100, 0))
         defer { #expect(pas_heap_deallocate(heap, p) == ok) }
-        let cage = Unmanaged<PasHeap>.fromOpaque(heap).takeUnretainedValue().cage
+        let cage = try #require(generalHeap(heap, "test")).cage
         for outside: UInt in [0x10, cage.start &- 4096, cage.end, cage.end &+ 12345, UInt.max &- 7] {
             let raw = UnsafeRawPointer(bitPattern: outside)
             #expect(!pas_heap_contains(heap, raw), "\(outside)")

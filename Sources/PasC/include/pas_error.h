@@ -55,7 +55,12 @@ typedef enum pas_error_code {
     /* A heap's metadata breaks an invariant (found by a verify call). */
     PAS_ERROR_CORRUPTED = 12,
     /* A NULL heap, a NULL out-parameter, or options with an unknown value. */
-    PAS_ERROR_INVALID_ARGUMENT = 13
+    PAS_ERROR_INVALID_ARGUMENT = 13,
+    /* A heap handle that was destroyed (even if a new heap now exists), a handle of another
+       kind (a pas_heap* passed as a pas_jit_heap*), or a value that was never a handle.
+       Handles are checked against a table, so such a call touches no memory and never
+       reaches another heap. */
+    PAS_ERROR_INVALID_HANDLE = 14
 } pas_error_code;
 
 /* The code of the calling thread's last recorded error, or PAS_OK if none since the

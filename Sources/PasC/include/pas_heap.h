@@ -154,8 +154,10 @@ typedef struct pas_heap_statistics {
 pas_heap* pas_heap_create(size_t cage_bytes);
 
 /* Destroys a heap made by pas_heap_create(), unmapping its cage; every block dies with it.
-   PAS_ERROR_INVALID_ARGUMENT for NULL. Passing anything else that is not a live heap is
-   undefined. */
+   PAS_ERROR_INVALID_ARGUMENT for NULL; PAS_ERROR_INVALID_HANDLE for a heap already destroyed
+   or a value that is not a pas_heap* (every pas_heap_* function checks its handle the same
+   way: a destroyed handle never reaches a heap created after it). Destroying a heap while
+   another thread still uses it is undefined. */
 pas_error_code pas_heap_destroy(pas_heap* heap);
 
 /* Allocates a block of at least size bytes at a multiple of alignment (a power of two up to

@@ -113,8 +113,10 @@ void pas_jit_heap_options_init(pas_jit_heap_options* options);
 pas_jit_heap* pas_jit_heap_create(const pas_jit_heap_options* options);
 
 /* Destroys a heap made by pas_jit_heap_create(), unmapping its own regions; every block
-   dies with it. PAS_ERROR_INVALID_ARGUMENT for NULL or the process-wide heap. Passing
-   anything else that is not a live heap is undefined. */
+   dies with it. PAS_ERROR_INVALID_ARGUMENT for NULL or the process-wide heap;
+   PAS_ERROR_INVALID_HANDLE for a heap already destroyed or a value that is not a
+   pas_jit_heap* (every pas_jit_heap_* function checks its handle the same way). Destroying
+   a heap while another thread still uses it is undefined. */
 pas_error_code pas_jit_heap_destroy(pas_jit_heap* heap);
 
 /* The process-wide heap behind libpas's jit_heap_* functions (see jit_heap.h), so they

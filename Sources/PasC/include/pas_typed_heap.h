@@ -57,8 +57,10 @@ typedef struct pas_typed_heap_statistics {
 pas_typed_heap* pas_typed_heap_create(size_t object_size, size_t alignment, const char* name);
 
 /* Destroys a heap made by pas_typed_heap_create(), releasing its address space; every
-   object dies with it. INVALID_ARGUMENT for NULL. Passing anything else that is not a
-   live typed heap is undefined. */
+   object dies with it. INVALID_ARGUMENT for NULL; INVALID_HANDLE for a heap already
+   destroyed or a value that is not a pas_typed_heap* (every pas_typed_heap_* function
+   checks its handle the same way). Destroying a heap while another thread still uses it is
+   undefined. */
 pas_error_code pas_typed_heap_destroy(pas_typed_heap* heap);
 
 /* One object (its bytes unspecified), or NULL: OUT_OF_MEMORY or SYSTEM when no memory can

@@ -303,6 +303,66 @@ static void test_typed_heaps(void)
     CHECK_ERROR(PAS_ERROR_INVALID_ARGUMENT, EINVAL);
 }
 
+#ifndef PAS_ERROR_INVALID_HANDLE
+#define PAS_ERROR_INVALID_HANDLE 14
+#endif
+
+/* Destroyed handles (of every kind) are refused with PAS_ERROR_INVALID_HANDLE, even after a
+   new heap was created in their place; a second destroy is refused the same way, and a
+   handle of one kind is refused by the functions of another. */
+static void test_stale_handles(void)
+{
+    pas_heap* old_heap = pas_heap_create((size_t)64 << 20);
+    CHECK(old_heap != NULL);
+    CHECK(pas_heap_destroy(old_heap) == PAS_OK);
+    pas_heap* new_heap = pas_heap_create((size_t)64 << 20);
+    CHECK(new_heap != NULL);
+    pas_clear_last_error();
+    CHECK(pas_heap_allocate(old_heap, 64, 0) == NULL);
+    CHECK(pas_last_error() == PAS_ERROR_INVALID_HANDLE);
+    CHECK(strstr(pas_last_error_message(), "destroyed") != NULL);
+    CHECK(pas_heap_destroy(old_heap) == PAS_ERROR_INVALID_HANDLE);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(!pas_heap_contains(old_heap, NULL));
+    void* block = pas_heap_allocate(new_heap, 64, 0);
+    CHECK(block != NULL && pas_heap_contains(new_heap, block));
+    CHECK(pas_heap_deallocate(new_heap, block) == PAS_OK);
+    /* A handle of another kind, and a value that was never a handle. */
+    CHECK(pas_typed_heap_allocate((pas_typed_heap*)new_heap) == NULL);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    int local = 0;
+    CHECK(pas_heap_allocate((pas_heap*)&local, 16, 0) == NULL);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(pas_heap_destroy(new_heap) == PAS_OK);
+
+    pas_typed_heap* old_typed = pas_typed_heap_create(32, 0, "old");
+    CHECK(old_typed != NULL);
+    CHECK(pas_typed_heap_destroy(old_typed) == PAS_OK);
+    pas_typed_heap* new_typed = pas_typed_heap_create(32, 0, "new");
+    CHECK(new_typed != NULL);
+    CHECK(pas_typed_heap_allocate(old_typed) == NULL);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(pas_typed_heap_destroy(old_typed) == PAS_ERROR_INVALID_HANDLE);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(pas_typed_heap_destroy(new_typed) == PAS_OK);
+
+    pas_jit_heap_options options;
+    pas_jit_heap_options_init(&options);
+    options.region_size = (size_t)4 << 20;
+    pas_jit_heap* old_jit = pas_jit_heap_create(&options);
+    CHECK(old_jit != NULL);
+    CHECK(pas_jit_heap_destroy(old_jit) == PAS_OK);
+    pas_jit_heap* new_jit = pas_jit_heap_create(&options);
+    CHECK(new_jit != NULL);
+    CHECK(pas_jit_heap_allocate(old_jit, 64, 0) == NULL);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(pas_jit_heap_destroy(old_jit) == PAS_ERROR_INVALID_HANDLE);
+    CHECK_ERROR(PAS_ERROR_INVALID_HANDLE, EINVAL);
+    CHECK(pas_jit_heap_destroy(new_jit) == PAS_OK);
+    CHECK(pas_jit_heap_destroy(pas_jit_heap_process_heap()) == PAS_ERROR_INVALID_ARGUMENT);
+    CHECK_ERROR(PAS_ERROR_INVALID_ARGUMENT, EINVAL);
+}
+
 int main(void)
 {
     const size_t cage_bytes = (size_t)1 << 30;
@@ -320,6 +380,7 @@ int main(void)
         CHECK(pas_heap_destroy(heap) == PAS_OK);
     }
     test_typed_heaps();
+    test_stale_handles();
     printf("pas_heap_test: %d checks, %d failed\n", checks, failures);
     return failures == 0 ? 0 : 1;
 }
