@@ -36,6 +36,10 @@ public struct CJITHeapOptions: Sendable, Equatable {
     func jitOptions() -> Result<JITHeap.Options, OptionsProblem> {
         guard reserved == 0 else { return .failure(OptionsProblem("reserved field is \(reserved), must be 0")) }
         guard regionSize <= UInt64(Int.max) else { return .failure(OptionsProblem("region size \(regionSize) too large")) }
+        let page = UInt64(SystemInfo.pageSize)
+        guard regionSize % page == 0 else {
+            return .failure(OptionsProblem("region size \(regionSize) is not a multiple of the page size (\(page))"))
+        }
         var modes: [ProtectionMode] = []
         let listed = [protectionModes.0, protectionModes.1, protectionModes.2, protectionModes.3]
         for raw in listed {

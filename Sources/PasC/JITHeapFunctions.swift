@@ -18,9 +18,10 @@ func jitHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> JITHeap?
     HandleTable.object(handle, kind: .jitHeap, as: JITHeap.self, function)
 }
 
-/// A C `size_t` as a Swift size; sizes above `Int.max` become -1, which every heap refuses.
+/// A C `size_t` as a Swift size, bit for bit: sizes above `Int.max` become negative, which
+/// every heap refuses, and `PasError.cDescription` prints them back as the caller's value.
 @inline(__always)
-func cSize(_ size: UInt) -> Int { size <= UInt(Int.max) ? Int(size) : -1 }
+func cSize(_ size: UInt) -> Int { Int(bitPattern: size) }
 
 /// `int pas_…(…)` status: records `error` and returns its code.
 @inline(__always)

@@ -52,6 +52,7 @@ extension PasError {
         case .invalidAlignment: return (.invalidAlignment, EINVAL, 0)
         case let .misaligned(_, address, _): return (.misaligned, EINVAL, address)
         case let .outsideReservation(_, address, _): return (.outsideReservation, EINVAL, address)
+        case let .overlapping(_, address, _): return (.outsideReservation, EINVAL, address)
         case let .notReserved(_, address): return (.notReserved, EINVAL, address)
         case .outOfMemory: return (.outOfMemory, ENOMEM, 0)
         case let .unknownPointer(_, address): return (.unknownPointer, EINVAL, address)
@@ -59,6 +60,31 @@ extension PasError {
         case let .outOfBounds(_, address, _): return (.outOfBounds, EINVAL, address)
         case .unsupported: return (.unsupported, ENOTSUP, 0)
         case let .corrupted(_, address, _): return (.corrupted, EIO, address)
+        }
+    }
+}
+
+extension PasError {
+    /// The description for a C caller. Every size and alignment the C API passes on came
+    /// from a `size_t` as `Int(bitPattern:)` (see `cSize`), so a negative one is printed as
+    /// the unsigned value the caller passed, never as a negative number.
+    var cDescription: String {
+        func unsigned(_ value: Int) -> String { String(UInt(bitPattern: value)) }
+        switch self {
+        case let .invalidSize(op, size) where size < 0:
+            return "\(op.rawValue): invalid size \(unsigned(size))"
+        case let .invalidAlignment(op, alignment) where alignment < 0:
+            return "\(op.rawValue): invalid alignment \(unsigned(alignment)) (must be a power of two within limits)"
+        case let .outOfMemory(op, requested) where requested < 0:
+            return "\(op.rawValue): out of memory for \(unsigned(requested)) bytes"
+        case let .outOfBounds(op, address, byteCount) where byteCount < 0:
+            return "\(op.rawValue): 0x\(String(address, radix: 16))+\(unsigned(byteCount)) reaches outside its object"
+        case let .outsideReservation(op, address, byteCount) where byteCount < 0:
+            return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(unsigned(byteCount)) is outside any reservation"
+        case let .overlapping(op, address, byteCount) where byteCount < 0:
+            return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(unsigned(byteCount)) overlaps an existing region"
+        default:
+            return description
         }
     }
 }
@@ -119,13 +145,13 @@ enum LastError {
     /// Records a `PasError`.
     static func record(_ error: PasError) {
         let report = error.cReport
-        record(report.code, errno: report.errno, address: report.address, message: error.description)
+        record(report.code, errno: report.errno, address: report.address, message: error.cDescription)
     }
 
     /// Records a `PasError` with `context` (e.g. the heap's name) before its description.
     static func record(_ error: PasError, context: String) {
         let report = error.cReport
-        record(report.code, errno: report.errno, address: report.address, message: "\(context): \(error.description)")
+        record(report.code, errno: report.errno, address: report.address, message: "\(context): \(error.cDescription)")
     }
 
     /// Records a misuse of the C API that `PasError` has no case for (NULL heap, bad options).

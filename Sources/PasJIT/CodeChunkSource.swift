@@ -49,7 +49,7 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
             let n = count.load(ordering: .relaxed)
             guard n < Self.maxRegions else { throw .unsupported(.reserve, reason: "more than \(Self.maxRegions) code regions") }
             for r in regions where r.executable.overlaps(region.executable) {
-                throw .outsideReservation(.reserve, address: region.executable.start, byteCount: region.executable.byteCount)
+                throw .overlapping(.reserve, address: region.executable.start, byteCount: region.executable.byteCount)
             }
             regions.append(region)
             cursors.append(region.executable.start)

@@ -165,7 +165,7 @@ public final class JITHeap: @unchecked Sendable {
         case .medium: try medium.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .large:
             // Fill before freeing: once freed, another thread may allocate the range.
-            try fill(block.address, byteCount: try large.size(of: p))
+            try fill(block.address, byteCount: try blockSize(block, for: .deallocate))
             try large.deallocate(p)
         case nil: throw .unknownPointer(.deallocate, address: block.address)
         }
@@ -184,7 +184,7 @@ public final class JITHeap: @unchecked Sendable {
         case .medium:
             _ = try medium.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .large:
-            let old = try large.size(of: p)
+            let old = try blockSize(block, for: .shrink)
             guard newSize > 0, newSize <= old else { throw .invalidSize(.shrink, newSize) }
             let kept = Alignment.roundUp(newSize, to: JITMediumBitfitConfig.granule) ?? old
             if kept < old { try fill(block.address + UInt(kept), byteCount: old - kept) }
@@ -206,6 +206,11 @@ public final class JITHeap: @unchecked Sendable {
         }
     }
 
+    /// `size(of:)` for a step of `operation`: a bad block is reported as that operation's error.
+    func blockSize(_ block: CodeBlock, for operation: PasOperation) throws(PasError) -> Int {
+        do { return try size(of: block) } catch { throw error.reported(as: operation) }
+    }
+
     /// True if `pc` lies in this heap's code memory. Lock-free; a few comparisons.
     @inline(__always)
     public func contains(_ pc: UInt) -> Bool { chunks.contains(pc) }
@@ -216,7 +221,7 @@ public final class JITHeap: @unchecked Sendable {
     /// and flushes the instruction cache for the block. In `.toggled` mode the block's pages
     /// are not executable while `body` runs. The caller must not free the block meanwhile.
     public func withWritableBytes<R>(of block: CodeBlock, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
-        let size = try size(of: block)
+        let size = try blockSize(block, for: .write)
         var result: Result<R, any Error>? = nil
         try write(block.address, byteCount: size) { p in
             result = Result { try body(UnsafeMutableRawBufferPointer(start: p, count: size)) }
@@ -227,7 +232,7 @@ public final class JITHeap: @unchecked Sendable {
     /// Copies `bytes` into `block` at `offset` and flushes the instruction cache.
     /// Throws `.outOfBounds(.write, ...)` if the bytes would reach past the block.
     public func copy(_ bytes: UnsafeRawBufferPointer, into block: CodeBlock, at offset: Int = 0) throws(PasError) {
-        let size = try size(of: block)
+        let size = try blockSize(block, for: .write)
         guard offset >= 0, bytes.count <= size, offset <= size - bytes.count else {
             throw .outOfBounds(.write, address: block.address &+ UInt(bitPattern: offset), byteCount: bytes.count)
         }

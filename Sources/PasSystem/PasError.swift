@@ -29,6 +29,9 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     case misaligned(PasOperation, address: UInt, alignment: Int)
     /// A range that does not lie inside one live reservation of the page source.
     case outsideReservation(PasOperation, address: UInt, byteCount: Int)
+    /// A range handed to a heap that overlaps memory the heap already has (for example fresh
+    /// code memory given twice).
+    case overlapping(PasOperation, address: UInt, byteCount: Int)
     /// Release of a range that is not (or no longer) reserved: a double release.
     case notReserved(PasOperation, address: UInt)
     /// The heap or region cannot satisfy the request.
@@ -58,6 +61,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(op.rawValue): address 0x\(String(address, radix: 16)) is not aligned to \(alignment)"
         case let .outsideReservation(op, address, byteCount):
             return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(byteCount) is outside any reservation"
+        case let .overlapping(op, address, byteCount):
+            return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(byteCount) overlaps an existing region"
         case let .notReserved(op, address):
             return "\(op.rawValue): 0x\(String(address, radix: 16)) is not reserved (double release?)"
         case let .outOfMemory(op, requested):
@@ -72,6 +77,17 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(op.rawValue): unsupported: \(reason)"
         case let .corrupted(op, address, reason):
             return "\(op.rawValue): heap metadata corrupted at 0x\(String(address, radix: 16)): \(reason)"
+        }
+    }
+
+    /// This error as reported by `operation`: a pointer error (`unknownPointer`, `doubleFree`)
+    /// found by a step the caller did not call (a size lookup inside a free) names the
+    /// caller's operation instead; other errors are unchanged.
+    public func reported(as operation: PasOperation) -> PasError {
+        switch self {
+        case let .unknownPointer(_, address): return .unknownPointer(operation, address: address)
+        case let .doubleFree(_, address): return .doubleFree(operation, address: address)
+        default: return self
         }
     }
 

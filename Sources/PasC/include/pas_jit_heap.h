@@ -64,7 +64,9 @@ typedef enum pas_jit_fill {
 typedef struct pas_jit_heap_options {
     /* Bytes of address space reserved for code up front (committed lazily as code is
        written). 0 reserves nothing: the heap then allocates only from memory given to
-       pas_jit_heap_add_fresh_memory(), like libpas's jit heap. Default 256 MiB. */
+       pas_jit_heap_add_fresh_memory(), like libpas's jit heap. Default 256 MiB. A size that is
+       not a multiple of the page size (4096 on most systems) is refused with
+       PAS_ERROR_INVALID_ARGUMENT, never rounded. */
     uint64_t region_size;
     /* pas_jit_protection_mode values to try in order, ending at the first 0; the first mode
        the system allows is used. Default { DUAL_MAPPED, 0, 0, 0 }: a refused mode is an
