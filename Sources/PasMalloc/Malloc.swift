@@ -10,10 +10,15 @@ import PasSystem
 //
 // Ownership rules (documented behaviour for bad input):
 // - free(NULL) does nothing.
+// - posix_memalign and aligned_alloc take powers of two up to 1 GiB (posix_memalign also
+//   multiples of sizeof(void*)); memalign rounds other alignments up to a power of two, as
+//   glibc does. Anything larger than 1 GiB (including sizes of 2^63 and more) is EINVAL:
+//   returned by posix_memalign, set in errno (with NULL) by memalign and aligned_alloc.
 // - A pointer in the heap's cage is the heap's. In the segregated regions (objects up to
 //   16 KiB) free is unchecked: a double free before the slot is reused is harmless (the free
-//   bit is set twice, or the heap counts it as a late double free and ignores it); a free of a
-//   pointer the heap never returned there is undefined. In the bitfit and large regions free
+//   bit is set twice, or the heap counts it as a late double free and ignores it); a pointer
+//   into the middle of an object is detected (one multiply-compare), ignored and counted; a
+//   free of any other pointer the heap never returned there is undefined. In the bitfit and large regions free
 //   is checked: double, interior and stray frees are ignored and counted.
 // - A pointer in the bootstrap arena (allocated while the heap was being created) is never
 //   reused: free ignores it.
@@ -120,6 +125,17 @@ public func pas_reallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: Int, 
     return pas_realloc(pointer, count &* size)
 }
 
+/// Largest alignment the aligned entry points accept (the large heap's limit); a larger one,
+/// including any size_t of 2^63 or more (a negative `Int` here), fails with EINVAL.
+let maxAlignment = 1 << 30
+
+/// True if `alignment` (a C size_t, bit for bit) is a power of two no larger than `maxAlignment`.
+@inline(__always)
+func isSupportedAlignment(_ alignment: Int) -> Bool {
+    let a = UInt(bitPattern: alignment)
+    return a != 0 && a & (a &- 1) == 0 && a <= UInt(maxAlignment)
+}
+
 /// Aligned allocation; `alignment` is a power of two.
 func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return pas_malloc(size) }
@@ -141,7 +157,7 @@ func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? 
 @_cdecl("posix_memalign")
 public func pas_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ alignment: Int, _ size: Int) -> Int32 {
     guard let out else { return EINVAL }
-    guard alignment > 0, alignment & (alignment &- 1) == 0, alignment % 8 == 0 else { return EINVAL }
+    guard isSupportedAlignment(alignment), alignment % 8 == 0 else { return EINVAL }
     let saved = errno
     guard let p = alignedAllocate(alignment, size) else {
         errno = saved
@@ -153,7 +169,7 @@ public func pas_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPoint
 
 @_cdecl("aligned_alloc")
 public func pas_aligned_alloc(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
-    guard alignment > 0, alignment & (alignment &- 1) == 0 else {
+    guard isSupportedAlignment(alignment) else {
         errno = EINVAL
         return nil
     }
@@ -162,11 +178,12 @@ public func pas_aligned_alloc(_ alignment: Int, _ size: Int) -> UnsafeMutableRaw
 
 @_cdecl("memalign")
 public func pas_memalign(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
-    if alignment <= 16 { return pas_malloc(size) }
-    guard alignment <= 1 << 30 else {
+    // Compared as the caller's size_t: 2^63 and above are too large, not small.
+    guard UInt(bitPattern: alignment) <= UInt(maxAlignment) else {
         errno = EINVAL
         return nil
     }
+    if alignment <= 16 { return pas_malloc(size) }
     // Like glibc: a non-power-of-two alignment is rounded up to the next power of two.
     let align = alignment & (alignment &- 1) == 0 ? alignment : 1 &<< (Int.bitWidth &- alignment.leadingZeroBitCount)
     return alignedAllocate(align, size)

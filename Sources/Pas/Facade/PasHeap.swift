@@ -175,8 +175,9 @@ public final class PasHeap: @unchecked Sendable {
 
     /// Frees `pointer` if it lies in the cage and returns true; returns false (and touches
     /// nothing) for a pointer outside the cage. Preconditions for pointers in the segregated
-    /// regions (unchecked): a live object of this heap. Bitfit and large frees are checked;
-    /// a bad pointer there is ignored and counted (`ignoredFrees`).
+    /// regions (unchecked): a live object of this heap, or a pointer into one (an interior
+    /// pointer is ignored and counted). Bitfit and large frees are checked; a bad pointer
+    /// there is ignored and counted (`ignoredFrees`).
     /// Cost for segregated objects whose page the thread owns: the segregated fast path plus
     /// two compares. Thread-safe.
     @inlinable @inline(__always)
@@ -206,9 +207,12 @@ public final class PasHeap: @unchecked Sendable {
         }
     }
 
-    /// Frees of bitfit or large pointers that were not live objects (double frees, interior or
-    /// stray pointers), ignored by `deallocateUnchecked`.
-    public var ignoredFrees: Int { ignoredFreeCount.load(ordering: .relaxed) }
+    /// Frees ignored by `deallocateUnchecked`: bitfit or large pointers that were not live
+    /// objects (double frees, interior or stray pointers), and segregated pointers that were
+    /// not the start of an object (interior pointers).
+    public var ignoredFrees: Int {
+        ignoredFreeCount.load(ordering: .relaxed) + small.ignoredFrees + medium.ignoredFrees
+    }
     let ignoredFreeCount = Atomic<Int>(0)
 
     // MARK: out of line

@@ -3,9 +3,9 @@
 /// of a page of its own, so a lightly used heap touches one page rather than one per class.
 ///
 /// The shared page is owned by one thread cache at a time, like any owned page: the owner carves
-/// runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window; its local
-/// frees set owner-free bits (at granule positions, which the fast path computes unchanged since
-/// the page's slot size is 16), remote frees go through logs. Freed slots of a shared page are not
+/// runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window; its frees
+/// (its own too: a shared page's `exactLimit` is 0, so the free fast path never takes them)
+/// are checked against the class map and go through logs. Freed slots of a shared page are not
 /// reused: once its bump space is spent (or its owner exits or flushes), the page is released and
 /// becomes empty when its last object is freed, and is then reused like any empty page. All
 /// functions run under the heap lock, by the owning thread.
@@ -27,7 +27,9 @@ extension HeapCore {
         let granules = page.layout.pageSize / SizeClasses.minAlign
         setState(core, page, PageHeader.owned)
         f.pointee.owner = UInt(bitPattern: cache)
-        f.pointee.reciprocal = ((UInt64(1) << 32) + 15) / 16
+        f.pointee.reciprocal = UInt32(((UInt64(1) << 32) + 15) / 16)
+        // Every free of a shared page goes to the slow path, which checks the class map.
+        f.pointee.exactLimit = 0
         f.pointee.objectSize = UInt32(SizeClasses.minAlign)
         f.pointee.objectsPerPage = UInt32(granules)
         f.pointee.classIndex = PageHeader.sharedClass

@@ -188,7 +188,13 @@ struct HeapCore {
         let size = Int(core.pointee.classSize[classIndex])
         let objects = core.pointee.layout.pageSize / size
         f.pointee.owner = PageHeader.unowned
-        f.pointee.reciprocal = ((UInt64(1) << 32) + UInt64(size) - 1) / UInt64(size)
+        let reciprocal = ((UInt64(1) << 32) + UInt64(size) - 1) / UInt64(size)
+        // Invariant (see `PageHeader.exactLimit`): pages of at most 2^17 bytes, objects of at
+        // most pageSize / 8, so reciprocal >= 2^18 > pageSize and k < size.
+        assert(core.pointee.layout.pageSize <= 1 << 17 && size <= core.pointee.layout.pageSize / 8)
+        let k = reciprocal &* UInt64(size) &- (UInt64(1) << 32)
+        f.pointee.reciprocal = UInt32(reciprocal)
+        f.pointee.exactLimit = k == 0 ? 1 : UInt32(UInt64(objects) &* k)
         f.pointee.objectSize = UInt32(size)
         f.pointee.objectsPerPage = UInt32(objects)
         f.pointee.classIndex = UInt16(classIndex)

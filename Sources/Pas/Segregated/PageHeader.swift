@@ -27,7 +27,20 @@ struct PageHeader {
     /// make itself the owner, so that comparison is exact).
     @usableFromInline var owner: UInt
     /// ceil(2^32 / objectSize): slot index = (offset * reciprocal) >> 32, exact for offsets < 2^32.
-    @usableFromInline var reciprocal: UInt64
+    @usableFromInline var reciprocal: UInt32
+    /// The object-start test of the free fast path: `offset` (from the page start) is the start
+    /// of one of the page's objects exactly when the low 32 bits of `offset * reciprocal` are
+    /// below `exactLimit`. 0 on shared (cold-start) pages, whose frees all take the slow path.
+    ///
+    /// Why one compare suffices (page size at most 2^17, objects `d` at most pageSize / 8, so
+    /// `reciprocal` >= 2^18): let `k = reciprocal * d - 2^32` (0 <= k < d) and
+    /// `offset = q * d + r`. Then `offset * reciprocal = q * 2^32 + q * k + r * reciprocal`
+    /// with no carry into the high half, so the low half is `q * k` for an object start
+    /// (`r == 0`) and at least `reciprocal` > pageSize otherwise. `q * k` grows with `q`, so
+    /// `exactLimit = objectsPerPage * k` also refuses the address just past the last object;
+    /// when `k == 0` (d a power of two) every start has low half 0, the page has no tail, and
+    /// `exactLimit` is 1. See `HeapCore.format`.
+    @usableFromInline var exactLimit: UInt32
     @usableFromInline var objectSize: UInt32
     @usableFromInline var objectsPerPage: UInt32
     @usableFromInline var classIndex: UInt16
@@ -117,6 +130,20 @@ struct PageRef {
     @inlinable @inline(__always)
     var mapGranules: Int { layout.pageSize >> 8 }
 
+    /// True if `address` (inside this page) is the start of an object: on a page of one class,
+    /// the fast path's multiply-compare (see `PageHeader.exactLimit`); on a shared page, a
+    /// granule start whose class-map byte starts an object. Slow paths only.
+    func isObjectStart(_ address: UInt) -> Bool {
+        let offset = address & layout.pageMask
+        let f = fields
+        if f.pointee.classIndex == PageHeader.sharedClass {
+            guard offset & UInt(SizeClasses.minAlign &- 1) == 0 else { return false }
+            return HeapCore.sharedClass(of: self, granule: Int(offset &>> UInt(SizeClasses.minAlignShift))) != nil
+        }
+        let product = UInt64(offset) &* UInt64(f.pointee.reciprocal)
+        return UInt32(truncatingIfNeeded: product) < f.pointee.exactLimit
+    }
+
     /// Bits of word `word` that correspond to real objects.
     @inlinable @inline(__always)
     func fullMask(word: Int) -> UInt64 {
@@ -129,6 +156,6 @@ struct PageRef {
     @inlinable @inline(__always)
     func slot(of address: UInt) -> Int {
         let offset = UInt64(address & layout.pageMask)
-        return Int(truncatingIfNeeded: (offset &* fields.pointee.reciprocal) &>> 32)
+        return Int(truncatingIfNeeded: (offset &* UInt64(fields.pointee.reciprocal)) &>> 32)
     }
 }

@@ -1,5 +1,6 @@
 import CPasShim
 import PasSystem
+import Synchronization
 
 /// A segregated heap: objects of up to `Config.maxObjectSize` bytes (or of one fixed size), in
 /// pages that each hold one size class, handed out through per-thread caches.
@@ -188,17 +189,33 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     }
 
     /// Frees `pointer`. Preconditions (unchecked): it was returned by this heap's allocation
-    /// and not freed since. Cost when the calling thread owns the page: about 20 instructions, no
-    /// lock, no atomic, no call; otherwise a log append. Thread-safe.
+    /// and not freed since; a pointer into the middle of one of the heap's objects (or just
+    /// past a page's last object) is detected, ignored and counted (`ignoredFrees`).
+    /// Cost when the calling thread owns the page: about 20 instructions (one multiply, and
+    /// one compare for the object-start test), no lock, no atomic, no call; otherwise the
+    /// object-start test again and a log append. Thread-safe.
     @inlinable @inline(__always)
     public func deallocateUnchecked(_ pointer: UnsafeMutableRawPointer) {
         let address = UInt(bitPattern: pointer)
         if !segregatedFreeIfOwned(address, layout: Config.layout) { segregatedDeallocateNotOwned(self, address) }
     }
 
-    /// Free of an object whose page the calling thread does not own: log it.
+    /// Frees of pointers that were not the start of an object (interior pointers), ignored by
+    /// `deallocateUnchecked`. Cost: a relaxed load.
+    public var ignoredFrees: Int { ignoredFreeCount.load(ordering: .relaxed) }
+    /// Counts ignored frees; written only on that error path.
+    let ignoredFreeCount = Atomic<Int>(0)
+
+    /// Free the fast path did not apply (page of another thread, shared page, or not an
+    /// object start): ignored and counted if `address` does not start an object, else logged.
     @usableFromInline
     func deallocateNotOwned(_ address: UInt) {
+        // Invariant: `address` lies in one of this heap's formatted pages (the precondition of
+        // `deallocateUnchecked`); its header is stable while an object in it is live.
+        guard PageRef(Config.layout.header(containing: address), Config.layout).isObjectStart(address) else {
+            ignoredFreeCount.add(1, ordering: .relaxed)
+            return
+        }
         if let cache = ThreadCache.currentOrCreate() {
             ThreadCache.logFree(cache, entry: address | logTag)
             return
@@ -315,8 +332,9 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 // The out-of-line halves of the fast paths are free functions, not methods, so that the heap is
 // an ordinary argument: the fast paths then need no callee-saved register and end in a tail jump.
 
-/// The deallocation fast path: if the calling thread owns the page of `address`, marks the slot
-/// free in the owner's pool and returns true. No lock, no atomic.
+/// The deallocation fast path: if the calling thread owns the page of `address` and `address`
+/// starts an object (`PageHeader.exactLimit`: the multiply that finds the slot, and one
+/// compare), marks the slot free in the owner's pool and returns true. No lock, no atomic.
 /// Invariant: `address` is an object of a heap laid out as `layout`, so the header computed from
 /// it is that page's header.
 @inlinable @inline(__always)
@@ -325,7 +343,9 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
     let cache = unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)
     guard fields.pointee.owner == cache else { return false }
-    let slot = (UInt64(address & layout.pageMask) &* fields.pointee.reciprocal) &>> 32
+    let product = UInt64(address & layout.pageMask) &* UInt64(fields.pointee.reciprocal)
+    guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
+    let slot = product &>> 32
     let word = UnsafeMutablePointer<UInt64>(
         bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)).unsafelyUnwrapped
     word.pointee |= UInt64(1) &<< (slot & 63)

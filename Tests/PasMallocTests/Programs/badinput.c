@@ -104,6 +104,48 @@ int main(void) {
     CHECK(s1 != s2);
     free(s1); free(s2);
 
+    // Interior frees of segregated (small and medium) objects: detected, ignored, counted;
+    // the object stays live and is not handed out again.
+    before = ignored();
+    size_t interior_sizes[] = {16, 48, 64, 80, 100, 2048, 3000, 16384};
+    unsigned interior_count = sizeof interior_sizes / sizeof interior_sizes[0];
+    for (unsigned i = 0; i < interior_count; i++) {
+        size_t n = interior_sizes[i];
+        unsigned char *o = malloc(n);
+        CHECK(o != NULL);
+        memset(o, 0x5A, n);
+        free(o + (n >= 32 ? 16 : 8));
+        free(o + 1);
+        unsigned char *again[4];
+        for (int k = 0; k < 4; k++) { again[k] = malloc(n); CHECK(again[k] < o || again[k] >= o + n); }
+        CHECK(o[0] == 0x5A && o[n - 1] == 0x5A);
+        for (int k = 0; k < 4; k++) free(again[k]);
+        free(o);
+    }
+    size_t interior = ignored() - before;
+    CHECK(interior == 2 * interior_count);
+    if (interior != 2 * interior_count) SHOW(interior);
+
+    // Alignments that are too large (or, for posix_memalign and aligned_alloc, not powers of
+    // two): EINVAL, never a block with a smaller alignment.
+    size_t huge_alignments[] = {(size_t)1 << 63, SIZE_MAX, (size_t)1 << 40, ((size_t)1 << 30) * 2};
+    for (unsigned i = 0; i < sizeof huge_alignments / sizeof huge_alignments[0]; i++) {
+        size_t alignment = huge_alignments[i];
+        errno = 0;
+        CHECK(memalign(alignment, 100) == NULL && errno == EINVAL);
+        errno = 0;
+        CHECK(aligned_alloc(alignment, 100) == NULL && errno == EINVAL);
+        p = (void *)1;
+        CHECK(posix_memalign(&p, alignment, 100) == EINVAL && p == (void *)1);
+    }
+    p = (void *)1;
+    CHECK(posix_memalign(&p, 24, 100) == EINVAL && p == (void *)1);
+    errno = 0;
+    CHECK(aligned_alloc(3, 100) == NULL && errno == EINVAL);
+    p = NULL;
+    CHECK(posix_memalign(&p, (size_t)1 << 30, 100) == 0 && ((uintptr_t)p & (((size_t)1 << 30) - 1)) == 0);
+    free(p);
+
     CHECK(verify() == 0);
     if (failures) return 1;
     printf("ok\n");
