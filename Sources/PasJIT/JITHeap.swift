@@ -36,6 +36,9 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Creates a heap, reserving its code region as `options` say.
     /// Throws `.unsupported(.reserve, reason:)` naming every refused mode when none works.
+    /// A region the address space cannot hold is not a refused mode: it is
+    /// `.outOfMemory(.reserve, requested:)` at once (no other mode is tried, it would not fit
+    /// either), unless `options.minimumRegionSize` lets the heap try halved sizes first.
     public init(options: Options = Options()) throws(PasError) {
         let chunks = CodeChunkSource()
         var refused: [(ProtectionMode, PasError)] = []
@@ -45,14 +48,25 @@ public final class JITHeap: @unchecked Sendable {
             guard !options.protectionModes.isEmpty else {
                 throw .unsupported(.reserve, reason: "no protection mode allowed")
             }
-            for mode in options.protectionModes {
-                do {
-                    let region = try CodeRegion.reserve(byteCount: options.regionSize, mode: mode)
-                    try chunks.add(region)
-                    chosen = mode
-                    break
-                } catch {
-                    refused.append((mode, error))
+            let minimum = options.minimumRegionSize ?? options.regionSize
+            guard minimum > 0, minimum <= options.regionSize else { throw .invalidSize(.reserve, minimum) }
+            modes: for mode in options.protectionModes {
+                var size = options.regionSize
+                while true {
+                    do {
+                        let region = try CodeRegion.reserve(byteCount: size, mode: mode)
+                        try chunks.add(region)
+                        chosen = mode
+                        break modes
+                    } catch {
+                        guard case .outOfMemory = error else {
+                            refused.append((mode, error))
+                            continue modes
+                        }
+                        let half = (size / 2) & ~(CodeRegion.regionAlignment - 1)
+                        guard size > minimum else { throw .outOfMemory(.reserve, requested: size) }
+                        size = max(half, minimum)
+                    }
                 }
             }
             guard let chosen else {

@@ -19,6 +19,12 @@ extension JITHeap {
         /// How long a code page must stay empty before the scavenger returns it; nil for the
         /// pool's delay (300 ms by default).
         public var scavengeDelay: Duration? = nil
+        /// The smallest region the caller accepts when `regionSize` cannot be reserved (the
+        /// address space is exhausted or limited): the heap then halves the size, in 2 MiB
+        /// steps, down to this. nil (the default): only `regionSize`, and a region that does not
+        /// fit is `.outOfMemory(.reserve, requested: regionSize)`. `regionSize` in the
+        /// statistics tells what was reserved.
+        public var minimumRegionSize: Int? = nil
 
         public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
                     fillPattern: FillPattern = .trap, reservesRegion: Bool = true,

@@ -11,6 +11,9 @@ import CPasShim
 public enum VirtualMemory {
     /// Reserves `byteCount` bytes of address space with no access and no swap reservation,
     /// aligned to `alignment` (a power of two, at least the page size).
+    /// Throws `.outOfMemory(.reserve, requested: byteCount)` when the address space cannot
+    /// hold it (ENOMEM: an address-space limit such as `ulimit -v`, or no hole that large),
+    /// `.system(.reserve, errno:)` for any other refusal. Never reserves less than asked.
     /// Cost: one or three system calls.
     public static func reserve(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         let page = SystemInfo.pageSize
@@ -21,7 +24,11 @@ public enum VirtualMemory {
             throw .invalidSize(.reserve, byteCount)
         }
         let raw = mmap(nil, total, PROT_NONE, pas_shim_map_reserve_flags(), -1, 0)
-        guard let raw, raw != MAP_FAILED else { throw .system(.reserve, errno: Glibc.errno) }
+        guard let raw, raw != MAP_FAILED else {
+            let e = Glibc.errno
+            if e == ENOMEM { throw .outOfMemory(.reserve, requested: byteCount) }
+            throw .system(.reserve, errno: e)
+        }
         let base = UInt(bitPattern: raw)
         let aligned = Alignment.roundUp(base, to: align)
         let size = Alignment.roundUp(byteCount, to: page)!
@@ -30,6 +37,35 @@ public enum VirtualMemory {
         let tail = base + UInt(total) - (aligned + UInt(size))
         if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(size)), Int(tail)) }
         return MemoryRange(start: aligned, byteCount: size)
+    }
+
+    /// The largest multiple of `granule` (a power of two, at least the page size) from
+    /// `granule` up to `byteCount` that can be reserved now at `alignment`, or 0 if not even
+    /// `granule` can. Probes by reserving and releasing: halves from `byteCount` until a size
+    /// fits, then bisects between it and the last size that did not. The answer is a snapshot:
+    /// other threads' mappings may change it at once. Cost: O(log(byteCount / granule))
+    /// reserve/release pairs. Thread-safe.
+    public static func largestReservable(upTo byteCount: Int, granule: Int, alignment: Int) -> Int {
+        func fits(_ size: Int) -> Bool {
+            guard let range = try? reserve(byteCount: size, alignment: alignment) else { return false }
+            try? release(range)
+            return true
+        }
+        var high = byteCount - byteCount % granule
+        guard high >= granule else { return 0 }
+        if fits(high) { return high }
+        var low = high / 2 - (high / 2) % granule
+        while low >= granule, !fits(low) {
+            high = low
+            low = low / 2 - (low / 2) % granule
+        }
+        guard low >= granule else { return 0 }
+        // Invariant: `low` fits, `high` does not, both multiples of `granule`.
+        while high - low > granule {
+            let middle = low + ((high - low) / 2 / granule) * granule
+            if fits(middle) { low = middle } else { high = middle }
+        }
+        return low
     }
 
     /// Gives the range `protection`. On Linux an accessible private page is backed lazily

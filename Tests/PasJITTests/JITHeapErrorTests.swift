@@ -1,4 +1,5 @@
 import Testing
+import Foundation
 import PasJIT
 import PasSystem
 
@@ -25,5 +26,47 @@ import PasSystem
         #expect(throws: PasError.outOfMemory(.reserve, requested: 1 << 60)) {
             try JITHeap(options: .mode(mode, regionSize: 1 << 60))
         }
+    }
+}
+
+/// `JITHeap` under an address-space limit, in a child process (see `CageLimitTests`).
+@Suite struct RegionLimitTests {
+    @Test func jitHeapsUnderAnAddressSpaceLimit() throws {
+        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", "ulimit -v 4000000; exec \"$0\" --testing-library swift-testing --filter RegionLimitChild", exe]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PAS_REGION_LIMIT_CHILD"] = "1"
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "child under ulimit -v failed:\n\(output)")
+        #expect(output.contains("RegionLimitChild") && !output.contains("✘"), "\(output)")
+    }
+}
+
+/// Runs only inside the child started by `RegionLimitTests` (under `ulimit -v 4000000`).
+@Suite(.enabled(if: ProcessInfo.processInfo.environment["PAS_REGION_LIMIT_CHILD"] == "1", "runs in RegionLimitTests' child"))
+struct RegionLimitChild {
+    /// A 64 GiB region does not fit: out of memory (not a refused mode), unless the caller
+    /// accepts a smaller region, which is then reserved and used.
+    @Test(arguments: [ProtectionMode.dualMapped, .rwx])
+    func regionIsRefusedOrShrunkAsAsked(mode: ProtectionMode) throws {
+        #expect(throws: PasError.outOfMemory(.reserve, requested: 64 << 30)) {
+            try JITHeap(options: .mode(mode, regionSize: 64 << 30))
+        }
+        var options = JITHeap.Options.mode(mode, regionSize: 64 << 30)
+        options.minimumRegionSize = 16 << 20
+        let heap = try JITHeap(options: options)
+        let reserved = heap.statistics.reservedBytes
+        #expect(reserved >= 16 << 20 && reserved < 4 << 30, "\(reserved)")
+        let block = try heap.allocate(size: 1 << 20)
+        try heap.copy([0xC3], into: block)
+        try heap.deallocate(block)
     }
 }

@@ -16,15 +16,25 @@ extension PasHeap {
         guard Alignment.isPowerOfTwo(alignment), alignment <= LargeHeap<CageChunkSource>.maxAlignment else {
             throw .invalidAlignment(.allocate, alignment)
         }
-        if alignment <= SizeClasses.minAlign {
-            switch PasHeap.region(forSize: size) {
-            case .small: return try small.allocate(size: size)
-            case .medium: return try medium.allocate(size: size)
-            case .marge: return try marge.allocate(size: size)
-            default: break
+        // A full region spills into the next (see the type's note): small into medium, medium
+        // and marge into large.
+        do throws(PasError) {
+            if alignment <= SizeClasses.minAlign {
+                switch PasHeap.region(forSize: size) {
+                case .small:
+                    do throws(PasError) { return try small.allocate(size: size) } catch {
+                        guard case .outOfMemory = error else { throw error }
+                    }
+                    return try medium.allocate(size: size)
+                case .medium: return try medium.allocate(size: size)
+                case .marge: return try marge.allocate(size: size)
+                default: break
+                }
+            } else if size <= PasHeap.margeLimit, alignment <= PasHeap.margeAlignmentLimit {
+                return try marge.allocate(size: size, alignment: alignment)
             }
-        } else if size <= PasHeap.margeLimit, alignment <= PasHeap.margeAlignmentLimit {
-            return try marge.allocate(size: size, alignment: alignment)
+        } catch {
+            guard case .outOfMemory = error else { throw error }
         }
         largeLock.lock()
         defer { largeLock.unlock() }

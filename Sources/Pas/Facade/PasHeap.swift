@@ -16,11 +16,16 @@ import Synchronization
 /// Alignments above 16 go to the bitfit heap when the size fits it and the alignment is at
 /// most 4 KiB (its granule), else to the large heap (any power of two up to 1 GiB).
 ///
-/// The cage: the heap reserves one range of `cageBytes` (a power of two) and splits it into
+/// The cage: the heap reserves one range of `cageBytes` (a power of two; or, when the caller
+/// allows a smaller cage with `minimumCageBytes`, a multiple of 64 MiB) and splits it into
 /// four regions, one per building block, each drawn on by a `CageChunkSource`. So every object
 /// lies in the cage (`contains`, `clamp`), and the owner of a pointer is found by comparing its
 /// offset from the cage start with three constants — no lock, no table. Regions: small and
-/// medium 1/16 of the cage each, marge 1/4 (at most 256 GiB), large the rest.
+/// medium 1/16 of the cage each, marge 1/4 (at most 256 GiB), large the rest. A region that is
+/// full does not fail a request another region can serve: small requests spill into the
+/// medium region (same size classes), medium and marge requests (and aligned ones) into the
+/// large region. Frees and size queries go by address, so a spilled object is freed by the
+/// heap that holds it; spilling happens only on the slow path of an exhausted region.
 ///
 /// Fast paths (`allocateUnchecked(size:)`, `deallocateUnchecked(_:)`) are the segregated
 /// heaps' fast paths plus one or two compares; bitfit and large requests take their heap's
@@ -45,10 +50,15 @@ public final class PasHeap: @unchecked Sendable {
     @inlinable public static var largeGranule: Int { 4096 }
     /// Default cage: 1 TiB of address space (reserved, not committed).
     @inlinable public static var defaultCageBytes: Int { 1 << 40 }
+    /// Granule of a cage smaller than asked for (see `init(cageBytes:minimumCageBytes:...)`).
+    public static let cageGranule = 64 << 20
 
     /// The whole reserved range; every object lies in it.
     public let cage: MemoryRange
     @usableFromInline let base: UInt
+    /// `cage.byteCount - 1`: the largest offset inside the cage.
+    @usableFromInline let cageLast: UInt
+    /// The largest power of two not above the cage size, minus 1 (for `clamp`).
     @usableFromInline let cageMask: UInt
     /// Ends of the regions, as offsets from `base`.
     @usableFromInline let smallEnd: UInt
@@ -64,7 +74,15 @@ public final class PasHeap: @unchecked Sendable {
     @usableFromInline let largeLock = FutexLock()
 
     /// Creates a heap in a cage of `cageBytes` (a power of two, at least 64 MiB).
-    /// Throws `.invalidSize` for another size and the reservation's or a heap's error.
+    /// Throws `.invalidSize` for another size and the reservation's or a heap's error: a cage
+    /// the address space cannot hold is `.outOfMemory(.reserve, requested: cageBytes)`.
+    ///
+    /// A smaller cage only when the caller asks for one: with `minimumCageBytes` (a multiple
+    /// of `cageGranule`, at least 64 MiB, at most `cageBytes`), a cage that cannot be reserved
+    /// is replaced by the largest one that can (found by halving and bisecting, in steps of
+    /// `cageGranule`), less 1/8 of it left unreserved for the process's other mappings, but
+    /// not below `minimumCageBytes`; `.outOfMemory(.reserve, requested: minimumCageBytes)` if
+    /// even that cannot be reserved. `cage.byteCount` tells what was reserved.
     /// Cost: one reservation, a few small metadata mappings; no chunk before first use.
     /// Allocates a handful of Swift objects (the heaps), so a malloc built on it must create
     /// it from bootstrap memory.
@@ -72,12 +90,17 @@ public final class PasHeap: @unchecked Sendable {
     /// Page sharing: the four heaps report empty pages to `pageSharing` (by default the
     /// process-wide pool, whose scavenger returns pages idle for its delay); `nil` returns pages
     /// only on `scavenge`. A heap given its own `timeSource` joins no pool.
-    public init(cageBytes: Int = PasHeap.defaultCageBytes, coldStartSharing: Bool = true,
+    public init(cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStartSharing: Bool = true,
                 timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let clock: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
         guard Alignment.isPowerOfTwo(cageBytes), cageBytes >= 64 << 20 else { throw .invalidSize(.reserve, cageBytes) }
-        let whole = try VirtualMemory.reserve(byteCount: cageBytes, alignment: MargeBitfitConfig.chunkSize)
+        let minimum = minimumCageBytes ?? cageBytes
+        guard minimum >= 64 << 20, minimum <= cageBytes, minimum % PasHeap.cageGranule == 0 else {
+            throw .invalidSize(.reserve, minimum)
+        }
+        let whole = try PasHeap.reserveCage(cageBytes, minimum: minimum)
+        let cageBytes = whole.byteCount
         let smallBytes = cageBytes / 16
         let margeBytes = min(cageBytes / 4, MargeBitfitConfig.maxHeapBytes)
         let smallRange = whole.slice(offset: 0, byteCount: smallBytes)
@@ -107,10 +130,54 @@ public final class PasHeap: @unchecked Sendable {
         large = LargeHeap(chunks: sources.3, granule: PasHeap.largeGranule, chunkSize: 2 << 20, pageSharing: pool)
         cage = whole
         base = whole.start
-        cageMask = UInt(cageBytes - 1)
+        cageLast = UInt(cageBytes - 1)
+        cageMask = (UInt(1) << UInt(Int.bitWidth - 1 - cageBytes.leadingZeroBitCount)) - 1
         smallEnd = UInt(smallBytes)
         mediumEnd = UInt(2 * smallBytes)
         margeEnd = UInt(2 * smallBytes + margeBytes)
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        // Invariant: the heaps die with this object, so the unretained context outlives them.
+        small.exhaustedFallback = SegregatedExhaustedFallback(context: context) { context, size in
+            Unmanaged<PasHeap>.fromOpaque(context).takeUnretainedValue().spill(from: .small, size: size)
+        }
+        medium.exhaustedFallback = SegregatedExhaustedFallback(context: context) { context, size in
+            Unmanaged<PasHeap>.fromOpaque(context).takeUnretainedValue().spill(from: .medium, size: size)
+        }
+    }
+
+    /// The cage: `bytes` if it can be reserved, else (when `minimum < bytes`) the largest
+    /// reservable multiple of `cageGranule` less 1/8, at least `minimum`.
+    static func reserveCage(_ bytes: Int, minimum: Int) throws(PasError) -> MemoryRange {
+        let alignment = MargeBitfitConfig.chunkSize
+        do {
+            return try VirtualMemory.reserve(byteCount: bytes, alignment: alignment)
+        } catch {
+            guard case .outOfMemory = error, minimum < bytes else { throw error }
+        }
+        // Two rounds: another thread may take address space between the probe and the reserve.
+        for _ in 0 ..< 2 {
+            let largest = VirtualMemory.largestReservable(upTo: bytes, granule: cageGranule, alignment: alignment)
+            guard largest >= minimum else { break }
+            let leave = largest / 8 - (largest / 8) % cageGranule
+            let size = max(largest - leave, minimum)
+            if let range = try? VirtualMemory.reserve(byteCount: size, alignment: alignment) { return range }
+        }
+        throw .outOfMemory(.reserve, requested: minimum)
+    }
+
+    /// A request of `size` bytes whose own region (`region`: small or medium) is exhausted:
+    /// small spills into medium (same size classes), medium into large. Nil if none has room.
+    /// Slow path: called by the segregated heaps' refill when it failed.
+    func spill(from region: Region, size: Int) -> UnsafeMutableRawPointer? {
+        if region == .small, let p = medium.allocateUnchecked(size: size) { return p }
+        return allocateLargeSpill(size: size, alignment: SizeClasses.minAlign)
+    }
+
+    /// The large region's share of a spill: any size, any alignment up to 1 GiB.
+    func allocateLargeSpill(size: Int, alignment: Int) -> UnsafeMutableRawPointer? {
+        largeLock.lock()
+        defer { largeLock.unlock() }
+        return try? large.allocate(size: size, alignment: alignment)
     }
 
     deinit {
@@ -134,19 +201,21 @@ public final class PasHeap: @unchecked Sendable {
         if offset < smallEnd { return .small }
         if offset < mediumEnd { return .medium }
         if offset < margeEnd { return .marge }
-        return offset <= cageMask ? .large : .foreign
+        return offset <= cageLast ? .large : .foreign
     }
 
     /// True if `pointer` lies in the cage. Cost: two instructions.
     @inlinable @inline(__always)
-    public func contains(_ pointer: UnsafeRawPointer) -> Bool { UInt(bitPattern: pointer) &- base <= cageMask }
+    public func contains(_ pointer: UnsafeRawPointer) -> Bool { UInt(bitPattern: pointer) &- base <= cageLast }
 
-    /// `pointer` forced into the cage (its offset from the cage start masked by the cage size):
-    /// unchanged for pointers inside. Cost: three instructions.
+    /// `pointer` forced into the cage: unchanged for pointers inside; for others, the offset
+    /// from the cage start masked by the largest power of two not above the cage size (the
+    /// cage size itself for a power-of-two cage). Cost: about five instructions.
     @inlinable @inline(__always)
     public func clamp(_ pointer: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
+        let offset = UInt(bitPattern: pointer) &- base
         // Invariant: base is non-zero, so the result is too.
-        UnsafeMutableRawPointer(bitPattern: base &+ ((UInt(bitPattern: pointer) &- base) & cageMask)).unsafelyUnwrapped
+        return UnsafeMutableRawPointer(bitPattern: base &+ (offset <= cageLast ? offset : offset & cageMask)).unsafelyUnwrapped
     }
 
     /// The region a request of `size` bytes (alignment at most 16) is served from.
@@ -222,7 +291,10 @@ public final class PasHeap: @unchecked Sendable {
     func allocateBeyondSmall(size: Int) -> UnsafeMutableRawPointer? {
         guard size > 0 else { return nil }
         if size <= PasHeap.mediumLimit { return medium.allocateUnchecked(size: size) }
-        if size <= PasHeap.margeLimit { return try? marge.allocate(size: size) }
+        if size <= PasHeap.margeLimit {
+            if let p = try? marge.allocate(size: size) { return p }
+            return allocateLargeSpill(size: size, alignment: SizeClasses.minAlign)
+        }
         largeLock.lock()
         defer { largeLock.unlock() }
         return try? large.allocate(size: size)
@@ -238,7 +310,7 @@ public final class PasHeap: @unchecked Sendable {
             if (try? marge.deallocate(pointer)) == nil { ignoredFreeCount.add(1, ordering: .relaxed) }
             return true
         }
-        guard offset <= cageMask else { return false }
+        guard offset <= cageLast else { return false }
         largeLock.lock()
         let ok = (try? large.deallocate(pointer)) != nil
         largeLock.unlock()

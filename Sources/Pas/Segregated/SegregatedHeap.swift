@@ -49,6 +49,10 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     let emptySignal: SegregatedEmptySignal
     /// Set once in `init` when the heap has a pool.
     var registration: PageSharingRegistration?
+    /// Where an unchecked allocation goes when this heap's chunk source is exhausted (nil:
+    /// the allocation fails). Set by the owner before the heap is shared with other threads
+    /// (`PasHeap` spills into its other regions); read only on that failure path.
+    public var exhaustedFallback: SegregatedExhaustedFallback?
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
     /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
@@ -352,11 +356,33 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     return true
 }
 
-/// Refill and allocate, or nil on failure.
+/// Refill and allocate; when the chunk source is exhausted, the heap's `exhaustedFallback`
+/// (if any); nil on failure.
 @usableFromInline @inline(never)
 func segregatedAllocateSlowOrNil<Config, Chunks>(_ heap: SegregatedHeap<Config, Chunks>,
                                                  classIndex: Int) -> UnsafeMutableRawPointer? {
-    try? heap.allocateSlow(classIndex: classIndex)
+    do {
+        return try heap.allocateSlow(classIndex: classIndex)
+    } catch {
+        guard case .outOfMemory = error, let fallback = heap.exhaustedFallback else { return nil }
+        return fallback.allocate(fallback.context, heap.size(ofClass: classIndex))
+    }
+}
+
+/// A C function and its context that serve an allocation a segregated heap could not (its
+/// memory is exhausted): `allocate(context, size)` returns `size` bytes (16-byte aligned) from
+/// elsewhere, or nil. Called with no heap lock held.
+public struct SegregatedExhaustedFallback: @unchecked Sendable {
+    /// Passed back to `allocate`; owned by whoever set the fallback.
+    public let context: UnsafeMutableRawPointer
+    public let allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?
+
+    /// A fallback calling `allocate(context, size)`.
+    public init(context: UnsafeMutableRawPointer,
+                allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?) {
+        self.context = context
+        self.allocate = allocate
+    }
 }
 
 /// Log a free of an object in a page the calling thread does not own.

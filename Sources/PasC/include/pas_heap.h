@@ -146,8 +146,9 @@ typedef struct pas_heap_statistics {
 
 /* Creates a heap whose cage reserves cage_bytes of address space (a power of two, at least
    64 MiB; 0 means the default, 1 TiB). Memory is committed only as blocks need it.
-   Returns NULL on failure: INVALID_SIZE for another cage size, SYSTEM (errno ENOMEM) when
-   the address space cannot be reserved, OUT_OF_MEMORY when the process has used up its
+   Returns NULL on failure: INVALID_SIZE for another cage size, OUT_OF_MEMORY (errno ENOMEM)
+   when the address space cannot hold the cage (never a smaller cage: this function reserves
+   exactly cage_bytes or fails), OUT_OF_MEMORY when the process has used up its
    segregated heap registry (16384 size-class slots per process lifetime, never given back;
    a general heap takes 60, so about 270 general heaps can ever be created in a process).
    Cost: one reservation and a few small mappings. */

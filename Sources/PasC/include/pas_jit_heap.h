@@ -107,8 +107,10 @@ typedef void (*pas_jit_heap_write_function)(void* writable, size_t size, void* c
 void pas_jit_heap_options_init(pas_jit_heap_options* options);
 
 /* Creates a heap; options NULL means the defaults. Returns NULL on failure:
+   PAS_ERROR_OUT_OF_MEMORY when the address space cannot hold region_size (an address-space
+   limit, or no hole that large: no other mode is tried and no smaller region is taken),
    PAS_ERROR_UNSUPPORTED when every listed protection mode was refused (the message names
-   each mode and why; a region too large for the address space ends up here too),
+   each mode and why),
    PAS_ERROR_INVALID_ARGUMENT for an empty mode list, unknown mode or fill values, a
    fill_byte above 255, a region size above INT64_MAX or a non-zero reserved field.
    Cost: a few system calls (memfd_create, mmap). */
