@@ -65,13 +65,18 @@ public func pas_malloc_create_heap() {
 func createHeap() {
     // No page-sharing pool: its scavenger thread allocates while holding its locks, which a
     // malloc built on these heaps cannot allow; `pas_scavenge` / `malloc_trim` return pages.
-    guard let heap = try? PasHeap(pageSharing: nil) else {
+    // The default cage, or a smaller one when the address space is limited (see MallocCage).
+    guard let heap = try? PasHeap(minimumCageBytes: MallocCage.minimumBytes, pageSharing: nil) else {
+        MallocCage.reportNoHeap()
         pas_shim_malloc_start_finish(nil)
         return
     }
+    let limited = heap.cage.byteCount < PasHeap.defaultCageBytes
+    if limited { MallocCage.reportShrunk(to: heap.cage.byteCount) }
     let unmanaged = Unmanaged.passRetained(heap)
     warmUp(unmanaged)
-    if let aux = try? PasHeap(cageBytes: 1 << 30, pageSharing: nil) {
+    if let aux = try? PasHeap(cageBytes: limited ? MallocCage.auxiliaryLimitedBytes : MallocCage.auxiliaryBytes,
+                              minimumCageBytes: MallocCage.auxiliaryLimitedBytes, pageSharing: nil) {
         let auxiliary = Unmanaged.passRetained(aux)
         warmUp(auxiliary)
         pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())

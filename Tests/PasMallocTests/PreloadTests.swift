@@ -156,4 +156,23 @@ enum Preload {
     @Test func badInputThroughTheMallocAPI() throws {
         try runProgram("badinput", flags: "")
     }
+
+    /// Under `ulimit -v 4000000` the 1 TiB cage cannot be reserved: the library takes the
+    /// largest cage the limit leaves room for, says so once on stderr, and a program can
+    /// still keep 2 GiB live and churn 1 GiB (as with glibc).
+    @Test func addressSpaceLimitShrinksTheCage() throws {
+        try #require(Preload.library.status == 0)
+        let dir = Preload.directory("addresslimit")
+        let source = Preload.packageRoot + "/Tests/PasMallocTests/Programs/addresslimit.c"
+        let built = Preload.shell("cc -O1 -fno-builtin -w -o '\(dir)/addresslimit' '\(source)' > '\(dir)/cc.log' 2>&1")
+        try #require(built == 0, "cc failed: \(Preload.read(dir + "/cc.log"))")
+        let status = Preload.shell("""
+            cd '\(dir)' && timeout 120 sh -c 'ulimit -v 4000000; LD_PRELOAD=\(Preload.library.path) ./addresslimit' > out 2> err
+            """)
+        let output = Preload.read(dir + "/out")
+        let errors = Preload.read(dir + "/err")
+        #expect(status == 0 && output == "ok\n", "status \(status): \(output) \(errors)")
+        let notes = errors.split(separator: "\n").filter { $0.hasPrefix("pasmalloc: address space") }
+        #expect(notes.count == 1, "stderr: \(errors)")
+    }
 }
