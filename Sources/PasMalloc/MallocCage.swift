@@ -7,7 +7,7 @@ import Pas
 ///
 /// The main heap asks for `PasHeap.defaultCageBytes` (1 TiB of address space). When that
 /// cannot be reserved (an address-space limit such as `ulimit -v`, or a small address space)
-/// it takes the largest cage that can be, less 1/8 left for the program's other mappings, but
+/// it takes the largest cage that can be, less 1/16 left for the program's other mappings, but
 /// at least `minimumBytes` (see `PasHeap.init(cageBytes:minimumCageBytes:...)`), and writes one
 /// line to stderr saying so. The auxiliary heap (maintenance allocations only) then takes
 /// `auxiliaryLimitedBytes` instead of `auxiliaryBytes`, so it does not eat the budget. If not

@@ -21,7 +21,9 @@ import Synchronization
 /// four regions, one per building block, each drawn on by a `CageChunkSource`. So every object
 /// lies in the cage (`contains`, `clamp`), and the owner of a pointer is found by comparing its
 /// offset from the cage start with three constants — no lock, no table. Regions: small and
-/// medium 1/16 of the cage each, marge 1/4 (at most 256 GiB), large the rest. A region that is
+/// medium 1/16 of the cage each, marge 1/4 (at most 256 GiB), large the rest; in a cage smaller
+/// than asked for (address space limited), small, medium and marge 1/16 each and large 13/16,
+/// since every full region ends up spilling into the large one. A region that is
 /// full does not fail a request another region can serve: small requests spill into the
 /// medium region (same size classes), medium and marge requests (and aligned ones) into the
 /// large region. Frees and size queries go by address, so a spilled object is freed by the
@@ -80,7 +82,7 @@ public final class PasHeap: @unchecked Sendable {
     /// A smaller cage only when the caller asks for one: with `minimumCageBytes` (a multiple
     /// of `cageGranule`, at least 64 MiB, at most `cageBytes`), a cage that cannot be reserved
     /// is replaced by the largest one that can (found by halving and bisecting, in steps of
-    /// `cageGranule`), less 1/8 of it left unreserved for the process's other mappings, but
+    /// `cageGranule`), less 1/16 of it left unreserved for the process's other mappings, but
     /// not below `minimumCageBytes`; `.outOfMemory(.reserve, requested: minimumCageBytes)` if
     /// even that cannot be reserved. `cage.byteCount` tells what was reserved.
     /// Cost: one reservation, a few small metadata mappings; no chunk before first use.
@@ -100,13 +102,18 @@ public final class PasHeap: @unchecked Sendable {
             throw .invalidSize(.reserve, minimum)
         }
         let whole = try PasHeap.reserveCage(cageBytes, minimum: minimum)
+        // A shrunken cage favours the region everything spills into (see the type's note).
+        let compact = whole.byteCount < cageBytes
         let cageBytes = whole.byteCount
+        // Invariant: cageBytes is a multiple of 64 MiB, so every region is a multiple of 4 MiB.
         let smallBytes = cageBytes / 16
-        let margeBytes = min(cageBytes / 4, MargeBitfitConfig.maxHeapBytes)
+        let mediumBytes = smallBytes
+        let margeBytes = min(compact ? cageBytes / 16 : cageBytes / 4, MargeBitfitConfig.maxHeapBytes)
         let smallRange = whole.slice(offset: 0, byteCount: smallBytes)
-        let mediumRange = whole.slice(offset: smallBytes, byteCount: smallBytes)
-        let margeRange = whole.slice(offset: 2 * smallBytes, byteCount: margeBytes)
-        let largeRange = whole.slice(offset: 2 * smallBytes + margeBytes, byteCount: cageBytes - 2 * smallBytes - margeBytes)
+        let mediumRange = whole.slice(offset: smallBytes, byteCount: mediumBytes)
+        let margeRange = whole.slice(offset: smallBytes + mediumBytes, byteCount: margeBytes)
+        let largeStart = smallBytes + mediumBytes + margeBytes
+        let largeRange = whole.slice(offset: largeStart, byteCount: cageBytes - largeStart)
         do {
             sources = (try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
                        try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange))
@@ -133,8 +140,8 @@ public final class PasHeap: @unchecked Sendable {
         cageLast = UInt(cageBytes - 1)
         cageMask = (UInt(1) << UInt(Int.bitWidth - 1 - cageBytes.leadingZeroBitCount)) - 1
         smallEnd = UInt(smallBytes)
-        mediumEnd = UInt(2 * smallBytes)
-        margeEnd = UInt(2 * smallBytes + margeBytes)
+        mediumEnd = UInt(smallBytes + mediumBytes)
+        margeEnd = UInt(largeStart)
         let context = Unmanaged.passUnretained(self).toOpaque()
         // Invariant: the heaps die with this object, so the unretained context outlives them.
         small.exhaustedFallback = SegregatedExhaustedFallback(context: context) { context, size in
@@ -146,7 +153,7 @@ public final class PasHeap: @unchecked Sendable {
     }
 
     /// The cage: `bytes` if it can be reserved, else (when `minimum < bytes`) the largest
-    /// reservable multiple of `cageGranule` less 1/8, at least `minimum`.
+    /// reservable multiple of `cageGranule` less 1/16, at least `minimum`.
     static func reserveCage(_ bytes: Int, minimum: Int) throws(PasError) -> MemoryRange {
         let alignment = MargeBitfitConfig.chunkSize
         do {
@@ -158,7 +165,7 @@ public final class PasHeap: @unchecked Sendable {
         for _ in 0 ..< 2 {
             let largest = VirtualMemory.largestReservable(upTo: bytes, granule: cageGranule, alignment: alignment)
             guard largest >= minimum else { break }
-            let leave = largest / 8 - (largest / 8) % cageGranule
+            let leave = largest / 16 - (largest / 16) % cageGranule
             let size = max(largest - leave, minimum)
             if let range = try? VirtualMemory.reserve(byteCount: size, alignment: alignment) { return range }
         }
