@@ -375,6 +375,7 @@ func segregatedAllocateSlowOrNil<Config, Chunks>(_ heap: SegregatedHeap<Config, 
 public struct SegregatedExhaustedFallback: @unchecked Sendable {
     /// Passed back to `allocate`; owned by whoever set the fallback.
     public let context: UnsafeMutableRawPointer
+    /// Serves `size` bytes (the class size of the failed request) from elsewhere, or nil.
     public let allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?
 
     /// A fallback calling `allocate(context, size)`.
