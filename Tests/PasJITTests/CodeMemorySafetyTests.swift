@@ -33,25 +33,21 @@ func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
 
 /// Runs `body` on a thread of its own and waits at most `seconds` for it. Returns its result, or
 /// nil if it did not finish in time (the thread is then left running).
-func withTimeout<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () -> R) -> R? {
+func withTimeout(seconds: Int, _ body: @escaping @Sendable () -> [String]) -> [String]? {
     final class Box: @unchecked Sendable {
         let done = Atomic<Bool>(false)
-        var result: R? = nil
+        var result: [String]? = nil
+        let body: @Sendable () -> [String]
+        init(_ body: @escaping @Sendable () -> [String]) { self.body = body }
     }
-    let box = Box()
+    let box = Box(body)
     var t = pthread_t()
-    final class Job: @unchecked Sendable {
-        let run: () -> Void
-        init(_ run: @escaping () -> Void) { self.run = run }
-    }
-    let job = Unmanaged.passRetained(Job {
-        box.result = body()
-        box.done.store(true, ordering: .releasing)
-    }).toOpaque()
     precondition(pthread_create(&t, nil, { arg in
-        Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue().run()
+        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+        box.result = box.body()
+        box.done.store(true, ordering: .releasing)
         return nil
-    }, job) == 0)
+    }, Unmanaged.passRetained(box).toOpaque()) == 0)
     for _ in 0 ..< seconds * 100 {
         if box.done.load(ordering: .acquiring) {
             pthread_join(t, nil)
@@ -216,56 +212,75 @@ func withTimeout<R: Sendable>(seconds: Int, _ body: @escaping @Sendable () -> R)
 
     // MARK: Freeing large blocks
 
-    /// Two threads free the same large block while a third installs a block over the memory
-    /// freed: whichever free loses must not overwrite the new code with traps.
+    /// Two frees of the same large block race while the winner's thread installs a block over
+    /// the memory freed: whichever free loses must not overwrite the new code with traps.
+    /// To make the race bite, the second freeing thread is paused (a signal whose handler
+    /// sleeps 2 ms) while it is inside `deallocate`, usually in the middle of its fill.
     @Test func racingDoubleFreesOfALargeBlockNeverOverwriteInstalledCode() throws {
-        let heap = try JITHeap(options: .init(regionSize: 16 << 20, pageSharing: nil))
-        let size = 80 << 10
-        let nops = [UInt8](repeating: 0x90, count: 2 * size)
-        final class Round: @unchecked Sendable {
+        let heap = try JITHeap(options: .init(regionSize: 32 << 20, pageSharing: nil))
+        let before = 128 << 10, size = 4 << 20
+        let nops = [UInt8](repeating: 0x90, count: before + size)
+        final class State: @unchecked Sendable {
             let round = Atomic<Int>(-1)
-            let finished = Atomic<Int>(0)
+            let started = Atomic<Int>(-1)
+            let finished = Atomic<Int>(-1)
+            let ready = Atomic<Bool>(false)
+            let spin = Atomic<Int>(0)
+            var thread = pthread_t()
             var target: UInt = 0
-            var freed = [false, false]
-            var installed: CodeBlock? = nil
+            var secondFreed = false
+            var overwritten = 0
+            var badOutcomes: [String] = []
         }
-        let state = Round()
-        let rounds = 1500
-        var overwritten = 0
-        var badOutcomes = 0
-        onThreads(4) { t in
-            if t == 3 {
-                // The coordinator: sets up each round and checks it.
+        let state = State()
+        let old = signal(SIGUSR1) { _ in usleep(2000) }
+        defer { signal(SIGUSR1, old) }
+        let rounds = 200
+        onThreads(2) { t in
+            if t == 1 {
+                // The second free.
+                state.thread = pthread_self()
+                var set = sigset_t()
+                sigemptyset(&set)
+                sigaddset(&set, SIGUSR1)
+                pthread_sigmask(SIG_UNBLOCK, &set, nil)
+                state.ready.store(true, ordering: .releasing)
                 for r in 0 ..< rounds {
-                    let before = try! heap.allocate(size: size)
-                    let target = try! heap.allocate(size: size)
-                    precondition(target.address == before.address + UInt(size))
-                    try! heap.deallocate(before)
-                    state.target = target.address
-                    state.round.store(r, ordering: .releasing)
-                    while state.finished.load(ordering: .acquiring) < 3 * (r + 1) { sched_yield() }
-                    guard let c = state.installed else { badOutcomes += 1; continue }
-                    if c.address != before.address || state.freed[0] == state.freed[1] { badOutcomes += 1 }
-                    let bytes = UnsafePointer<UInt8>(bitPattern: c.address)!
-                    if (0 ..< 2 * size).contains(where: { bytes[$0] != 0x90 }) { overwritten += 1 }
-                    try! heap.deallocate(c)
+                    while state.round.load(ordering: .acquiring) < r { sched_yield() }
+                    state.started.store(r, ordering: .releasing)
+                    state.secondFreed = (try? heap.deallocate(CodeBlock(address: state.target))) != nil
+                    state.finished.store(r, ordering: .releasing)
                 }
                 return
             }
+            // The first free, the install and the checks.
+            var rng = SplitMix64(seed: 13)
+            while !state.ready.load(ordering: .acquiring) { sched_yield() }
             for r in 0 ..< rounds {
-                while state.round.load(ordering: .acquiring) < r { sched_yield() }
-                let target = CodeBlock(address: state.target)
-                if t < 2 {
-                    state.freed[t] = (try? heap.deallocate(target)) != nil
-                } else {
-                    while (try? heap.size(of: target)) != nil { sched_yield() }
-                    state.installed = try? heap.install(nops)
-                }
-                state.finished.add(1, ordering: .acqRel)
+                let y = try! heap.allocate(size: before)
+                let x = try! heap.allocate(size: size)
+                precondition(x.address == y.address + UInt(before))
+                try! heap.deallocate(y)
+                state.target = x.address
+                state.round.store(r, ordering: .releasing)
+                while state.started.load(ordering: .acquiring) < r { sched_yield() }
+                // A short random delay, so the signal lands at different points of the second free.
+                let spins = Int(rng.next() % 300)
+                for i in 0 ..< spins { state.spin.store(i, ordering: .relaxed) }
+                pthread_kill(state.thread, SIGUSR1)
+                let firstFreed = (try? heap.deallocate(x)) != nil
+                let c = try? heap.install(nops)
+                while state.finished.load(ordering: .acquiring) < r { sched_yield() }
+                guard let c else { state.badOutcomes.append("round \(r): install failed"); continue }
+                if c.address != y.address { state.badOutcomes.append("round \(r): installed at \(c), not \(y)") }
+                if firstFreed == state.secondFreed { state.badOutcomes.append("round \(r): both frees \(firstFreed ? "succeeded" : "failed")") }
+                let intact = nops.withUnsafeBytes { memcmp(c.pointer, $0.baseAddress!, $0.count) == 0 }
+                if !intact { state.overwritten += 1 }
+                try! heap.deallocate(c)
             }
         }
-        #expect(overwritten == 0, "installed code overwritten by a losing free in \(overwritten) of \(rounds) rounds")
-        #expect(badOutcomes == 0)
+        #expect(state.overwritten == 0, "installed code overwritten by the losing free in \(state.overwritten) of \(rounds) rounds")
+        #expect(state.badOutcomes.isEmpty, "\(state.badOutcomes.prefix(5))")
         try heap.verify()
     }
 
