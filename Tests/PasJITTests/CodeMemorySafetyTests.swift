@@ -355,7 +355,9 @@ let trapWord: UInt32 = {
         // A dual mapping whose writable view is not mapped.
         let x = try VirtualMemory.reserve(byteCount: 2 * page, alignment: page)
         defer { try? VirtualMemory.release(x) }
-        #expect(performing: { try heap.addFreshMemory(executable: x, writable: gone.pointer) }, throws: isUnusable)
+        let noAlias = try VirtualMemory.reserve(byteCount: 2 * page, alignment: page)
+        try VirtualMemory.release(noAlias)
+        #expect(performing: { try heap.addFreshMemory(executable: x, writable: noAlias.pointer) }, throws: isUnusable)
         #expect(heap.statistics.reservedBytes == 0)
     }
 

@@ -61,5 +61,6 @@ import Glibc
         }
         #expect(near.count <= 2, "\(near.count) of 64 writable views lie within 4 GiB of their executable view")
         #expect(Set(mappings.map(\.writable.start)).count == 64)
+        for m in mappings { #expect(m.writablePlacement == .random, "\(m.writablePlacement)") }
     }
 }
