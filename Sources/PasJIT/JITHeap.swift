@@ -185,9 +185,10 @@ public final class JITHeap: @unchecked Sendable {
     }
 
     /// Frees a block. Its bytes are overwritten with the fill pattern first (under the
-    /// sub-heap's lock, once the block is known to be live), so a stale call traps. Throws `.unknownPointer` for an address that is not a live block's start and
+    /// sub-heap's lock, once the block is known to be live), so a stale call traps.
+    /// Throws `.unknownPointer` for an address that is not a live block's start and
     /// `.doubleFree` for a block already freed (when the heap can tell).
-    /// Cost: one lock round trip plus the fill.
+    /// Cost: one lock round trip plus the fill (the lock is held during the fill).
     public func deallocate(_ block: CodeBlock) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.deallocate, address: block.address)
