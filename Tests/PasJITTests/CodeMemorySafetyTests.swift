@@ -340,24 +340,38 @@ let trapWord: UInt32 = {
         return false
     }
 
+    /// Ranges that are not mapped in full are refused. The unmapped parts lie in the lowest
+    /// pages of the address space, which the kernel never hands out by itself (tests running
+    /// in parallel cannot map them meanwhile, and the heap must never take over their memory).
     @Test func unmappedRangesAreRefused() throws {
         let heap = try JITHeap(options: .init(protectionModes: [.rwx], reservesRegion: false, pageSharing: nil))
-        // Nothing mapped there any more.
-        let gone = try VirtualMemory.reserve(byteCount: 4 * page, alignment: page)
-        try VirtualMemory.release(gone)
-        #expect(performing: { try heap.addFreshMemory(executable: gone) }, throws: isUnusable)
-        // Mapped at the start only.
-        let half = try VirtualMemory.reserve(byteCount: 4 * page, alignment: page)
-        try VirtualMemory.release(half.slice(offset: 2 * page, byteCount: 2 * page))
-        defer { try? VirtualMemory.release(half.slice(offset: 0, byteCount: 2 * page)) }
-        try VirtualMemory.protect(half.slice(offset: 0, byteCount: 2 * page), to: .readWriteExecute)
-        #expect(performing: { try heap.addFreshMemory(executable: half) }, throws: isUnusable)
+        // Below vm.mmap_min_addr: never mapped.
+        let never = MemoryRange(start: UInt(4 * page), byteCount: 4 * page)
+        #expect(performing: { try heap.addFreshMemory(executable: never) }, throws: isUnusable)
         // A dual mapping whose writable view is not mapped.
-        let x = try VirtualMemory.reserve(byteCount: 2 * page, alignment: page)
+        let x = try VirtualMemory.reserve(byteCount: 4 * page, alignment: page)
         defer { try? VirtualMemory.release(x) }
-        let noAlias = try VirtualMemory.reserve(byteCount: 2 * page, alignment: page)
-        try VirtualMemory.release(noAlias)
-        #expect(performing: { try heap.addFreshMemory(executable: x, writable: noAlias.pointer) }, throws: isUnusable)
+        #expect(performing: { try heap.addFreshMemory(executable: x, writable: never.pointer) }, throws: isUnusable)
+        // Mapped in part: two pages of ours just above the lowest mappable address, with
+        // nothing mapped right below or above them.
+        var minimum: UInt = 65536
+        if let f = fopen("/proc/sys/vm/mmap_min_addr", "r") {
+            var value: UInt = 0
+            if withUnsafeMutablePointer(to: &value, { v in withVaList([v]) { vfscanf(f, "%lu", $0) } }) == 1 { minimum = value }
+            fclose(f)
+        }
+        let base = Alignment.roundUp(max(minimum, UInt(page)), to: page) + UInt(16 * page)
+        let raw = mmap(UnsafeMutableRawPointer(bitPattern: base), 2 * page, PROT_READ | PROT_EXEC,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+        if let raw, raw != MAP_FAILED, UInt(bitPattern: raw) == base {
+            defer { munmap(raw, 2 * page) }
+            let tailMissing = MemoryRange(start: base, byteCount: 4 * page)
+            let headMissing = MemoryRange(start: base - UInt(2 * page), byteCount: 4 * page)
+            #expect(performing: { try heap.addFreshMemory(executable: tailMissing) }, throws: isUnusable)
+            #expect(performing: { try heap.addFreshMemory(executable: headMissing) }, throws: isUnusable)
+        } else {
+            Issue.record("could not map two pages at 0x\(String(base, radix: 16)) for the partly-mapped case")
+        }
         #expect(heap.statistics.reservedBytes == 0)
     }
 
