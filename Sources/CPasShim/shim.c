@@ -17,6 +17,9 @@
 #ifndef MFD_ALLOW_SEALING
 #define MFD_ALLOW_SEALING 0x0002U
 #endif
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
 #ifndef FALLOC_FL_KEEP_SIZE
 #define FALLOC_FL_KEEP_SIZE 0x01
 #endif
@@ -37,7 +40,9 @@ __thread void *pas_shim_thread_slot __attribute__((tls_model("initial-exec"))) =
 
 int pas_shim_memfd_create(const char *name, bool allowSealing) {
     unsigned flags = MFD_CLOEXEC | (allowSealing ? MFD_ALLOW_SEALING : 0);
-    return (int)syscall(SYS_memfd_create, name, flags);
+    int fd = (int)syscall(SYS_memfd_create, name, flags | MFD_NOEXEC_SEAL);
+    if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, name, flags);
+    return fd;
 }
 
 int pas_shim_punch_hole(int fd, int64_t offset, int64_t length) {

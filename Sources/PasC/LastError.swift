@@ -60,6 +60,8 @@ extension PasError {
         case let .outOfBounds(_, address, _): return (.outOfBounds, EINVAL, address)
         case .unsupported: return (.unsupported, ENOTSUP, 0)
         case let .corrupted(_, address, _): return (.corrupted, EIO, address)
+        case let .unusableMemory(_, address, _, _): return (.invalidArgument, EINVAL, address)
+        case let .reentrantWrite(_, address): return (.invalidArgument, EDEADLK, address)
         }
     }
 }

@@ -4,10 +4,11 @@ import PasSystem
 /// The process-wide JIT heap behind libpas's `jit_heap_*` names (jit_heap.h).
 ///
 /// Like libpas's jit heap it reserves nothing and allocates only from memory the runtime
-/// donates with `jit_heap_add_fresh_memory`, which arrives already executable; it is
-/// added in `.rwx` mode (there is no writable alias in that API). The runtime owns that
-/// memory's permissions and writes its code itself, so the heap never writes to it on its
-/// own: freed code is left as it is (`FillPattern.none`).
+/// donates with `jit_heap_add_fresh_memory`; it is added in `.rwx` mode (there is no
+/// writable alias in that API) after a check that it is mapped anonymous memory or a memory
+/// file and not a stack. The runtime writes its code itself, so freed code is left as it is
+/// (`FillPattern.none`); the heap manages the range's protection like any code region: pages
+/// it has not committed are inaccessible, and committed ones are trap-filled, then RWX.
 enum ProcessJITHeap {
     /// Created on first use (Swift globals initialise exactly once, thread-safely). Nil only
     /// if creating the heap object failed, which without a region reservation it does not.

@@ -7,6 +7,12 @@ import Synchronization
 ///
 /// The allocators never write into these chunks (`allowsMetadataInChunks` is false): their
 /// headers, bitmaps and trees live in ordinary memory.
+///
+/// Committing is where code memory becomes executable (see the invariant on `CodeRegion`):
+/// a chunk handed out, and a page the allocators take back into use, is filled with
+/// `commitFill` through the write path and only then made executable; a decommitted page is
+/// made inaccessible before its memory is released. A slow path (system calls and a fill);
+/// allocation from committed pages does none of it.
 /// Thread-safety: all methods may be called concurrently.
 public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     public var pageSize: Int { SystemInfo.pageSize }
@@ -37,20 +43,34 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         var region: Unmanaged<CodeRegion>
     }
 
-    init() {
+    /// The word committed pages are filled with (the trap instruction).
+    let commitFill: UInt32
+
+    /// True once a `.toggled` region has been added: the heap then gives every block whole
+    /// pages and refuses calls from inside a write scope. Set before the region is published;
+    /// read with relaxed loads (a stale false is impossible for blocks of that region, which
+    /// can only be allocated after the region was published).
+    let hasToggledRegion = Atomic<Bool>(false)
+
+    init(commitFill: UInt32) {
         records = .allocate(capacity: Self.maxRegions)
+        self.commitFill = commitFill
     }
 
     deinit { records.deallocate() }
 
-    /// Adds a region; allocation draws on regions in the order they were added.
-    func add(_ region: CodeRegion) throws(PasError) {
+    /// Adds a region; allocation draws on regions in the order they were added. `prepare` runs
+    /// once the region is known not to overlap another, before it is published (under this
+    /// source's lock; it must not call back into the source).
+    func add(_ region: CodeRegion, prepare: () throws(PasError) -> Void = {}) throws(PasError) {
         try lock.withLock { () throws(PasError) in
             let n = count.load(ordering: .relaxed)
             guard n < Self.maxRegions else { throw .unsupported(.reserve, reason: "more than \(Self.maxRegions) code regions") }
             for r in regions where r.executable.overlaps(region.executable) {
                 throw .overlapping(.reserve, address: region.executable.start, byteCount: region.executable.byteCount)
             }
+            try prepare()
+            if region.mode == .toggled { hasToggledRegion.store(true, ordering: .relaxed) }
             regions.append(region)
             cursors.append(region.executable.start)
             (records + n).initialize(to: RegionRecord(start: region.executable.start, end: region.executable.end,
@@ -83,6 +103,23 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     @inline(__always)
     func contains(_ address: UInt) -> Bool { recordIndex(containing: address) != nil }
 
+    /// True if `address` lies in a `.toggled` region.
+    @inline(__always)
+    func isToggled(_ address: UInt) -> Bool {
+        guard let i = recordIndex(containing: address) else { return false }
+        return records[i].toggled
+    }
+
+    /// The start of a write scope the calling thread holds open on any region, or nil.
+    /// Lock-free; a scan over the few region records.
+    func openWriteScopeOfCurrentThread() -> UInt? {
+        let n = count.load(ordering: .acquiring)
+        for i in 0 ..< n where records[i].toggled {
+            if let open = records[i].region.takeUnretainedValue().openWriteScopeOfCurrentThread() { return open }
+        }
+        return nil
+    }
+
     /// All regions, in the order they were added.
     var allRegions: [CodeRegion] { lock.withLock { regions } }
 
@@ -95,17 +132,32 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         guard byteCount > 0, byteCount % pageSize == 0 else { throw .invalidSize(.allocate, byteCount) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
         let align = max(alignment, pageSize)
-        return try lock.withLock { () throws(PasError) -> MemoryRange in
+        let (chunk, region) = try lock.withLock { () throws(PasError) -> (MemoryRange, CodeRegion) in
             for i in regions.indices {
                 let start = Alignment.roundUp(cursors[i], to: align)
                 let end = regions[i].executable.end
                 if start >= cursors[i], start <= end, UInt(byteCount) <= end - start {
                     cursors[i] = start + UInt(byteCount)
-                    return MemoryRange(start: start, byteCount: byteCount)
+                    return (MemoryRange(start: start, byteCount: byteCount), regions[i])
                 }
             }
             throw .outOfMemory(.allocate, requested: byteCount)
         }
+        // The allocators treat a new chunk as committed. Outside the lock: the range is ours.
+        do {
+            try region.commit(chunk, fill: commitFill)
+        } catch {
+            // Give the address space back if nothing was carved after it; otherwise it stays
+            // unused (and inaccessible, or committed: either way consistent).
+            lock.withLock {
+                if let i = regions.firstIndex(where: { $0 === region }), cursors[i] == chunk.end {
+                    cursors[i] = chunk.start
+                }
+            }
+            try? region.decommit(chunk)
+            throw error
+        }
+        return chunk
     }
 
     public func decommit(_ range: MemoryRange) throws(PasError) {
@@ -116,9 +168,9 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     }
 
     public func commit(_ range: MemoryRange) throws(PasError) {
-        // Code memory re-commits on first touch through either view.
-        guard contains(range.start) else {
+        guard let region = region(containing: range.start), region.executable.contains(range) else {
             throw .outsideReservation(.commit, address: range.start, byteCount: range.byteCount)
         }
+        try region.commit(range, fill: commitFill)
     }
 }

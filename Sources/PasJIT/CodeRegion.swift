@@ -4,11 +4,22 @@ import Glibc
 import PasSystem
 import Pas
 import CPasShim
+import Synchronization
 
 /// A range of executable memory the JIT heap allocates code from, with the means to write it.
 ///
 /// Created by the heap (`reserve`) or handed to it by a runtime (`JITHeap.addFreshMemory`).
-/// Immutable after creation apart from `toggleLock`. Owns its mapping only when `ownsMapping`.
+/// Immutable after creation apart from the write-scope state. Owns its mapping only when
+/// `ownsMapping`.
+///
+/// Invariant (enforced by `commit`, `decommit`, `reserve` and `makeUncommitted`, relied on by
+/// fork support, which re-applies `PROT_NONE` to the holes of the code file after remapping
+/// the views in a child): a page of the executable view is accessible if and only if it is
+/// committed, and a committed page of a dual mapping always has data in the memory file (it
+/// was filled with the trap pattern through the writable view before it became executable).
+/// So a call into a page that was never committed or has been decommitted faults, and a call
+/// into a committed page that holds no live code hits a trap instruction; a stale call never
+/// slides through zero bytes (`add %al,(%rax)` on x86-64) into the code that follows.
 public final class CodeRegion: @unchecked Sendable {
     /// How writes reach this region.
     public let mode: ProtectionMode
@@ -20,10 +31,18 @@ public final class CodeRegion: @unchecked Sendable {
     let mapping: DualMapping?
     let ownsMapping: Bool
 
-    /// Serialises write scopes in `.toggled` mode: a scope switches whole pages to RW and back,
-    /// so two scopes on one page must not interleave. Never held in other modes. Taken after
-    /// no other JIT lock; nothing is taken while it is held.
+    /// Serialises write scopes in `.toggled` mode: a scope switches the pages of one block to
+    /// RW and back. Never held in other modes. Lock order: taken after a sub-heap's lock (fills
+    /// run under it) and after no other JIT lock; nothing is taken while it is held. A write
+    /// body that calls back into the heap would invert that order, so the heap refuses such
+    /// calls (`.reentrantWrite`, see `writeOwner`).
     let toggleLock = FutexLock()
+    /// The thread holding `toggleLock` (its `pthread_self()`), or 0. Written by that thread
+    /// right after taking the lock and before releasing it; read by any thread, which only
+    /// compares it with its own id (a thread always sees its own writes).
+    let writeOwner = Atomic<UInt>(0)
+    /// The start of the range the open write scope covers (for the error text).
+    let writeScopeStart = Atomic<UInt>(0)
 
     init(mode: ProtectionMode, executable: MemoryRange, writeOffset: UInt, mapping: DualMapping?, ownsMapping: Bool) {
         self.mode = mode
@@ -42,50 +61,106 @@ public final class CodeRegion: @unchecked Sendable {
     /// size, up to 1 MiB) and the large heap's 2 MiB chunks pack without slack.
     static let regionAlignment = 2 << 20
 
-    /// Reserves a fresh region of `byteCount` bytes in `mode`.
+    /// The protection of a committed page of the executable view.
+    var committedProtection: Protection { mode == .rwx ? .readWriteExecute : .readExecute }
+
+    /// Reserves a fresh region of `byteCount` bytes in `mode`, with no page committed: the
+    /// executable view is inaccessible until `commit`.
     static func reserve(byteCount: Int, mode: ProtectionMode) throws(PasError) -> CodeRegion {
         switch mode {
         case .dualMapped:
             let m = try DualMapping(byteCount: byteCount, alignment: regionAlignment, name: "pas-jit")
+            // The file is all holes: nothing is committed yet.
+            try VirtualMemory.protect(m.executable, to: .none)
             return CodeRegion(mode: mode, executable: m.executable, writeOffset: m.writable.start &- m.executable.start,
                               mapping: m, ownsMapping: true)
         case .rwx, .toggled:
+            // A reservation is inaccessible already.
             let r = try VirtualMemory.reserve(byteCount: byteCount, alignment: regionAlignment)
-            let protection: Protection = mode == .rwx ? .readWriteExecute : .readExecute
-            do {
-                try VirtualMemory.protect(r, to: protection)
-            } catch {
-                try? VirtualMemory.release(r)
-                throw error
-            }
             return CodeRegion(mode: mode, executable: r, writeOffset: 0, mapping: nil, ownsMapping: true)
         }
     }
 
-    /// Gives the physical memory behind `range` back. Dual-mapped regions punch a hole in the
-    /// file (both views read zero afterwards); others drop the private pages.
-    func decommit(_ range: MemoryRange) throws(PasError) {
-        if let mapping {
-            try mapping.decommit(range)
-        } else if mode == .dualMapped {
-            // A runtime-provided dual mapping: free the shared pages through the writable view.
-            let alias = MemoryRange(start: range.start &+ writeOffset, byteCount: range.byteCount)
-            if madvise(alias.pointer, alias.byteCount, pas_shim_madv_remove()) != 0 {
-                throw .system(.decommit, errno: Glibc.errno)
+    /// Makes the whole executable range inaccessible: the state of memory a runtime hands
+    /// over, before any of it is committed.
+    func makeUncommitted() throws(PasError) {
+        try VirtualMemory.protect(executable, to: .none)
+    }
+
+    /// Commits `range` (page aligned, inside the region, holding no live code): fills it with
+    /// `word` through the write path (which gives a dual mapping's file data there), then
+    /// makes it executable. Slow path: two or three system calls plus the fill.
+    /// Needs no lock: no other thread reads, writes or runs these pages until the caller
+    /// hands them out.
+    /// On a failure the range is left inaccessible (still uncommitted) and the error is thrown.
+    func commit(_ range: MemoryRange, fill word: UInt32) throws(PasError) {
+        do throws(PasError) {
+            switch mode {
+            case .dualMapped:
+                // Invariant: the writable alias covers the same bytes and is always writable.
+                CodeRegion.store(word, at: UnsafeMutableRawPointer(bitPattern: range.start &+ writeOffset)!, byteCount: range.byteCount)
+            case .rwx, .toggled:
+                // Writable but not yet executable while it still reads zero.
+                try VirtualMemory.commit(range, protection: .readWrite)
+                CodeRegion.store(word, at: range.pointer, byteCount: range.byteCount)
             }
-        } else {
-            try VirtualMemory.decommit(range)
+            try VirtualMemory.commit(range, protection: committedProtection)
+        } catch {
+            try? VirtualMemory.protect(range, to: .none)
+            throw error
+        }
+        pas_shim_flush_icache(range.pointer, range.pointer + range.byteCount)
+    }
+
+    /// Gives the physical memory behind `range` back and makes it inaccessible (in that
+    /// order of effect: inaccessible first, so no call ever runs the zeros left behind).
+    /// Dual-mapped regions punch a hole in the file; others drop the private pages. If the
+    /// release fails the pages are made accessible again (they stay committed) and the error
+    /// is thrown.
+    func decommit(_ range: MemoryRange) throws(PasError) {
+        try VirtualMemory.protect(range, to: .none)
+        do throws(PasError) {
+            if let mapping {
+                try mapping.decommit(range)
+            } else if mode == .dualMapped {
+                // A runtime-provided dual mapping: free the shared pages through the writable view.
+                let alias = MemoryRange(start: range.start &+ writeOffset, byteCount: range.byteCount)
+                if madvise(alias.pointer, alias.byteCount, pas_shim_madv_remove()) != 0 {
+                    throw .system(.decommit, errno: Glibc.errno)
+                }
+            } else {
+                try VirtualMemory.decommit(range)
+            }
+        } catch {
+            try? VirtualMemory.protect(range, to: committedProtection)
+            throw error
         }
     }
 
+    /// The calling thread's id, as recorded in `writeOwner`.
+    @inline(__always)
+    static var currentThread: UInt { UInt(pthread_self()) }
+
+    /// The start of the write scope the calling thread holds open on this region, or nil.
+    @inline(__always)
+    func openWriteScopeOfCurrentThread() -> UInt? {
+        guard mode == .toggled, writeOwner.load(ordering: .relaxed) == CodeRegion.currentThread else { return nil }
+        return writeScopeStart.load(ordering: .relaxed)
+    }
+
     /// Opens write access to `range` (already validated to lie in this region).
+    /// Throws `.reentrantWrite(.write, …)` if the calling thread already holds a write scope here.
     @inline(__always)
     func beginWrite(_ range: MemoryRange) throws(PasError) {
         guard mode == .toggled else { return }
+        if let open = openWriteScopeOfCurrentThread() { throw .reentrantWrite(.write, address: open) }
         toggleLock.lock()
+        writeOwner.store(CodeRegion.currentThread, ordering: .relaxed)
+        writeScopeStart.store(range.start, ordering: .relaxed)
         do {
             try VirtualMemory.protect(pageSpan(of: range), to: .readWrite)
         } catch {
+            writeOwner.store(0, ordering: .relaxed)
             toggleLock.unlock()
             throw error
         }
@@ -95,7 +170,10 @@ public final class CodeRegion: @unchecked Sendable {
     @inline(__always)
     func endWrite(_ range: MemoryRange) throws(PasError) {
         if mode == .toggled {
-            defer { toggleLock.unlock() }
+            defer {
+                writeOwner.store(0, ordering: .relaxed)
+                toggleLock.unlock()
+            }
             try VirtualMemory.protect(pageSpan(of: range), to: .readExecute)
         }
         pas_shim_flush_icache(range.pointer, range.pointer + range.byteCount)
@@ -107,5 +185,21 @@ public final class CodeRegion: @unchecked Sendable {
         let start = Alignment.roundDown(range.start, to: page)
         let end = Alignment.roundUp(range.end, to: page)
         return MemoryRange(start: start, byteCount: Int(end - start))
+    }
+
+    /// Stores the 4-byte `word` over `byteCount` bytes at `base` (a multiple of 4 bytes long
+    /// and 4-byte aligned, as blocks and pages are).
+    @inline(__always)
+    static func store(_ word: UInt32, at base: UnsafeMutableRawPointer, byteCount: Int) {
+        if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
+            // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
+            memset(base, Int32(word & 0xFF), byteCount)
+        } else {
+            // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
+            let wide = UInt64(word) | UInt64(word) << 32
+            var i = 0
+            while i &+ 8 <= byteCount { base.storeBytes(of: wide, toByteOffset: i, as: UInt64.self); i &+= 8 }
+            while i &+ 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i &+= 4 }
+        }
     }
 }

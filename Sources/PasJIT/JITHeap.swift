@@ -18,6 +18,15 @@ import Glibc
 /// access for exactly one block (the writable view, or an `mprotect` window in `.toggled`
 /// mode), and flush the instruction cache afterwards.
 ///
+/// Freed code traps in every state: while its page is committed it holds the fill pattern
+/// (written under the sub-heap's lock, after the free was validated, so a losing double free
+/// writes nothing); a page is inaccessible while it is decommitted or was never committed,
+/// and is trap-filled before it becomes executable again (see `CodeRegion`).
+///
+/// In `.toggled` regions every block has whole pages to itself (sizes and alignment round up
+/// to the system page), so a write scope, which makes the block's pages non-executable, never
+/// stops another thread running another block.
+///
 /// Thread-safety: every method may be called from any thread. Allocation and freeing take
 /// the lock of the one sub-heap involved; writes take no lock except in `.toggled` mode.
 public final class JITHeap: @unchecked Sendable {
@@ -40,7 +49,7 @@ public final class JITHeap: @unchecked Sendable {
     /// `.outOfMemory(.reserve, requested:)` at once (no other mode is tried, it would not fit
     /// either), unless `options.minimumRegionSize` lets the heap try halved sizes first.
     public init(options: Options = Options()) throws(PasError) {
-        let chunks = CodeChunkSource()
+        let chunks = CodeChunkSource(commitFill: FillPattern.trap.word!)
         var refused: [(ProtectionMode, PasError)] = []
         var chosen: ProtectionMode? = nil
         if options.reservesRegion {
@@ -92,6 +101,14 @@ public final class JITHeap: @unchecked Sendable {
     /// `executable` is itself writable (`.rwx`) or may be switched with `mprotect` (`.toggled`).
     /// The heap never unmaps this memory. The sub-heaps carve it into chunks aligned to their
     /// own size (up to 2 MiB), so a range aligned to 2 MiB loses nothing to alignment.
+    ///
+    /// The heap takes over the protection of `executable`: it makes the whole range
+    /// inaccessible at once, and makes pages executable again (read + execute, or read +
+    /// write + execute in `.rwx` mode) only when it commits them, after filling them with traps
+    /// through the write path; decommitted pages become inaccessible again.
+    /// Throws `.unusableMemory(.reserve, …)` if `executable` (or the writable alias) is not
+    /// mapped in full, overlaps the calling thread's stack or `[stack]`, or lies in a mapping
+    /// that is neither anonymous memory nor a memory file (`/proc/self/maps` is read to tell).
     public func addFreshMemory(executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
                                mode: ProtectionMode? = nil) throws(PasError) {
         let page = SystemInfo.pageSize
@@ -112,8 +129,15 @@ public final class JITHeap: @unchecked Sendable {
         } else {
             chosenMode = mode == .toggled ? .toggled : .rwx
         }
-        try chunks.add(CodeRegion(mode: chosenMode, executable: executable, writeOffset: offset,
-                                  mapping: nil, ownsMapping: false))
+        // Slow path: reads /proc/self/maps.
+        try ProcessMappings.checkUsableAsCode(executable, .reserve)
+        if let writable {
+            try ProcessMappings.checkUsableAsCode(MemoryRange(writable, byteCount: executable.byteCount), .reserve)
+        }
+        let region = CodeRegion(mode: chosenMode, executable: executable, writeOffset: offset,
+                                mapping: nil, ownsMapping: false)
+        // Nothing of it is committed yet: inaccessible until the allocators take it into use.
+        try chunks.add(region) { () throws(PasError) in try region.makeUncommitted() }
     }
 
     // MARK: Allocation
@@ -149,6 +173,14 @@ public final class JITHeap: @unchecked Sendable {
                           initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> CodeBlock {
         guard size > 0, size <= Int.max / 2 else { throw .invalidSize(.allocate, size) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
+        var size = size, alignment = alignment
+        if chunks.hasToggledRegion.load(ordering: .relaxed) {
+            // Toggled mode: a write flips whole pages to RW, so no two blocks share a page.
+            try refuseInsideWriteScope(.allocate)
+            let page = SystemInfo.pageSize
+            size = Alignment.roundUp(size, to: page)!
+            alignment = max(alignment, page)
+        }
         let p: UnsafeMutableRawPointer
         if size <= JITSmallBitfitConfig.maxObjectSize && alignment <= JITSmallBitfitConfig.pageSize {
             p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule), initialize: initialize)
@@ -166,21 +198,22 @@ public final class JITHeap: @unchecked Sendable {
         return CodeBlock(address: UInt(bitPattern: p))
     }
 
-    /// Frees a block. Its bytes are overwritten with the fill pattern first, so a stale call
-    /// traps. Throws `.unknownPointer` for an address that is not a live block's start and
+    /// Frees a block. Its bytes are overwritten with the fill pattern first (under the
+    /// sub-heap's lock, once the block is known to be live), so a stale call traps.
+    /// Throws `.unknownPointer` for an address that is not a live block's start and
     /// `.doubleFree` for a block already freed (when the heap can tell).
-    /// Cost: one lock round trip plus the fill.
+    /// Cost: one lock round trip plus the fill (the lock is held during the fill).
     public func deallocate(_ block: CodeBlock) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.deallocate, address: block.address)
         }
+        if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.deallocate) }
+        // Every sub-heap fills under its lock, after validating the block and before the
+        // memory can be allocated again: a losing double free touches nothing.
         switch owner(of: p) {
         case .small: try small.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .medium: try medium.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
-        case .large:
-            // Fill before freeing: once freed, another thread may allocate the range.
-            try fill(block.address, byteCount: try blockSize(block, for: .deallocate))
-            try large.deallocate(p)
+        case .large: try large.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case nil: throw .unknownPointer(.deallocate, address: block.address)
         }
     }
@@ -188,22 +221,31 @@ public final class JITHeap: @unchecked Sendable {
     /// Shrinks a block in place to at least `newSize` bytes; the freed tail is filled and
     /// returns to the heap. Runtimes call it after linking, when the final size is known.
     /// Throws `.invalidSize(.shrink, newSize)` for a size of zero or above the block's size.
+    /// In `.toggled` regions the block keeps whole pages (`newSize` rounds up to the page).
     public func shrink(_ block: CodeBlock, to newSize: Int) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.shrink, address: block.address)
         }
-        switch owner(of: p) {
-        case .small:
-            _ = try small.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
-        case .medium:
-            _ = try medium.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
-        case .large:
-            let old = try blockSize(block, for: .shrink)
-            guard newSize > 0, newSize <= old else { throw .invalidSize(.shrink, newSize) }
-            let kept = Alignment.roundUp(newSize, to: JITMediumBitfitConfig.granule) ?? old
-            if kept < old { try fill(block.address + UInt(kept), byteCount: old - kept) }
-            try large.shrink(p, to: newSize)
-        case nil: throw .unknownPointer(.shrink, address: block.address)
+        var kept = newSize
+        if chunks.hasToggledRegion.load(ordering: .relaxed) {
+            try refuseInsideWriteScope(.shrink)
+            if newSize > 0, chunks.isToggled(block.address) {
+                kept = Alignment.roundUp(newSize, to: SystemInfo.pageSize) ?? newSize
+            }
+        }
+        do throws(PasError) {
+            // The tail is filled under the sub-heap's lock, after validation (as for deallocate).
+            switch owner(of: p) {
+            case .small:
+                _ = try small.shrink(p, to: kept) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+            case .medium:
+                _ = try medium.shrink(p, to: kept) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+            case .large:
+                try large.shrink(p, to: kept) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
+            case nil: throw .unknownPointer(.shrink, address: block.address)
+            }
+        } catch .invalidSize(.shrink, _) {
+            throw .invalidSize(.shrink, newSize)
         }
     }
 
@@ -212,6 +254,7 @@ public final class JITHeap: @unchecked Sendable {
         guard let p = UnsafeRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.sizeQuery, address: block.address)
         }
+        if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.sizeQuery) }
         switch owner(of: p) {
         case .small: return try small.size(of: p)
         case .medium: return try medium.size(of: p)
@@ -233,7 +276,9 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Runs `body` with a writable buffer covering exactly `block`, then closes write access
     /// and flushes the instruction cache for the block. In `.toggled` mode the block's pages
-    /// are not executable while `body` runs. The caller must not free the block meanwhile.
+    /// are not executable while `body` runs, and `body` must not call into the heap at all:
+    /// such calls throw `.reentrantWrite` (they would otherwise wait forever for this scope,
+    /// or deadlock with another thread's fill). The caller must not free the block meanwhile.
     public func withWritableBytes<R>(of block: CodeBlock, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
         let size = try blockSize(block, for: .write)
         var result: Result<R, any Error>? = nil
@@ -270,7 +315,8 @@ public final class JITHeap: @unchecked Sendable {
     /// (`Options.pageSharing`) returns pages that stay empty for longer than its delay.
     @discardableResult
     public func scavenge() throws(PasError) -> Int {
-        try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()
+        if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.decommit) }
+        return try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()
     }
 
     /// A snapshot of the heap's memory use.
@@ -341,17 +387,13 @@ public final class JITHeap: @unchecked Sendable {
     @inline(__always)
     func fill(_ address: UInt, byteCount: Int) throws(PasError) {
         guard let word = fillPattern.word, byteCount > 0 else { return }
-        try write(address, byteCount: byteCount) { base in
-            if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
-                // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
-                memset(base, Int32(word & 0xFF), byteCount)
-            } else {
-                // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
-                let wide = UInt64(word) | UInt64(word) << 32
-                var i = 0
-                while i &+ 8 <= byteCount { base.storeBytes(of: wide, toByteOffset: i, as: UInt64.self); i &+= 8 }
-                while i &+ 4 <= byteCount { base.storeBytes(of: word, toByteOffset: i, as: UInt32.self); i &+= 4 }
-            }
-        }
+        try write(address, byteCount: byteCount) { base in CodeRegion.store(word, at: base, byteCount: byteCount) }
+    }
+
+    /// Throws `.reentrantWrite(op, …)` if the calling thread holds a `.toggled` write scope
+    /// open (it is inside a `withWritableBytes` body). Called only once a toggled region exists.
+    @inline(never)
+    func refuseInsideWriteScope(_ op: PasOperation) throws(PasError) {
+        if let open = chunks.openWriteScopeOfCurrentThread() { throw .reentrantWrite(op, address: open) }
     }
 }

@@ -2,8 +2,9 @@ import Pas
 extension JITHeap {
     /// How a `JITHeap` is created.
     public struct Options: Sendable {
-        /// Bytes of address space reserved for code up front. Memory is committed lazily,
-        /// as code is written. Default 256 MiB.
+        /// Bytes of address space reserved for code up front. Memory is committed a chunk at
+        /// a time (256 KiB to 2 MiB, trap-filled) as the sub-heaps need it; the rest stays
+        /// inaccessible. Default 256 MiB.
         public var regionSize: Int = 256 << 20
         /// Protection modes to try, in order; the first that the system allows is used.
         /// Default: dual mapped only (a refused mode is an error, not a silent weakening).

@@ -6,6 +6,14 @@ import Glibc
 /// writable view (read + write) where it is written, at unrelated addresses. No address is
 /// ever both writable and executable.
 ///
+/// Security model: the writable view stays writable for the mapping's whole lifetime; nothing
+/// opens or closes it around writes. What keeps an attacker who can write memory from
+/// planting code is only that they do not know where the writable view is: it is placed at a
+/// random page of most of the address space (`writablePlacement`; about 35 bits of entropy on
+/// x86-64), independent of the executable view. An attacker who can read memory can find it
+/// (its address is in this object), so this defends against blind writes, not against an
+/// arbitrary read-then-write.
+///
 /// Owns both views and the file; they are unmapped when the object goes away. Addresses
 /// translate between the views by a constant offset.
 /// Thread-safety: immutable after creation; `decommit` may be called concurrently on
@@ -17,10 +25,14 @@ public final class DualMapping: @unchecked Sendable {
     public let executable: MemoryRange
     /// The read + write view.
     public let writable: MemoryRange
+    /// How the writable view was placed: at a random address, or (with the reason) where the
+    /// kernel chose because no random placement worked.
+    public let writablePlacement: Placement
 
     /// Creates a file of `byteCount` bytes (rounded up to pages) and maps it twice. The
-    /// writable view is placed at a random page offset inside a larger reservation, so its
-    /// distance from the executable view is not predictable.
+    /// writable view is placed at a random address (`MAP_FIXED_NOREPLACE`, a few attempts),
+    /// or where the kernel chooses if that fails (see `writablePlacement`), so neither its
+    /// address nor its distance from the executable view is predictable.
     /// The executable view starts at a multiple of `alignment` (a power of two; default the page size).
     public init(byteCount: Int, alignment: Int = SystemInfo.pageSize, name: String = "pas-code") throws(PasError) {
         let page = SystemInfo.pageSize
@@ -38,30 +50,18 @@ public final class DualMapping: @unchecked Sendable {
             munmap(slot.pointer, slot.byteCount)
             throw error
         }
-        // Reserve room for the writable view plus a random gap, then place the view inside it.
-        let slots = 1 << 8
-        let area: MemoryRange
-        do {
-            area = try VirtualMemory.reserve(byteCount: size + slots * page, alignment: page)
-        } catch {
-            munmap(exec.pointer, exec.byteCount)
-            throw error
-        }
-        let offset = Int.random(in: 0 ..< slots) * page
         let rw: MemoryRange
+        let placement: Placement
         do {
-            rw = try file.map(protection: .readWrite, at: area.pointer + offset, fixed: true)
+            (rw, placement) = try Self.mapWritableView(of: file)
         } catch {
             munmap(exec.pointer, exec.byteCount)
-            munmap(area.pointer, area.byteCount)
             throw error
         }
-        if offset > 0 { munmap(area.pointer, offset) }
-        let tail = area.byteCount - offset - size
-        if tail > 0 { munmap(area.pointer + offset + size, tail) }
         self.file = file
         self.executable = exec
         self.writable = rw
+        self.writablePlacement = placement
     }
 
     deinit {

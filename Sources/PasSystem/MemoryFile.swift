@@ -3,8 +3,9 @@ import Glibc
 #endif
 import CPasShim
 
-/// An anonymous in-memory file (`memfd_create`, close-on-exec), the backing store of
-/// dual-mapped code regions. Its pages are allocated when first written through any
+/// An anonymous in-memory file (`memfd_create`, close-on-exec, and `MFD_NOEXEC_SEAL` where
+/// the kernel has it: no execute bits, sealed, so the descriptor cannot be executed; mapping
+/// it `PROT_EXEC` still works), the backing store of dual-mapped code regions. Its pages are allocated when first written through any
 /// mapping and freed again by `punchHole`.
 ///
 /// Owns its file descriptor; the descriptor is closed when the object goes away.

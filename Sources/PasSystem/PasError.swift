@@ -48,6 +48,15 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     /// A heap's metadata breaks one of its invariants (found by a `verify()`); `address` names
     /// the page or object concerned.
     case corrupted(PasOperation, address: UInt, reason: String)
+    /// Memory handed to a heap that it cannot use: a range that is not mapped in full, or that
+    /// holds a thread's stack or a mapping of something other than anonymous memory or a
+    /// memory file. `reason` says which.
+    case unusableMemory(PasOperation, address: UInt, byteCount: Int, reason: String)
+    /// A heap operation called from inside a write scope that the calling thread holds open on
+    /// the same code region (a `.toggled` region's `withWritableBytes` body calling back into
+    /// the heap), which would otherwise wait forever for the scope to close. `address` is the
+    /// start of the open scope.
+    case reentrantWrite(PasOperation, address: UInt)
 
     public var description: String {
         switch self {
@@ -77,6 +86,11 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(op.rawValue): unsupported: \(reason)"
         case let .corrupted(op, address, reason):
             return "\(op.rawValue): heap metadata corrupted at 0x\(String(address, radix: 16)): \(reason)"
+        case let .unusableMemory(op, address, byteCount, reason):
+            return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(byteCount) cannot be used as code memory: \(reason)"
+        case let .reentrantWrite(op, address):
+            return "\(op.rawValue): called from inside the write scope this thread holds open at 0x\(String(address, radix: 16)); "
+                + "a toggled-mode write body must not call back into the heap"
         }
     }
 

@@ -4,13 +4,16 @@ import PasJIT
 import PasSystem
 
 @Suite struct CodeMemoryContentTests {
-    /// After a random allocate / install / shrink / free sequence, every byte of the code
-    /// memory handed to the allocators is either what the test wrote into a live block, the
-    /// trap fill of freed code, or zero (never touched): the allocator keeps nothing there.
-    @Test func everyByteIsTestDataFillOrZero() throws {
+    /// After a random allocate / install / shrink / free sequence and a scavenge, every
+    /// accessible byte of the code memory handed to the allocators is either what the test
+    /// wrote into a live block or the trap fill (of freed code, or of a freshly committed page):
+    /// the allocator keeps nothing there, and no byte of it reads zero. Pages given back are
+    /// not accessible at all and hold no live block. No page sharing pool, so no scavenger
+    /// changes the memory while it is scanned.
+    @Test func everyAccessibleByteIsTestDataOrFill() throws {
         let seed = UInt64.random(in: 1 ... .max)
         var rng = SplitMix64(seed: seed)
-        let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 32 << 20))
+        let heap = try JITHeap(options: .init(regionSize: 32 << 20, pageSharing: nil))
         // written: bytes the test wrote and still owns; size: the block's usable size.
         var live: [UInt: (size: Int, written: Int, byte: UInt8)] = [:]
         var base: UInt? = nil
@@ -36,29 +39,45 @@ import PasSystem
             }
         }
         try heap.verify()
-        // Map every live byte, then scan the used part of the region.
+        #expect(try heap.scavenge() > 0)
+        // Map every live byte, then scan the used part of the region, page by page.
         let used = heap.statistics.usedAddressSpace
         let sorted = live.sorted { $0.key < $1.key }
         let regionStart = try #require(base)
-        var bad = 0
+        let readable = ProcessMaps.entries().filter { $0.permissions.hasPrefix("r") }
+        let page = SystemInfo.pageSize
+        var bad = 0, zero = 0, liveButInaccessible = 0, inaccessiblePages = 0
         var next = 0
         let bytes = UnsafePointer<UInt8>(bitPattern: regionStart)!
-        for offset in 0 ..< used {
-            let address = regionStart + UInt(offset)
-            while next < sorted.count, sorted[next].key + UInt(sorted[next].value.size) <= address { next += 1 }
-            let b = bytes[offset]
-            if next < sorted.count, address >= sorted[next].key {
-                let entry = sorted[next].value
-                if address < sorted[next].key + UInt(entry.written) {
-                    if b != entry.byte { bad += 1 }
-                } else if b != entry.byte && b != 0 && b != trapByte {
+        for pageOffset in stride(from: 0, to: used, by: page) {
+            let pageAddress = regionStart + UInt(pageOffset)
+            let accessible = readable.contains { pageAddress >= $0.start && pageAddress < $0.end }
+            if !accessible { inaccessiblePages += 1 }
+            for offset in pageOffset ..< pageOffset + page {
+                let address = regionStart + UInt(offset)
+                while next < sorted.count, sorted[next].key + UInt(sorted[next].value.size) <= address { next += 1 }
+                let inBlock = next < sorted.count && address >= sorted[next].key
+                guard accessible else {
+                    if inBlock { liveButInaccessible += 1 }
+                    continue
+                }
+                let b = bytes[offset]
+                if b == 0 { zero += 1 }
+                if inBlock {
+                    let entry = sorted[next].value
+                    if address < sorted[next].key + UInt(entry.written) {
+                        if b != entry.byte { bad += 1 }
+                    } else if b != entry.byte && b != trapByte {
+                        bad += 1
+                    }
+                } else if b != trapByte {
                     bad += 1
                 }
-            } else if b != 0 && b != trapByte {
-                bad += 1
             }
         }
-        #expect(bad == 0, "\(bad) bytes of code memory hold neither test data, fill nor zero (seed \(seed))")
+        #expect(bad == 0, "\(bad) bytes of code memory hold neither test data nor fill (\(zero) read zero; seed \(seed))")
+        #expect(liveButInaccessible == 0, "\(liveButInaccessible) bytes of live blocks are not accessible (seed \(seed))")
+        #expect(inaccessiblePages > 0, "the scavenge gave no page back (seed \(seed))")
         #expect(heap.statistics.blockCount == live.count)
     }
 

@@ -17,7 +17,10 @@ extern "C" {
 
 // MARK: memfd and fallocate
 
-/// memfd_create(2) with MFD_CLOEXEC always set. Returns a file descriptor or -1 with errno set.
+/// memfd_create(2) with MFD_CLOEXEC always set, and MFD_NOEXEC_SEAL (Linux 6.3 and later: the
+/// file has no execute bits and can never get them, so its descriptor cannot be executed)
+/// when the kernel accepts it; a kernel that refuses the flag with EINVAL gets the call
+/// without it. Returns a file descriptor or -1 with errno set.
 int pas_shim_memfd_create(const char *name, bool allowSealing);
 
 /// fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: frees the file's pages in
