@@ -56,6 +56,8 @@ public final class DualMapping: @unchecked Sendable {
             (rw, placement) = try Self.mapWritableView(of: file)
         } catch {
             munmap(exec.pointer, exec.byteCount)
+            // No room for the second view is the address space running out, as for the first.
+            if error.errno == ENOMEM { throw .outOfMemory(.reserve, requested: size) }
             throw error
         }
         self.file = file
