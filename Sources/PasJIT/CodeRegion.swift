@@ -20,6 +20,25 @@ public final class CodeRegion: @unchecked Sendable {
     let mapping: DualMapping?
     let ownsMapping: Bool
 
+    /// True in a forked child for a dual-mapped region whose file Pas could not copy (a
+    /// runtime's own mapping, or a copy that failed): both processes still map its pages, so
+    /// the child must not write, free, allocate in or decommit it. Set only by the fork child
+    /// handler (the process's only thread), never cleared.
+    var detachedByFork = false
+
+    /// Protection of the executable view over a page that holds no data in the code file
+    /// (never written, or punched by a decommit), applied to every hole when a fork child maps
+    /// its copy of the file (`DualMapping.adoptFile`). Such pages re-commit on first touch
+    /// through the writable view, so they stay readable and executable.
+    static let executableHoleProtection: Protection = .readExecute
+
+    /// The error for an operation on a region detached by fork.
+    static func detachedError(_ operation: PasOperation, region: CodeRegion) -> PasError {
+        .unsupported(operation, reason: "code region at 0x\(String(region.executable.start, radix: 16)) is a dual mapping "
+            + "the runtime provided, shared with the parent process since fork(); the child cannot write, free, "
+            + "allocate in or decommit it")
+    }
+
     /// Serialises write scopes in `.toggled` mode: a scope switches whole pages to RW and back,
     /// so two scopes on one page must not interleave. Never held in other modes. Taken after
     /// no other JIT lock; nothing is taken while it is held.
@@ -65,6 +84,7 @@ public final class CodeRegion: @unchecked Sendable {
     /// Gives the physical memory behind `range` back. Dual-mapped regions punch a hole in the
     /// file (both views read zero afterwards); others drop the private pages.
     func decommit(_ range: MemoryRange) throws(PasError) {
+        if detachedByFork { throw Self.detachedError(.decommit, region: self) }
         if let mapping {
             try mapping.decommit(range)
         } else if mode == .dualMapped {

@@ -135,14 +135,23 @@ public final class JITHeap: @unchecked Sendable {
                           initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> CodeBlock {
         guard size > 0, size <= Int.max / 2 else { throw .invalidSize(.allocate, size) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
+        // After a fork, a block in a region the child shares with its parent is given back
+        // (without a write) and the allocation fails: `checkAttached` runs first in each step.
         let p: UnsafeMutableRawPointer
         if size <= JITSmallBitfitConfig.maxObjectSize && alignment <= JITSmallBitfitConfig.pageSize {
-            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule), initialize: initialize)
+            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule)) { q, n throws(PasError) in
+                try self.chunks.checkAttached(UInt(bitPattern: q), .allocate)
+                try initialize(q, n)
+            }
         } else if size <= JITMediumBitfitConfig.maxObjectSize && alignment <= JITMediumBitfitConfig.pageSize {
-            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule), initialize: initialize)
+            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule)) { q, n throws(PasError) in
+                try self.chunks.checkAttached(UInt(bitPattern: q), .allocate)
+                try initialize(q, n)
+            }
         } else {
             p = try large.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule))
             do {
+                try chunks.checkAttached(UInt(bitPattern: p), .allocate)
                 try initialize(p, try large.size(of: p))
             } catch {
                 try? large.deallocate(p)
@@ -160,6 +169,7 @@ public final class JITHeap: @unchecked Sendable {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.deallocate, address: block.address)
         }
+        try chunks.checkAttached(block.address, .deallocate)
         switch owner(of: p) {
         case .small: try small.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .medium: try medium.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
@@ -178,6 +188,7 @@ public final class JITHeap: @unchecked Sendable {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.shrink, address: block.address)
         }
+        try chunks.checkAttached(block.address, .shrink)
         switch owner(of: p) {
         case .small:
             _ = try small.shrink(p, to: newSize) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
@@ -301,6 +312,7 @@ public final class JITHeap: @unchecked Sendable {
     func write(_ address: UInt, byteCount: Int, _ body: (UnsafeMutableRawPointer) -> Void) throws(PasError) {
         guard let index = chunks.recordIndex(containing: address) else { throw .unknownPointer(.write, address: address) }
         let record = chunks.record(index)
+        if record.detached { throw CodeRegion.detachedError(.write, region: record.region.takeUnretainedValue()) }
         guard UInt(byteCount) <= record.end &- address else {
             throw .outOfBounds(.write, address: address, byteCount: byteCount)
         }

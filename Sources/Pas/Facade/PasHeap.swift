@@ -28,10 +28,12 @@ import Synchronization
 /// `PasHeap+Checked`) reports bad input as `PasError`.
 ///
 /// Thread-safety: every method may be called from any thread. Locks (order): `largeLock`
-/// (facade; serialises every call into `large`, so that `prepareForFork` can keep the large
-/// heap still), the bitfit directory lock, the segregated heap locks, the registry lock, then
-/// the chunk sources' locks. A thread holds at most one heap's lock at a time outside
-/// `prepareForFork`.
+/// (facade; serialises every call into `large`), the bitfit directory's locks, the segregated
+/// heap locks, the registry lock, then the chunk sources' locks. A thread holds at most one
+/// heap's lock at a time outside a fork's prepare handler.
+///
+/// Fork: every building block registers with `ForkRegistry` itself; the facade's own
+/// `largeLock` is taken at the `facade` stage, before every heap lock.
 public final class PasHeap: @unchecked Sendable {
     /// Largest size served by the small segregated heap.
     @inlinable public static var smallLimit: Int { SmallPagesConfig.maxObjectSize }
@@ -111,9 +113,11 @@ public final class PasHeap: @unchecked Sendable {
         smallEnd = UInt(smallBytes)
         mediumEnd = UInt(2 * smallBytes)
         margeEnd = UInt(2 * smallBytes + margeBytes)
+        ForkRegistry.register(self, stage: .facade)
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .facade)
         // The heaps die after this body; their deinitialisers only unmap their own metadata
         // and never touch chunk memory, so the cage can go first.
         try? VirtualMemory.release(cage)

@@ -78,9 +78,11 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         self.time = pageSharing?.timeSource ?? MonotonicTimeSource()
         self.pageSharing = pageSharing
         registration = pageSharing?.register(self, delay: scavengeDelay)
+        ForkRegistry.register(self, stage: .heap)
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .heap)
         if let registration { pageSharing?.unregister(registration) }
         // Chunks stay with their source (a chunk source never takes chunks back).
         core?.releaseMetadata()

@@ -1,0 +1,181 @@
+import PasSystem
+
+/// Where a participant's fork handlers run in the one process-wide order.
+///
+/// Prepare handlers run stage by stage in increasing order (and, within a stage, in
+/// registration order); the parent and child handlers run in exactly the reverse order. Each
+/// stage holds the locks that code may take while holding the locks of earlier stages, so the
+/// prepare handler takes every lock in an order no thread of the process ever inverts:
+///
+/// 1. `mallocEntry`: the malloc library's maintenance lock (a maintenance call holds heap locks
+///    and allocates, so prepare must wait for it before it locks any heap);
+/// 2. `scavengerPass`: each page-sharing pool's pass lock (a pass holds it while it calls its
+///    participants, which lock themselves);
+/// 3. `facade`: locks a facade holds around calls into its building blocks (`PasHeap`'s
+///    `largeLock`);
+/// 4. `heap`: every heap's own locks, each heap in its own order (a bitfit or large heap's
+///    decommit lock, then its allocation lock; every segregated heap's lock in the registry);
+///    no heap lock is ever held while another heap's lock is taken;
+/// 5. `poolState`: each pool's thread mutex, then its registration list, then its counters
+///    (heaps take them while reporting empty pages);
+/// 6. `leaf`: chunk sources' locks, the segregated registry's own lock, code regions' toggle
+///    locks (taken under heap locks, never with one another);
+/// 7. `pageSource`: the system page source's reservation list (taken under chunk sources' locks);
+/// 8. `snapshot`: no lock; work that needs every lock above held (the JIT heap copies its code
+///    files here, so no allocation, fill or decommit changes them during the copy).
+public enum ForkStage: Int, Comparable, Sendable, CaseIterable {
+    case mallocEntry = 0
+    case scavengerPass
+    case facade
+    case heap
+    case poolState
+    case leaf
+    case pageSource
+    case snapshot
+
+    public static func < (a: ForkStage, b: ForkStage) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// An object with state that must be made consistent across `fork()`: locks to hold while the
+/// process forks, state naming threads that the child does not have, memory the child must not
+/// share with its parent.
+///
+/// Register with `ForkRegistry.register(_:stage:)` once the object is fully initialised and
+/// unregister as the first statement of its `deinit`; the registry holds it unretained.
+/// The handlers run on the forking thread with the registry's lock held: they must not
+/// register or unregister anything, must not let a participant be deallocated, and (in a
+/// process whose malloc is a Pas heap) must not allocate after the `heap` stage of prepare or
+/// before the `heap` stage of parent and child. Nor may they use a generic type or
+/// conformance for the first time (plain loops over indices, not `reversed()` or `map`): in
+/// an unoptimised build that instantiates metadata, which takes the Swift runtime's locks (a
+/// thread of the parent may hold them) and calls malloc.
+public protocol ForkParticipant: AnyObject {
+    /// Takes the locks of `stage` (in the participant's own order).
+    func prepareForFork(_ stage: ForkStage)
+    /// Releases what `prepareForFork(stage)` took, in the parent.
+    func parentAfterFork(_ stage: ForkStage)
+    /// Releases what `prepareForFork(stage)` took, in the child, and resets state that names
+    /// threads of the parent.
+    func childAfterFork(_ stage: ForkStage)
+}
+
+/// The process-wide list of fork participants, and the one `pthread_atfork` registration
+/// that runs their handlers.
+///
+/// Every heap, pool and shared structure of Pas registers when it is created, so a child of a
+/// multithreaded process never inherits a Pas lock held by a thread that does not exist in the
+/// child. Cost: registration appends to a list under a lock (once per object); a fork pays
+/// one call per registration and stage, plus whatever the participants do (the JIT heap copies
+/// its resident code). Nothing on an allocation fast path is involved.
+///
+/// Thread-safety: `register` and `unregister` may be called from any thread; they wait while
+/// another thread forks.
+public enum ForkRegistry {
+    /// Registers `participant` (unretained) for `stage`. Registering the same object again for
+    /// the same stage counts a reference instead of adding an entry (shared structures are
+    /// registered by each user). Cost: a lock and an array insertion.
+    public static func register(_ participant: any ForkParticipant, stage: ForkStage) {
+        ForkTable.shared.register(participant, stage: stage)
+    }
+
+    /// Drops one registration of `participant` for `stage` (the last one removes the entry).
+    /// Call it before the participant's state goes away (first thing in `deinit`).
+    public static func unregister(_ participant: any ForkParticipant, stage: ForkStage) {
+        ForkTable.shared.unregister(participant, stage: stage)
+    }
+
+    /// Number of registered entries (for tests).
+    public static var entryCount: Int { ForkTable.shared.count }
+
+    /// Why the handlers could not be installed (`pthread_atfork` out of memory), or nil when
+    /// they run around every fork.
+    public static var installFailure: PasError? { ForkTable.shared.installFailure }
+}
+
+/// The registry's storage. A class so that its lock has a fixed address.
+final class ForkTable: @unchecked Sendable {
+    static let shared: ForkTable = {
+        let table = ForkTable()
+        FutexLock.prepareSlowPath()
+        do throws(PasError) {
+            try ForkHandlers.install(prepare: forkPrepare, parent: forkParent, child: forkChild)
+        } catch {
+            table.installFailure = error
+        }
+        return table
+    }()
+
+    /// Why `pthread_atfork` refused the handlers, or nil. Written once, in `shared`'s initialiser.
+    private(set) var installFailure: PasError? = nil
+
+    struct Entry {
+        /// Invariant: the participant unregisters (under `lock`) before it is deinitialised, so
+        /// an entry found under `lock` refers to a live object.
+        unowned(unsafe) let participant: any ForkParticipant
+        let identity: ObjectIdentifier
+        let stage: ForkStage
+        var references: Int
+    }
+
+    /// Protects `entries`. Held from prepare to the parent's or child's handler, and taken
+    /// before every lock a participant takes; a participant never registers with its own
+    /// locks held.
+    let lock = FutexLock()
+    /// Sorted by stage; within a stage, in registration order.
+    private var entries: [Entry] = []
+
+    var count: Int { lock.withLock { entries.count } }
+
+    func register(_ participant: any ForkParticipant, stage: ForkStage) {
+        let identity = ObjectIdentifier(participant)
+        lock.withLock {
+            if let i = entries.firstIndex(where: { $0.identity == identity && $0.stage == stage }) {
+                entries[i].references += 1
+                return
+            }
+            let at = entries.firstIndex(where: { $0.stage > stage }) ?? entries.endIndex
+            entries.insert(Entry(participant: participant, identity: identity, stage: stage, references: 1), at: at)
+        }
+    }
+
+    func unregister(_ participant: any ForkParticipant, stage: ForkStage) {
+        let identity = ObjectIdentifier(participant)
+        lock.withLock {
+            guard let i = entries.firstIndex(where: { $0.identity == identity && $0.stage == stage }) else { return }
+            entries[i].references -= 1
+            if entries[i].references == 0 { entries.remove(at: i) }
+        }
+    }
+
+    func prepare() {
+        lock.lock()
+        // Indices, not a copy: iterating must not allocate.
+        var i = 0
+        while i < entries.count {
+            entries[i].participant.prepareForFork(entries[i].stage)
+            i += 1
+        }
+    }
+
+    func parent() {
+        var i = entries.count
+        while i > 0 {
+            i -= 1
+            entries[i].participant.parentAfterFork(entries[i].stage)
+        }
+        lock.unlock()
+    }
+
+    func child() {
+        var i = entries.count
+        while i > 0 {
+            i -= 1
+            entries[i].participant.childAfterFork(entries[i].stage)
+        }
+        lock.unlock()
+    }
+}
+
+private let forkPrepare: @convention(c) () -> Void = { ForkTable.shared.prepare() }
+private let forkParent: @convention(c) () -> Void = { ForkTable.shared.parent() }
+private let forkChild: @convention(c) () -> Void = { ForkTable.shared.child() }
