@@ -24,15 +24,24 @@ import PasSystem
 /// 8. `snapshot`: no lock; work that needs every lock above held (the JIT heap copies its code
 ///    files here, so no allocation, fill or decommit changes them during the copy).
 public enum ForkStage: Int, Comparable, Sendable, CaseIterable {
+    /// The malloc library's maintenance lock.
     case mallocEntry = 0
+    /// Page-sharing pools' pass locks.
     case scavengerPass
+    /// Facade locks around building blocks.
     case facade
+    /// Heaps' own locks.
     case heap
+    /// Pools' thread, registration and counter locks.
     case poolState
+    /// Chunk sources, the segregated registry lock, code toggle locks.
     case leaf
+    /// System page sources.
     case pageSource
+    /// Work with every lock held (code file copies).
     case snapshot
 
+    /// Stage order (prepare runs in increasing order).
     public static func < (a: ForkStage, b: ForkStage) -> Bool { a.rawValue < b.rawValue }
 }
 
@@ -70,6 +79,38 @@ public protocol ForkParticipant: AnyObject {
 ///
 /// Thread-safety: `register` and `unregister` may be called from any thread; they wait while
 /// another thread forks.
+///
+/// Who holds what across a fork (by stage):
+/// - `mallocEntry`: the malloc library's maintenance lock (`MallocFork`, PasMalloc).
+/// - `scavengerPass`: `PageSharingPool.passLock` of every pool.
+/// - `facade`: `PasHeap.largeLock`.
+/// - `heap`: `BitfitHeap` (directory `decommitLock`, then `lock`; the JIT heap's small and
+///   medium heaps and the facade's marge heap are bitfit heaps), `LargeHeap` (`decommitLock`,
+///   then `lock`), `HeapRegistry` (every segregated heap lock, so every `SegregatedHeap`,
+///   `IsoHeap` and C typed heap).
+/// - `poolState`: each pool's thread mutex, `registryLock`, `countersLock`.
+/// - `leaf`: `ReservationChunkSource.lock`, `CageChunkSource.lock`, `HeapRegistry.registryLock`,
+///   `CodeChunkSource.lock` and its toggled regions' `CodeRegion.toggleLock`s.
+/// - `pageSource`: the reservation list lock of each `SystemPageSource` a reservation chunk
+///   source draws on.
+/// - `snapshot`: no lock; `CodeChunkSource` copies its dual mappings' files.
+///
+/// Locks not held across a fork, and why that is safe:
+/// - this registry's own lock: held from prepare to the parent's or child's handler, by the
+///   forking thread;
+/// - a `SystemPageSource` used directly, not through a `ReservationChunkSource` (PasSystem
+///   cannot see this registry): held only for a list update; a program that forks while
+///   another thread calls such a source directly must register it itself
+///   (`ForkRegistry.register(source, stage: .pageSource)`);
+/// - `MetadataPages` and `VirtualMemory`: no lock (stateless system calls);
+/// - the thread-local slot's `pthread_once` and key (CPasShim): set up once, before any heap;
+/// - the bootstrap arena and the start gate of the malloc library (CPasShim): lock-free; the
+///   gate's state is reset by `MallocFork` in the child;
+/// - lazily initialised globals (`PageSharingPool.shared`, `HeapRegistry.shared`, the C API's
+///   process JIT heap): Swift's one-time initialisation, which a child inherits in progress
+///   only if it forked during the very first use; like the Swift runtime's own metadata locks,
+///   outside Pas's control;
+/// - pas-bench's result lock: a benchmark executable, not library code, that never forks.
 public enum ForkRegistry {
     /// Registers `participant` (unretained) for `stage`. Registering the same object again for
     /// the same stage counts a reference instead of adding an entry (shared structures are
