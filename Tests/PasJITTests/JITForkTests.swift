@@ -117,8 +117,10 @@ private enum ChildCode {
         try heap.deallocate(block)
     }
 
-    @Test func childrenOfABusyProcessUseTheirJITHeap() throws {
-        let heap = try JITHeap(options: JITHeap.Options(regionSize: 32 << 20, scavengeDelay: .milliseconds(1)))
+    @Test(arguments: ProtectionMode.allCases)
+    func childrenOfABusyProcessUseTheirJITHeap(mode: ProtectionMode) throws {
+        let heap = try JITHeap(options: JITHeap.Options(regionSize: 32 << 20, protectionModes: [mode],
+                                                        scavengeDelay: .milliseconds(1)))
         let stop = Atomic<Bool>(false)
         let group = DispatchGroup()
         for t in 0 ..< 3 {

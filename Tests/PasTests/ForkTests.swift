@@ -56,6 +56,9 @@ import Glibc
         defer {
             stop.store(true, ordering: .relaxed)
             for t in threads { t.join() }
+            // No scavenger pass may outlive the facade: its segregated heaps' pages live in the
+            // cage, which the facade unmaps first when it dies.
+            pool.isBackgroundScavengingEnabled = false
         }
         usleep(20_000)
         for round in 0 ..< 20 {
@@ -80,6 +83,28 @@ import Glibc
             #expect(outcome == .exited(ChildCode.ok), "fork \(round)")
             if outcome != .exited(ChildCode.ok) { break }
         }
+    }
+
+    @Test func heapsRegisterWhileAliveAndLeaveNoEntryBehind() throws {
+        let pool = PageSharingPool(usesBackgroundThread: false)
+        weak var weakHeap: PasHeap? = nil
+        weak var weakBitfit: BitfitHeap<MargeBitfitConfig, Chunks>? = nil
+        do {
+            let heap = try PasHeap(cageBytes: 1 << 30, pageSharing: pool)
+            let bitfit = BitfitHeap<MargeBitfitConfig, Chunks>(chunks: Chunks(source: SystemPageSource.shared), pageSharing: pool)
+            #expect(ForkRegistry.isRegistered(heap, stage: .facade))
+            #expect(ForkRegistry.isRegistered(bitfit, stage: .heap))
+            #expect(ForkRegistry.isRegistered(bitfit.chunks, stage: .leaf))
+            #expect(ForkRegistry.isRegistered(pool, stage: .scavengerPass) && ForkRegistry.isRegistered(pool, stage: .poolState))
+            #expect(ForkRegistry.isRegistered(SystemPageSource.shared, stage: .pageSource))
+            weakHeap = heap
+            weakBitfit = bitfit
+            try bitfit.deallocate(try bitfit.allocate(size: 100_000))
+        }
+        // The registry holds nothing strongly: both are gone, and a fork touches no stale entry.
+        #expect(weakHeap == nil && weakBitfit == nil)
+        #expect(ForkedChild.run(timeoutSeconds: 10) { 0 } == .exited(0))
+        #expect(ForkRegistry.installFailure == nil)
     }
 
     @Test func childStartsAScavengerThreadOfItsOwn() throws {

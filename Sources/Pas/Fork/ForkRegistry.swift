@@ -125,8 +125,13 @@ public enum ForkRegistry {
         ForkTable.shared.unregister(participant, stage: stage)
     }
 
-    /// Number of registered entries (for tests).
+    /// Number of registered entries (for tests). Takes the registry's lock.
     public static var entryCount: Int { ForkTable.shared.count }
+
+    /// True if `participant` is registered for `stage` (for tests). Takes the registry's lock.
+    public static func isRegistered(_ participant: any ForkParticipant, stage: ForkStage) -> Bool {
+        ForkTable.shared.contains(ObjectIdentifier(participant), stage: stage)
+    }
 
     /// Why the handlers could not be installed (`pthread_atfork` out of memory), or nil when
     /// they run around every fork.
@@ -166,6 +171,10 @@ final class ForkTable: @unchecked Sendable {
     private var entries: [Entry] = []
 
     var count: Int { lock.withLock { entries.count } }
+
+    func contains(_ identity: ObjectIdentifier, stage: ForkStage) -> Bool {
+        lock.withLock { entries.contains { $0.identity == identity && $0.stage == stage } }
+    }
 
     func register(_ participant: any ForkParticipant, stage: ForkStage) {
         let identity = ObjectIdentifier(participant)
