@@ -66,17 +66,22 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         records.deallocate()
     }
 
+    /// True once a fork child detached a region (see `detach`); then `checkAttached` looks the
+    /// address up. Written only by a fork child's handler (single-threaded), never cleared.
+    private(set) var hasDetachedRegions = false
+
     /// Marks region `index` as shared with the parent process (fork child only, single-threaded).
     func detach(regionAt index: Int) {
         regions[index].detachedByFork = true
         records[index].detached = true
+        hasDetachedRegions = true
     }
 
     /// Throws `.unsupported(operation, …)` if `address` lies in a region detached by a fork.
-    /// Lock-free.
+    /// Lock-free; one load unless a fork detached a region.
     @inline(__always)
     func checkAttached(_ address: UInt, _ operation: PasOperation) throws(PasError) {
-        guard let i = recordIndex(containing: address), records[i].detached else { return }
+        guard hasDetachedRegions, let i = recordIndex(containing: address), records[i].detached else { return }
         throw CodeRegion.detachedError(operation, region: records[i].region.takeUnretainedValue())
     }
 

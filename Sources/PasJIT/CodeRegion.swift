@@ -40,8 +40,9 @@ public final class CodeRegion: @unchecked Sendable {
     }
 
     /// Serialises write scopes in `.toggled` mode: a scope switches whole pages to RW and back,
-    /// so two scopes on one page must not interleave. Never held in other modes. Taken after
-    /// no other JIT lock; nothing is taken while it is held.
+    /// so two scopes on one page must not interleave. Never held in other modes. Taken with a
+    /// sub-heap's lock held (install and fill write under it), never with `CodeChunkSource`'s
+    /// lock; nothing is taken while it is held (fork stage `leaf`).
     let toggleLock = FutexLock()
 
     init(mode: ProtectionMode, executable: MemoryRange, writeOffset: UInt, mapping: DualMapping?, ownsMapping: Bool) {

@@ -62,7 +62,8 @@ public final class PasHeap: @unchecked Sendable {
     @usableFromInline let marge: BitfitHeap<MargeBitfitConfig, CageChunkSource>
     @usableFromInline let large: LargeHeap<CageChunkSource>
     let sources: (CageChunkSource, CageChunkSource, CageChunkSource, CageChunkSource)
-    /// Serialises every call into `large` (see the type's lock order).
+    /// Serialises every call into `large` (see the type's lock order); taken before the large
+    /// heap's own locks (fork stage `facade`).
     @usableFromInline let largeLock = FutexLock()
 
     /// Creates a heap in a cage of `cageBytes` (a power of two, at least 64 MiB).

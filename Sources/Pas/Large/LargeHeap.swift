@@ -35,7 +35,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// across chunk-source calls that grow or re-commit, so it is a sleeping lock; never held
     /// across a decommit system call (see `LargeHeap+Decommit.swift`). Lock order:
     /// `decommitLock` → this lock → the pool's thread mutex (when reporting free pages) →
-    /// the chunk source's own locks.
+    /// the chunk source's own locks. Fork stage `heap`, after `decommitLock`.
     let lock = FutexLock()
     /// Held by a decommit pass from choosing pages to recording the outcome; taken before
     /// `lock`. Allocation takes it only when its fit overlaps pages being decommitted, after

@@ -46,8 +46,10 @@ final class HeapRegistry: @unchecked Sendable {
     /// The registry, or nil if its metadata could not be mapped (then no heap can be created).
     static let shared: HeapRegistry? = HeapRegistry()
 
+    /// One lock per heap index (see the type's locks; fork stage `heap`, all indices in order).
     let heapLocks: UnsafeMutablePointer<FutexLock>
     let slots: UnsafeMutablePointer<HeapSlot>
+    /// Protects `heapCount` and `nextAllocator`; a leaf (fork stage `leaf`).
     let registryLock = FutexLock()
     private var heapCount = 0
     private var nextAllocator = 0
