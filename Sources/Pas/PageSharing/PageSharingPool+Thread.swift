@@ -117,13 +117,17 @@ extension PageSharingPool {
             if let due = report.nextDue { sleep = min(period, due > now ? due - now : 0) }
             sleep = max(sleep, Self.minimumSleepNanoseconds)
 
+            // Participants looked at under the mutex die after it is released (see
+            // `anyParticipantHasEmptyPages(keepingAlive:)`).
+            var alive: [any PageSharingParticipant] = []
+            defer { alive.removeAll() }
             thread.lock()
             if !thread.stopRequested && thread.enabled && idlePasses >= idlePeriodsBeforeExit {
                 // Dekker with `participantHasEmptyPages`: publish "idle", then look at every
                 // participant's empty time. A participant that published a time after this
                 // look sees "idle" and starts a new thread.
                 threadState.store(Self.threadIdle, ordering: .sequentiallyConsistent)
-                if anyParticipantHasEmptyPages() {
+                if anyParticipantHasEmptyPages(keepingAlive: &alive) {
                     threadState.store(Self.threadRunning, ordering: .sequentiallyConsistent)
                     idlePasses = 0
                 } else {

@@ -242,8 +242,18 @@ public final class PageSharingPool: @unchecked Sendable {
     /// True if some live participant reports empty pages. The list is copied out first: a
     /// participant released here may run its `deinit`, which unregisters.
     func anyParticipantHasEmptyPages() -> Bool {
+        var alive: [any PageSharingParticipant] = []
+        return anyParticipantHasEmptyPages(keepingAlive: &alive)
+    }
+
+    /// The same, for a caller holding a lock: every participant looked at is appended to
+    /// `alive`, so none is deinitialised here (its `deinit` unregisters, which takes the pool's
+    /// and the fork registry's locks); the caller drops `alive` after releasing its lock.
+    func anyParticipantHasEmptyPages(keepingAlive alive: inout [any PageSharingParticipant]) -> Bool {
         for r in withRegistry({ $0 }) {
-            if let p = r.participant, p.earliestEmptyTime != nil { return true }
+            guard let p = r.participant else { continue }
+            alive.append(p)
+            if p.earliestEmptyTime != nil { return true }
         }
         return false
     }
