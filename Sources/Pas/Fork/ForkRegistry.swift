@@ -50,7 +50,9 @@ public enum ForkStage: Int, Comparable, Sendable, CaseIterable {
 /// share with its parent.
 ///
 /// Register with `ForkRegistry.register(_:stage:)` once the object is fully initialised and
-/// unregister as the first statement of its `deinit`; the registry holds it unretained.
+/// unregister as the first statement of its `deinit`; the registry holds it unretained and
+/// calls it without retaining it, so an object whose last reference goes away during a fork
+/// waits in its `deinit` until the fork is over.
 /// The handlers run on the forking thread with the registry's lock held: they must not
 /// register or unregister anything, must not let a participant be deallocated, and (in a
 /// process whose malloc is a Pas heap) must not allocate after the `heap` stage of prepare or
@@ -115,21 +117,21 @@ public enum ForkRegistry {
     /// Registers `participant` (unretained) for `stage`. Registering the same object again for
     /// the same stage counts a reference instead of adding an entry (shared structures are
     /// registered by each user). Cost: a lock and an array insertion.
-    public static func register(_ participant: any ForkParticipant, stage: ForkStage) {
+    public static func register<P: ForkParticipant>(_ participant: P, stage: ForkStage) {
         ForkTable.shared.register(participant, stage: stage)
     }
 
     /// Drops one registration of `participant` for `stage` (the last one removes the entry).
     /// Call it before the participant's state goes away (first thing in `deinit`).
-    public static func unregister(_ participant: any ForkParticipant, stage: ForkStage) {
-        ForkTable.shared.unregister(participant, stage: stage)
+    public static func unregister<P: ForkParticipant>(_ participant: P, stage: ForkStage) {
+        ForkTable.shared.unregister(ObjectIdentifier(participant), stage: stage)
     }
 
     /// Number of registered entries (for tests). Takes the registry's lock.
     public static var entryCount: Int { ForkTable.shared.count }
 
     /// True if `participant` is registered for `stage` (for tests). Takes the registry's lock.
-    public static func isRegistered(_ participant: any ForkParticipant, stage: ForkStage) -> Bool {
+    public static func isRegistered<P: ForkParticipant>(_ participant: P, stage: ForkStage) -> Bool {
         ForkTable.shared.contains(ObjectIdentifier(participant), stage: stage)
     }
 
@@ -154,10 +156,20 @@ final class ForkTable: @unchecked Sendable {
     /// Why `pthread_atfork` refused the handlers, or nil. Written once, in `shared`'s initialiser.
     private(set) var installFailure: PasError? = nil
 
+    /// What a handler call is for.
+    enum Phase { case warmUp, prepare, parent, child }
+
+    /// Calls one participant's handler for `phase` without retaining it (see `Entry`).
+    typealias Handler = (UnsafeMutableRawPointer, ForkStage, Phase) -> Void
+
     struct Entry {
-        /// Invariant: the participant unregisters (under `lock`) before it is deinitialised, so
-        /// an entry found under `lock` refers to a live object.
-        unowned(unsafe) let participant: any ForkParticipant
+        /// The participant, unretained. Invariant: the participant unregisters (under `lock`) as
+        /// the first step of its `deinit`, so an entry found under `lock` refers to an object
+        /// whose stored properties are intact; it may be waiting in that `deinit` for `lock`.
+        let object: UnsafeMutableRawPointer
+        /// Calls the participant through `Unmanaged._withUnsafeGuaranteedRef`: no retain and no
+        /// release, so a handler never runs (and never waits in) a participant's `deinit`.
+        let handler: Handler
         let identity: ObjectIdentifier
         let stage: ForkStage
         var references: Int
@@ -176,20 +188,33 @@ final class ForkTable: @unchecked Sendable {
         lock.withLock { entries.contains { $0.identity == identity && $0.stage == stage } }
     }
 
-    func register(_ participant: any ForkParticipant, stage: ForkStage) {
+    func register<P: ForkParticipant>(_ participant: P, stage: ForkStage) {
         let identity = ObjectIdentifier(participant)
+        let handler: Handler = { raw, stage, phase in
+            // Invariant: `raw` is the entry's participant, alive while the entry is registered.
+            Unmanaged<P>.fromOpaque(raw)._withUnsafeGuaranteedRef { p in
+                switch phase {
+                case .warmUp: break
+                case .prepare: p.prepareForFork(stage)
+                case .parent: p.parentAfterFork(stage)
+                case .child: p.childAfterFork(stage)
+                }
+            }
+        }
+        let object = Unmanaged.passUnretained(participant).toOpaque()
+        // Instantiates what the handler needs (in an unoptimised build) now, not in a fork.
+        handler(object, stage, .warmUp)
         lock.withLock {
             if let i = entries.firstIndex(where: { $0.identity == identity && $0.stage == stage }) {
                 entries[i].references += 1
                 return
             }
             let at = entries.firstIndex(where: { $0.stage > stage }) ?? entries.endIndex
-            entries.insert(Entry(participant: participant, identity: identity, stage: stage, references: 1), at: at)
+            entries.insert(Entry(object: object, handler: handler, identity: identity, stage: stage, references: 1), at: at)
         }
     }
 
-    func unregister(_ participant: any ForkParticipant, stage: ForkStage) {
-        let identity = ObjectIdentifier(participant)
+    func unregister(_ identity: ObjectIdentifier, stage: ForkStage) {
         lock.withLock {
             guard let i = entries.firstIndex(where: { $0.identity == identity && $0.stage == stage }) else { return }
             entries[i].references -= 1
@@ -197,31 +222,30 @@ final class ForkTable: @unchecked Sendable {
         }
     }
 
-    func prepare() {
-        lock.lock()
-        // Indices, not a copy: iterating must not allocate.
-        var i = 0
-        while i < entries.count {
-            entries[i].participant.prepareForFork(entries[i].stage)
-            i += 1
+    /// Runs every entry's handler for `phase`, in stage order or in reverse. Indices, not a
+    /// copy or an iterator: nothing here allocates or instantiates metadata.
+    private func run(_ phase: Phase, reversed: Bool) {
+        let n = entries.count
+        var k = 0
+        while k < n {
+            let i = reversed ? n - 1 - k : k
+            entries[i].handler(entries[i].object, entries[i].stage, phase)
+            k += 1
         }
     }
 
+    func prepare() {
+        lock.lock()
+        run(.prepare, reversed: false)
+    }
+
     func parent() {
-        var i = entries.count
-        while i > 0 {
-            i -= 1
-            entries[i].participant.parentAfterFork(entries[i].stage)
-        }
+        run(.parent, reversed: true)
         lock.unlock()
     }
 
     func child() {
-        var i = entries.count
-        while i > 0 {
-            i -= 1
-            entries[i].participant.childAfterFork(entries[i].stage)
-        }
+        run(.child, reversed: true)
         lock.unlock()
     }
 }
