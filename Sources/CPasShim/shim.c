@@ -49,6 +49,20 @@ int pas_shim_punch_hole(int fd, int64_t offset, int64_t length) {
     return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
 }
 
+int64_t pas_shim_seek_data(int fd, int64_t offset, bool hole) {
+    return (int64_t)lseek(fd, (off_t)offset, hole ? SEEK_HOLE : SEEK_DATA);
+}
+
+int64_t pas_shim_copy_file_range(int from, int64_t fromOffset, int to, int64_t toOffset, size_t length) {
+#ifdef SYS_copy_file_range
+    int64_t in = fromOffset, out = toOffset;
+    return (int64_t)syscall(SYS_copy_file_range, from, &in, to, &out, length, 0U);
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int pas_shim_madv_dontneed(void) { return MADV_DONTNEED; }
 int pas_shim_madv_free(void) { return MADV_FREE; }
 int pas_shim_madv_remove(void) { return MADV_REMOVE; }
@@ -176,6 +190,21 @@ void pas_shim_malloc_maintenance_begin(void) {
 void pas_shim_malloc_maintenance_end(void) {
     __atomic_store_n(&pas_shim_malloc_heap, pas_shim_malloc_saved_heap, __ATOMIC_RELEASE);
     __atomic_store_n(&pas_shim_malloc_state, 2, __ATOMIC_RELEASE);
+}
+
+void pas_shim_malloc_reset_after_fork(void) {
+    int state = __atomic_load_n(&pas_shim_malloc_state, __ATOMIC_ACQUIRE);
+    if (state == 1) {
+        // The creating thread does not exist here: start over (the next call creates a heap).
+        __atomic_store_n(&pas_shim_malloc_heap, NULL, __ATOMIC_RELEASE);
+        __atomic_store_n(&pas_shim_malloc_state, 0, __ATOMIC_RELEASE);
+    } else if (state == 4) {
+        // A maintenance call of a thread that does not exist here: its heap is consistent (the
+        // fork held every heap lock), so publish it again.
+        __atomic_store_n(&pas_shim_malloc_heap, pas_shim_malloc_saved_heap, __ATOMIC_RELEASE);
+        __atomic_store_n(&pas_shim_malloc_state, 2, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&pas_shim_malloc_creator, 0, __ATOMIC_RELEASE);
 }
 
 #define PAS_SHIM_BOOTSTRAP_BYTES ((size_t)64 << 20)

@@ -14,6 +14,15 @@ import Synchronization
 /// made inaccessible before its memory is released. A slow path (system calls and a fill);
 /// allocation from committed pages does none of it.
 /// Thread-safety: all methods may be called concurrently.
+///
+/// Fork (see `CodeChunkSource+Fork.swift`): the source holds its lock and its toggled regions'
+/// toggle locks across a fork (stage `leaf`), copies the code file of every dual mapping it
+/// owns once every JIT lock is held (stage `snapshot`) and, in the child, maps the copies over
+/// both views, so parent and child never share a code page. Cost per fork: one memfd and a
+/// copy of the resident code per owned dual-mapped region. Regions a runtime donated with a
+/// writable alias cannot be copied (Pas does not own their file): in the child they are
+/// detached, and writes, frees, shrinks, allocations and decommits that would touch them
+/// throw `.unsupported` naming fork.
 public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     public var pageSize: Int { SystemInfo.pageSize }
     public var allowsMetadataInChunks: Bool { false }
@@ -27,11 +36,16 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     private let records: UnsafeMutablePointer<RegionRecord>
     private let count = Atomic<Int>(0)
 
-    /// Protects `regions` (ownership of the region objects) and `cursors` (the next free
-    /// address in each region), and serialises publication of new records. Leaf lock.
-    private let lock = FutexLock()
-    private var regions: [CodeRegion] = []
+    /// Protects `regions` (ownership of the region objects), `cursors` (the next free
+    /// address in each region) and `forkCopies`, and serialises publication of new records.
+    /// Leaf lock (fork stage `leaf`): taken under the sub-heaps' locks, never with a region's
+    /// toggle lock.
+    let lock = FutexLock()
+    var regions: [CodeRegion] = []
     private var cursors: [UInt] = []
+    /// Copies of the owned dual mappings' files made by the fork prepare handler, one slot per
+    /// region (nil: not dual mapped by us, the copy failed, or no fork in progress).
+    var forkCopies: [MemoryFile?] = []
 
     struct RegionRecord {
         var start: UInt
@@ -39,6 +53,9 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         var writeOffset: UInt
         /// Writes need the region's `mprotect` window (`.toggled` mode).
         var toggled: Bool
+        /// The region is shared with a parent process since a fork and must not be written (see
+        /// `CodeRegion.detachedByFork`). Set only in a fork child's handler.
+        var detached: Bool
         /// Kept alive by `regions`, which never shrinks while `self` lives.
         var region: Unmanaged<CodeRegion>
     }
@@ -55,9 +72,34 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     init(commitFill: UInt32) {
         records = .allocate(capacity: Self.maxRegions)
         self.commitFill = commitFill
+        ForkRegistry.register(self, stage: .leaf)
+        ForkRegistry.register(self, stage: .snapshot)
     }
 
-    deinit { records.deallocate() }
+    deinit {
+        ForkRegistry.unregister(self, stage: .leaf)
+        ForkRegistry.unregister(self, stage: .snapshot)
+        records.deallocate()
+    }
+
+    /// True once a fork child detached a region (see `detach`); then `checkAttached` looks the
+    /// address up. Written only by a fork child's handler (single-threaded), never cleared.
+    private(set) var hasDetachedRegions = false
+
+    /// Marks region `index` as shared with the parent process (fork child only, single-threaded).
+    func detach(regionAt index: Int) {
+        regions[index].detachedByFork = true
+        records[index].detached = true
+        hasDetachedRegions = true
+    }
+
+    /// Throws `.unsupported(operation, …)` if `address` lies in a region detached by a fork.
+    /// Lock-free; one load unless a fork detached a region.
+    @inline(__always)
+    func checkAttached(_ address: UInt, _ operation: PasOperation) throws(PasError) {
+        guard hasDetachedRegions, let i = recordIndex(containing: address), records[i].detached else { return }
+        throw CodeRegion.detachedError(operation, region: records[i].region.takeUnretainedValue())
+    }
 
     /// Adds a region; allocation draws on regions in the order they were added. `prepare` runs
     /// once the region is known not to overlap another, before it is published (under this
@@ -73,9 +115,10 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
             if region.mode == .toggled { hasToggledRegion.store(true, ordering: .relaxed) }
             regions.append(region)
             cursors.append(region.executable.start)
+            forkCopies.append(nil)
             (records + n).initialize(to: RegionRecord(start: region.executable.start, end: region.executable.end,
                                                       writeOffset: region.writeOffset, toggled: region.mode == .toggled,
-                                                      region: Unmanaged.passUnretained(region)))
+                                                      detached: false, region: Unmanaged.passUnretained(region)))
             count.store(n + 1, ordering: .releasing)
         }
     }
@@ -161,6 +204,7 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
     }
 
     public func decommit(_ range: MemoryRange) throws(PasError) {
+        // A region detached by fork throws from `CodeRegion.decommit`: its memory is the parent's.
         guard let region = region(containing: range.start), region.executable.contains(range) else {
             throw .outsideReservation(.decommit, address: range.start, byteCount: range.byteCount)
         }

@@ -31,11 +31,31 @@ public final class CodeRegion: @unchecked Sendable {
     let mapping: DualMapping?
     let ownsMapping: Bool
 
+    /// True in a forked child for a dual-mapped region whose file Pas could not copy (a
+    /// runtime's own mapping, or a copy that failed): both processes still map its pages, so
+    /// the child must not write, free, allocate in or decommit it. Set only by the fork child
+    /// handler (the process's only thread), never cleared.
+    var detachedByFork = false
+
+    /// Protection of the executable view over a page that holds no data in the code file
+    /// (never committed, or punched by a decommit), applied to every hole when a fork child
+    /// maps its copy of the file (`DualMapping.adoptFile`). A committed page always holds data
+    /// (commit fills it with traps), so a hole is exactly an uncommitted page, which is
+    /// inaccessible in the executable view (see the invariant above).
+    static let executableHoleProtection: Protection = .none
+
+    /// The error for an operation on a region detached by fork.
+    static func detachedError(_ operation: PasOperation, region: CodeRegion) -> PasError {
+        .unsupported(operation, reason: "code region at 0x\(String(region.executable.start, radix: 16)) is a dual mapping "
+            + "the runtime provided, shared with the parent process since fork(); the child cannot write, free, "
+            + "allocate in or decommit it")
+    }
+
     /// Serialises write scopes in `.toggled` mode: a scope switches the pages of one block to
     /// RW and back. Never held in other modes. Lock order: taken after a sub-heap's lock (fills
     /// run under it) and after no other JIT lock; nothing is taken while it is held. A write
     /// body that calls back into the heap would invert that order, so the heap refuses such
-    /// calls (`.reentrantWrite`, see `writeOwner`).
+    /// calls (`.reentrantWrite`, see `writeOwner`). Fork stage `leaf`.
     let toggleLock = FutexLock()
     /// The thread holding `toggleLock` (its `pthread_self()`), or 0. Written by that thread
     /// right after taking the lock and before releasing it; read by any thread, which only
@@ -94,6 +114,7 @@ public final class CodeRegion: @unchecked Sendable {
     /// hands them out.
     /// On a failure the range is left inaccessible (still uncommitted) and the error is thrown.
     func commit(_ range: MemoryRange, fill word: UInt32) throws(PasError) {
+        if detachedByFork { throw Self.detachedError(.commit, region: self) }
         do throws(PasError) {
             switch mode {
             case .dualMapped:
@@ -118,6 +139,7 @@ public final class CodeRegion: @unchecked Sendable {
     /// release fails the pages are made accessible again (they stay committed) and the error
     /// is thrown.
     func decommit(_ range: MemoryRange) throws(PasError) {
+        if detachedByFork { throw Self.detachedError(.decommit, region: self) }
         try VirtualMemory.protect(range, to: .none)
         do throws(PasError) {
             if let mapping {

@@ -181,14 +181,23 @@ public final class JITHeap: @unchecked Sendable {
             size = Alignment.roundUp(size, to: page)!
             alignment = max(alignment, page)
         }
+        // After a fork, a block in a region the child shares with its parent is given back
+        // (without a write) and the allocation fails: `checkAttached` runs first in each step.
         let p: UnsafeMutableRawPointer
         if size <= JITSmallBitfitConfig.maxObjectSize && alignment <= JITSmallBitfitConfig.pageSize {
-            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule), initialize: initialize)
+            p = try small.allocate(size: size, alignment: max(alignment, JITSmallBitfitConfig.granule)) { q, n throws(PasError) in
+                try self.chunks.checkAttached(UInt(bitPattern: q), .allocate)
+                try initialize(q, n)
+            }
         } else if size <= JITMediumBitfitConfig.maxObjectSize && alignment <= JITMediumBitfitConfig.pageSize {
-            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule), initialize: initialize)
+            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule)) { q, n throws(PasError) in
+                try self.chunks.checkAttached(UInt(bitPattern: q), .allocate)
+                try initialize(q, n)
+            }
         } else {
             p = try large.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule))
             do {
+                try chunks.checkAttached(UInt(bitPattern: p), .allocate)
                 try initialize(p, try large.size(of: p))
             } catch {
                 try? large.deallocate(p)
@@ -210,6 +219,7 @@ public final class JITHeap: @unchecked Sendable {
         if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.deallocate) }
         // Every sub-heap fills under its lock, after validating the block and before the
         // memory can be allocated again: a losing double free touches nothing.
+        try chunks.checkAttached(block.address, .deallocate)
         switch owner(of: p) {
         case .small: try small.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
         case .medium: try medium.deallocate(p) { q, n throws(PasError) in try self.fill(UInt(bitPattern: q), byteCount: n) }
@@ -226,6 +236,7 @@ public final class JITHeap: @unchecked Sendable {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.shrink, address: block.address)
         }
+        try chunks.checkAttached(block.address, .shrink)
         var kept = newSize
         if chunks.hasToggledRegion.load(ordering: .relaxed) {
             try refuseInsideWriteScope(.shrink)
@@ -366,6 +377,7 @@ public final class JITHeap: @unchecked Sendable {
     func write(_ address: UInt, byteCount: Int, _ body: (UnsafeMutableRawPointer) -> Void) throws(PasError) {
         guard let index = chunks.recordIndex(containing: address) else { throw .unknownPointer(.write, address: address) }
         let record = chunks.record(index)
+        if record.detached { throw CodeRegion.detachedError(.write, region: record.region.takeUnretainedValue()) }
         guard UInt(byteCount) <= record.end &- address else {
             throw .outOfBounds(.write, address: address, byteCount: byteCount)
         }

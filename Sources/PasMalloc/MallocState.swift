@@ -59,10 +59,13 @@ public func pas_malloc_create_heap() {
     if pas_shim_malloc_start_enter() > 0 { createHeap() }
 }
 
-/// Creates, warms up and publishes the heap; registers the fork handlers. Runs once, on the
-/// thread that won the start gate.
+/// Creates, warms up and publishes the heap. Runs once, on the thread that won the start gate
+/// (and again in a forked child whose parent was still creating it, see `MallocFork`).
 @inline(never)
 func createHeap() {
+    // First, so that a fork from now on resets the gate in the child; the heaps register
+    // their own locks as they are created.
+    MallocFork.register()
     // No page-sharing pool: its scavenger thread allocates while holding its locks, which a
     // malloc built on these heaps cannot allow; `pas_scavenge` / `malloc_trim` return pages.
     // The default cage, or a smaller one when the address space is limited (see MallocCage).
@@ -81,7 +84,6 @@ func createHeap() {
         warmUp(auxiliary)
         pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())
     }
-    pthread_atfork(mallocPrepareFork, mallocParentAfterFork, mallocChildAfterFork)
     pas_shim_malloc_start_finish(unmanaged.toOpaque())
 }
 
@@ -113,6 +115,10 @@ func auxiliaryHeap(owning pointer: UnsafeMutableRawPointer) -> Unmanaged<PasHeap
 /// the auxiliary heap and other threads' allocations wait at the gate.
 func maintenance<R>(_ body: (PasHeap) -> R) -> R? {
     guard let heap = publishedHeap() else { return nil }
+    // Before the gate and every heap lock (fork stage `mallocEntry`): a fork waits for the call.
+    let fork = MallocFork.shared
+    fork.maintenanceLock.lock()
+    defer { fork.maintenanceLock.unlock() }
     pas_shim_malloc_maintenance_begin()
     defer { pas_shim_malloc_maintenance_end() }
     return heap._withUnsafeGuaranteedRef(body)
@@ -157,19 +163,36 @@ func heapRealloc(_ heap: Unmanaged<PasHeap>, _ pointer: UnsafeMutableRawPointer,
 
 // MARK: fork
 
-/// Takes every heap lock so that the child does not inherit a lock held by a thread that does
-/// not exist there. Registered by `createHeap` with pthread_atfork.
-let mallocPrepareFork: @convention(c) () -> Void = {
-    publishedHeap()?._withUnsafeGuaranteedRef { $0.prepareForFork() }
-}
+/// The malloc library's place in the fork order: the first stage (`mallocEntry`), before any
+/// heap lock is taken.
+///
+/// Prepare takes `maintenanceLock`, so no maintenance call (which hides the heap pointer behind
+/// the gate, holds heap locks and allocates from the auxiliary heap) is running while the
+/// process forks; the heap pointer is then the published one. The heaps behind malloc (the
+/// main and the auxiliary `PasHeap`) register their own locks with `ForkRegistry` when they are
+/// created, so every heap lock is held across the fork after this. The child's handler runs
+/// last: it resets the start gate, whose state may name a thread of the parent (a heap being
+/// created: the child starts over and creates its own; a maintenance call cannot be running).
+/// Pages other threads of the parent held in their caches stay owned in the child.
+///
+/// Every pthread_atfork handler registered after this library's (the application's, which
+/// may call malloc) runs its prepare step before these and its parent/child steps after.
+final class MallocFork: ForkParticipant, @unchecked Sendable {
+    static let shared = MallocFork()
 
-/// Releases the locks in the parent.
-let mallocParentAfterFork: @convention(c) () -> Void = {
-    publishedHeap()?._withUnsafeGuaranteedRef { $0.resumeAfterFork() }
-}
+    /// Serialises maintenance calls and excludes them from a fork. Taken before the start gate's
+    /// maintenance state and before every heap lock; the first lock of the fork order.
+    let maintenanceLock = FutexLock()
 
-/// Releases the locks in the child (the forking thread took them, and it is the child's only
-/// thread). Pages other threads of the parent held in their caches stay owned in the child.
-let mallocChildAfterFork: @convention(c) () -> Void = {
-    publishedHeap()?._withUnsafeGuaranteedRef { $0.resumeAfterFork() }
+    /// Registers the library's fork handlers (once; later calls count references).
+    static func register() { ForkRegistry.register(shared, stage: .mallocEntry) }
+
+    func prepareForFork(_ stage: ForkStage) { maintenanceLock.lock() }
+
+    func parentAfterFork(_ stage: ForkStage) { maintenanceLock.unlock() }
+
+    func childAfterFork(_ stage: ForkStage) {
+        pas_shim_malloc_reset_after_fork()
+        maintenanceLock.unlock()
+    }
 }

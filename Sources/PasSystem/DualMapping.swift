@@ -16,11 +16,15 @@ import Glibc
 ///
 /// Owns both views and the file; they are unmapped when the object goes away. Addresses
 /// translate between the views by a constant offset.
-/// Thread-safety: immutable after creation; `decommit` may be called concurrently on
-/// disjoint ranges.
+/// Thread-safety: immutable after creation except for `adoptFile` (a fork child's handler, on
+/// the child's only thread); `decommit` may be called concurrently on disjoint ranges.
+///
+/// Fork: both views are shared mappings of one file, so a forked child would write (and punch)
+/// its parent's pages. `copyFile()` (in the prepare handler) and `adoptFile(_:holeProtection:)`
+/// (in the child) give the child a private copy at the same addresses.
 public final class DualMapping: @unchecked Sendable {
-    /// The backing file.
-    public let file: MemoryFile
+    /// The backing file. Replaced only by `adoptFile` (in a fork child, single-threaded).
+    public private(set) var file: MemoryFile
     /// The read + execute view.
     public let executable: MemoryRange
     /// The read + write view.
@@ -78,6 +82,37 @@ public final class DualMapping: @unchecked Sendable {
     @inlinable @inline(__always)
     public func writableAddress(of executableAddress: UInt) -> UInt {
         executableAddress &- executable.start &+ writable.start
+    }
+
+    /// A copy of the backing file (data pages copied, holes kept), read through the writable
+    /// view where the kernel cannot copy between files. For a fork prepare handler: the caller
+    /// keeps every writer of the file out meanwhile, or accepts that concurrent writes may be
+    /// half-copied. Cost: a memfd and a copy of the resident pages.
+    public func copyFile() throws(PasError) -> MemoryFile {
+        try file.copy(readingFrom: UnsafeRawPointer(writable.pointer), name: "pas-jit-fork")
+    }
+
+    /// Maps `newFile` (same size, from `copyFile()`) over both views at their addresses, with
+    /// their protections (executable view RX, writable view RW), then gives the executable
+    /// view `holeProtection` over every hole of `newFile`; from then on this mapping is backed
+    /// by `newFile` only. For a fork child's handler (the process's only thread): the old file
+    /// is closed when nothing else holds it, so the child no longer shares a page with its
+    /// parent. Throws the failed `mmap`/`mprotect`; after a failure the views may be backed by
+    /// either file and must not be used.
+    public func adoptFile(_ newFile: MemoryFile, holeProtection: Protection) throws(PasError) {
+        guard newFile.byteCount == file.byteCount else { throw .invalidSize(.mapView, newFile.byteCount) }
+        _ = try newFile.map(protection: .readExecute, at: executable.pointer, fixed: true)
+        _ = try newFile.map(protection: .readWrite, at: writable.pointer, fixed: true)
+        file = newFile
+        guard holeProtection != .readExecute else { return }
+        var offset = 0
+        for extent in try newFile.dataExtents() + [newFile.byteCount ..< newFile.byteCount] {
+            if extent.lowerBound > offset {
+                try VirtualMemory.protect(executable.slice(offset: offset, byteCount: extent.lowerBound - offset),
+                                          to: holeProtection)
+            }
+            offset = extent.upperBound
+        }
     }
 
     /// Frees the memory behind `range` (executable coordinates, page aligned) for both

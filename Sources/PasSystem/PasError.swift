@@ -10,6 +10,9 @@ public enum PasOperation: String, Sendable, Equatable {
     case punchHole = "fallocate(PUNCH_HOLE)"
     case mapView = "mmap(view)"
     case stat = "fstat"
+    case seekData = "lseek(SEEK_DATA)"
+    case copyFile = "copy_file_range"
+    case atfork = "pthread_atfork"
     case allocate, deallocate, shrink, reallocate, sizeQuery = "size(of:)"
     case write
     case verify

@@ -12,10 +12,12 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
 
     public let pageSize: Int = SystemInfo.pageSize
 
-    /// Protects `reservations`: the live reserved ranges, sorted by start address, never
+    /// Protects `list`: the live reserved ranges, sorted by start address, never
     /// overlapping. Held only for bookkeeping, never across a system call that may block for long.
-    /// Leaf lock: nothing else is taken while it is held.
-    private let reservations = Mutex<[MemoryRange]>([])
+    /// Leaf lock: nothing else is taken while it is held; taken while a chunk source's lock is
+    /// held, so fork takes it after those (Pas's fork stage `pageSource`).
+    private let lock = FutexLock()
+    private var list: [MemoryRange] = []
 
     public init() {}
 
@@ -23,7 +25,7 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
         guard byteCount > 0 else { throw .invalidSize(.reserve, byteCount) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.reserve, alignment) }
         let range = try VirtualMemory.reserve(byteCount: byteCount, alignment: alignment)
-        reservations.withLock { list in
+        lock.withLock {
             let index = Self.insertionIndex(of: range.start, in: list)
             list.insert(range, at: index)
         }
@@ -47,7 +49,7 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
 
     public func release(_ range: MemoryRange) throws(PasError) {
         try validate(range, for: .release)
-        let found = reservations.withLock { list -> Bool in
+        let found = lock.withLock { () -> Bool in
             let index = Self.insertionIndex(of: range.start, in: list)
             guard index < list.count, list[index] == range else { return false }
             list.remove(at: index)
@@ -58,11 +60,19 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
     }
 
     /// Number of live reservations (for tests and statistics).
-    public var reservationCount: Int { reservations.withLock { $0.count } }
+    public var reservationCount: Int { lock.withLock { list.count } }
+
+    /// Takes the reservation list's lock so that a forked child does not inherit it held by a
+    /// thread it does not have; `resumeAfterFork()` releases it. For fork handlers only (Pas
+    /// registers every instance its chunk sources use).
+    public func holdForFork() { lock.lock() }
+
+    /// Releases the lock `holdForFork()` took (in the parent or in the child).
+    public func resumeAfterFork() { lock.unlock() }
 
     private func checkInsideReservation(_ range: MemoryRange, _ op: PasOperation) throws(PasError) {
         try validate(range, for: op)
-        let inside = reservations.withLock { list -> Bool in
+        let inside = lock.withLock { () -> Bool in
             // The candidate is the last reservation starting at or below range.start.
             let index = Self.insertionIndex(of: range.start &+ 1, in: list)
             guard index > 0 else { return false }

@@ -153,6 +153,12 @@ enum Preload {
         try runProgram("threads", flags: "-pthread")
     }
 
+    /// fork() while another thread loops malloc_trim / pas_scavenge / pas_malloc_verify: each of
+    /// 40 children must malloc, free and exit (a deadlocked child is killed after 10 s).
+    @Test func forkDuringMaintenanceCalls() throws {
+        try runProgram("forktrim", flags: "-pthread")
+    }
+
     @Test func badInputThroughTheMallocAPI() throws {
         try runProgram("badinput", flags: "")
     }

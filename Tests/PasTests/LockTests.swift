@@ -1,5 +1,6 @@
 import Testing
 import Pas
+import PasSystem
 import Dispatch
 #if canImport(Glibc)
 import Glibc

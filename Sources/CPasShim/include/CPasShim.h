@@ -26,6 +26,11 @@ int pas_shim_memfd_create(const char *name, bool allowSealing);
 /// fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: frees the file's pages in
 /// [offset, offset + length) without changing the file size. Returns 0 or -1 with errno set.
 int pas_shim_punch_hole(int fd, int64_t offset, int64_t length);
+/// `lseek(fd, offset, SEEK_DATA)` (`hole` false) or `SEEK_HOLE` (`hole` true): the next offset at
+/// or after `offset` that holds data (or is a hole); -1 with errno (ENXIO: no data up to the end).
+int64_t pas_shim_seek_data(int fd, int64_t offset, bool hole);
+/// `copy_file_range(from, &fromOffset, to, &toOffset, length, 0)`: bytes copied, or -1 with errno.
+int64_t pas_shim_copy_file_range(int from, int64_t fromOffset, int to, int64_t toOffset, size_t length);
 
 // MARK: madvise constants that Glibc's overlay does not always export
 
@@ -149,6 +154,11 @@ void pas_shim_malloc_maintenance_begin(void);
 
 /// Ends a maintenance call: publishes the heap again.
 void pas_shim_malloc_maintenance_end(void);
+
+/// In a forked child (its only thread): puts the start gate back in a state that names no
+/// thread of the parent. A heap being created (state 1) is abandoned, so the next allocation
+/// creates one; a maintenance state (4) publishes the saved heap again.
+void pas_shim_malloc_reset_after_fork(void);
 
 /// A block of `size` bytes (0 counts as 1) aligned to `alignment` (a power of two, at most
 /// 1 MiB) from a 64 MiB arena mapped on first use; never reused. NULL with errno ENOMEM when

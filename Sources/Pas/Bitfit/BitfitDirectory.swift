@@ -60,7 +60,8 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     @usableFromInline let stampsWithCoarseClock: Bool
     /// The pool told when the directory gets its first empty page, or nil.
     @usableFromInline let pool: PageSharingPool?
-    /// Protects everything below except `pageMap` reads (see the type's documentation).
+    /// Protects everything below except `pageMap` reads (see the type's documentation). Fork
+    /// stage `heap`, after `decommitLock` (the heap registers itself).
     @usableFromInline let lock = FutexLock()
     /// Held by a decommit pass from choosing pages to recording the outcome. Taken before
     /// `lock`; allocation fast paths never take it.

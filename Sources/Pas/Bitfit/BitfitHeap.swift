@@ -50,9 +50,11 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
             fatalError("BitfitHeap<\(Config.self)>: cannot map side tables: \(error)")
         }
         registration = pool?.register(self, delay: delay)
+        ForkRegistry.register(self, stage: .heap)
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .heap)
         if let registration { directory.pool?.unregister(registration) }
     }
 

@@ -22,7 +22,8 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
     @usableFromInline let start: UInt
     @usableFromInline let size: UInt
     private let ownsReservation: Bool
-    /// Protects `cursor`. Held across the commit system call (slow path only). Leaf lock.
+    /// Protects `cursor`. Held across the commit system call (slow path only). Leaf lock (fork
+    /// stage `leaf`).
     let lock = FutexLock()
     private var cursor: UInt
 
@@ -55,9 +56,11 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
         mask = Alignment.isPowerOfTwo(reserved.byteCount) ? UInt(reserved.byteCount - 1) : 0
         ownsReservation = owns
         cursor = reserved.start
+        ForkRegistry.register(self, stage: .leaf)
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .leaf)
         if ownsReservation { try? VirtualMemory.release(cage) }
     }
 
@@ -108,4 +111,11 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
         // Invariant: start is non-zero (a reservation never starts at page 0), so the sum is too.
         return UnsafeMutableRawPointer(bitPattern: start &+ wrapped).unsafelyUnwrapped
     }
+}
+
+/// Fork: the cursor lock is held across the fork (stage `leaf`).
+extension CageChunkSource: ForkParticipant {
+    public func prepareForFork(_ stage: ForkStage) { lock.lock() }
+    public func parentAfterFork(_ stage: ForkStage) { lock.unlock() }
+    public func childAfterFork(_ stage: ForkStage) { lock.unlock() }
 }

@@ -56,32 +56,12 @@ extension PasHeap {
         defer { largeLock.unlock() }
         try large.verify()
     }
+}
 
-    /// Takes every lock of the heap, in lock order, so that no other thread is inside it; for
-    /// `pthread_atfork`'s prepare handler. Every call must be followed by `resumeAfterFork()`
-    /// on the same thread (in the parent and in the child).
-    public func prepareForFork() {
-        largeLock.lock()
-        marge.directory.lock.lock()
-        small.registry.lock(heap: small.heapIndex)
-        medium.registry.lock(heap: medium.heapIndex)
-        small.registry.registryLock.lock()
-        sources.0.lock.lock()
-        sources.1.lock.lock()
-        sources.2.lock.lock()
-        sources.3.lock.lock()
-    }
-
-    /// Releases the locks `prepareForFork()` took, in reverse order.
-    public func resumeAfterFork() {
-        sources.3.lock.unlock()
-        sources.2.lock.unlock()
-        sources.1.lock.unlock()
-        sources.0.lock.unlock()
-        small.registry.registryLock.unlock()
-        medium.registry.unlock(heap: medium.heapIndex)
-        small.registry.unlock(heap: small.heapIndex)
-        marge.directory.lock.unlock()
-        largeLock.unlock()
-    }
+/// Fork: `largeLock` is held across the fork (stage `facade`, before the building blocks' own
+/// locks, which they register themselves).
+extension PasHeap: ForkParticipant {
+    public func prepareForFork(_ stage: ForkStage) { largeLock.lock() }
+    public func parentAfterFork(_ stage: ForkStage) { largeLock.unlock() }
+    public func childAfterFork(_ stage: ForkStage) { largeLock.unlock() }
 }

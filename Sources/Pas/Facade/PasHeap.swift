@@ -35,10 +35,12 @@ import Synchronization
 /// `PasHeap+Checked`) reports bad input as `PasError`.
 ///
 /// Thread-safety: every method may be called from any thread. Locks (order): `largeLock`
-/// (facade; serialises every call into `large`, so that `prepareForFork` can keep the large
-/// heap still), the bitfit directory lock, the segregated heap locks, the registry lock, then
-/// the chunk sources' locks. A thread holds at most one heap's lock at a time outside
-/// `prepareForFork`.
+/// (facade; serialises every call into `large`), the bitfit directory's locks, the segregated
+/// heap locks, the registry lock, then the chunk sources' locks. A thread holds at most one
+/// heap's lock at a time outside a fork's prepare handler.
+///
+/// Fork: every building block registers with `ForkRegistry` itself; the facade's own
+/// `largeLock` is taken at the `facade` stage, before every heap lock.
 public final class PasHeap: @unchecked Sendable {
     /// Largest size served by the small segregated heap.
     @inlinable public static var smallLimit: Int { SmallPagesConfig.maxObjectSize }
@@ -72,7 +74,8 @@ public final class PasHeap: @unchecked Sendable {
     @usableFromInline let marge: BitfitHeap<MargeBitfitConfig, CageChunkSource>
     @usableFromInline let large: LargeHeap<CageChunkSource>
     let sources: (CageChunkSource, CageChunkSource, CageChunkSource, CageChunkSource)
-    /// Serialises every call into `large` (see the type's lock order).
+    /// Serialises every call into `large` (see the type's lock order); taken before the large
+    /// heap's own locks (fork stage `facade`).
     @usableFromInline let largeLock = FutexLock()
 
     /// Creates a heap in a cage of `cageBytes` (a power of two, at least 64 MiB).
@@ -150,6 +153,7 @@ public final class PasHeap: @unchecked Sendable {
         medium.exhaustedFallback = SegregatedExhaustedFallback(context: context) { context, size in
             Unmanaged<PasHeap>.fromOpaque(context).takeUnretainedValue().spill(from: .medium, size: size)
         }
+        ForkRegistry.register(self, stage: .facade)
     }
 
     /// The cage: `bytes` if it can be reserved, else (when `minimum < bytes`) the largest
@@ -188,6 +192,7 @@ public final class PasHeap: @unchecked Sendable {
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .facade)
         // The heaps die after this body; their deinitialisers only unmap their own metadata
         // and never touch chunk memory, so the cage can go first.
         try? VirtualMemory.release(cage)

@@ -37,6 +37,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// `decommitLock` → this lock → the pool's thread mutex (when reporting free pages) →
     /// the chunk source's own locks; also this lock → whatever a `retire` step takes (see
     /// `LargeHeap+Hooks.swift`; the JIT heap's fill takes a toggled region's write lock).
+    /// Fork stage `heap`, after `decommitLock`.
     let lock = FutexLock()
     /// Held by a decommit pass from choosing pages to recording the outcome; taken before
     /// `lock`. Allocation takes it only when its fit overlaps pages being decommitted, after
@@ -79,9 +80,11 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         self.time = pageSharing?.timeSource ?? MonotonicTimeSource()
         self.pageSharing = pageSharing
         registration = pageSharing?.register(self, delay: scavengeDelay)
+        ForkRegistry.register(self, stage: .heap)
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .heap)
         if let registration { pageSharing?.unregister(registration) }
         // Chunks stay with their source (a chunk source never takes chunks back).
         core?.releaseMetadata()

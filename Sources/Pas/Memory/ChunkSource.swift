@@ -42,7 +42,9 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
     public var allowsMetadataInChunks: Bool { true }
 
     /// Protects `cursor`, `limit` and `reservations`. Held across reserve/commit system calls
-    /// (slow path only). Leaf lock.
+    /// (slow path only), so it is taken before the page source's own lock; no other Pas lock
+    /// is taken while it is held (fork stage `leaf`; a `SystemPageSource` is registered for
+    /// the later stage `pageSource`).
     private let lock = FutexLock()
     private var cursor: UInt = 0
     private var limit: UInt = 0
@@ -51,9 +53,13 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
     public init(source: Source, reservationSize: Int = 64 << 20) {
         self.source = source
         self.reservationSize = reservationSize
+        ForkRegistry.register(self, stage: .leaf)
+        if let system = source as? SystemPageSource { ForkRegistry.register(system, stage: .pageSource) }
     }
 
     deinit {
+        ForkRegistry.unregister(self, stage: .leaf)
+        if let system = source as? SystemPageSource { ForkRegistry.unregister(system, stage: .pageSource) }
         for r in reservations { try? source.release(r) }
     }
 
@@ -92,4 +98,11 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
 
     /// Bytes of address space reserved so far.
     public var reservedBytes: Int { lock.withLock { reservations.reduce(0) { $0 + $1.byteCount } } }
+}
+
+/// Fork: the cursor lock is held across the fork (stage `leaf`).
+extension ReservationChunkSource: ForkParticipant {
+    public func prepareForFork(_ stage: ForkStage) { lock.lock() }
+    public func parentAfterFork(_ stage: ForkStage) { lock.unlock() }
+    public func childAfterFork(_ stage: ForkStage) { lock.unlock() }
 }

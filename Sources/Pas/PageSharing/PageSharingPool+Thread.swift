@@ -7,7 +7,7 @@ import PasSystem
 ///
 /// `mutex` protects `stopRequested`, `enabled` and transitions of the pool's `threadState`
 /// (stores happen under it). Lock order: a participant's locks → `mutex` → the pool's
-/// `registry`. The thread never calls a participant while holding it, except for the
+/// `registryLock` (fork stage `poolState`; a fork child re-initialises it, see `resetInChild`). The thread never calls a participant while holding it, except for the
 /// lock-free `earliestEmptyTime` loads of its exit check.
 final class ScavengerThreadControl: @unchecked Sendable {
     /// Invariant: allocated and initialised in `init`, destroyed in `deinit`; never moved.
@@ -34,6 +34,22 @@ final class ScavengerThreadControl: @unchecked Sendable {
         pthread_mutex_destroy(mutex)
         condition.deallocate()
         mutex.deallocate()
+    }
+
+    /// In a fork child, on its only thread, with `mutex` held by that thread (the prepare handler
+    /// took it): releases it and re-initialises the mutex and the condition, whose waiter
+    /// bookkeeping may name threads of the parent; clears the stop request.
+    /// Both are initialised afresh without being destroyed: destroying a condition waits for
+    /// its waiters, which here are threads that do not exist.
+    func resetInChild() {
+        pthread_mutex_unlock(mutex)
+        pthread_mutex_init(mutex, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
+        stopRequested = false
     }
 
     func lock() { pthread_mutex_lock(mutex) }
@@ -78,14 +94,14 @@ extension PageSharingPool {
         if rc != 0 {
             threadState.store(Self.threadIdle, ordering: .sequentiallyConsistent)
             Unmanaged<PageSharingPool>.fromOpaque(context).release()
-            counters.withLock { c in
+            withCounters { c in
                 c.failureCount += 1
                 c.lastFailure = .system(.allocate, errno: rc)
             }
             return
         }
         pthread_detach(id)
-        counters.withLock { $0.threadStarts += 1 }
+        withCounters { $0.threadStarts += 1 }
     }
 
     /// The thread's loop: pass, then sleep until the next page is due (at most one period);
@@ -101,13 +117,17 @@ extension PageSharingPool {
             if let due = report.nextDue { sleep = min(period, due > now ? due - now : 0) }
             sleep = max(sleep, Self.minimumSleepNanoseconds)
 
+            // Participants looked at under the mutex die after it is released (see
+            // `anyParticipantHasEmptyPages(keepingAlive:)`).
+            var alive: [any PageSharingParticipant] = []
+            defer { alive.removeAll() }
             thread.lock()
             if !thread.stopRequested && thread.enabled && idlePasses >= idlePeriodsBeforeExit {
                 // Dekker with `participantHasEmptyPages`: publish "idle", then look at every
                 // participant's empty time. A participant that published a time after this
                 // look sees "idle" and starts a new thread.
                 threadState.store(Self.threadIdle, ordering: .sequentiallyConsistent)
-                if anyParticipantHasEmptyPages() {
+                if anyParticipantHasEmptyPages(keepingAlive: &alive) {
                     threadState.store(Self.threadRunning, ordering: .sequentiallyConsistent)
                     idlePasses = 0
                 } else {

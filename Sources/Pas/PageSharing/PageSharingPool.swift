@@ -27,9 +27,16 @@ import Synchronization
 /// 2. a participant's own locks (a heap's decommit lock, then its allocation lock); a heap
 ///    may call `participantHasEmptyPages()` while holding them;
 /// 3. `thread.mutex` (see `PageSharingPool+Thread.swift`): the thread's life cycle;
-/// 4. `registry`: the list of registrations;
-/// `counters` is a leaf. The registry is copied out before participants are asked anything,
-/// so no participant call runs under `registry`.
+/// 4. `registryLock`: the list of registrations;
+/// 5. `countersLock`, a leaf. The registry is copied out before participants are asked
+/// anything, so no participant call runs under `registryLock`.
+///
+/// Fork: the pool is a `ForkParticipant`. `passLock` is taken at the `scavengerPass` stage
+/// (before every heap's locks), the thread mutex, `registryLock` and `countersLock` at the
+/// `poolState` stage (after them). The child has no scavenger thread: its state is reset to
+/// idle (stop request cleared, mutex and condition re-initialised), so the child's first empty
+/// page starts a thread of its own. The reference the parent's thread held on the pool is
+/// not released in the child (a pool whose thread ran at the fork lives as long as the child).
 ///
 /// Thread-safety: every method may be called from any thread.
 public final class PageSharingPool: @unchecked Sendable {
@@ -47,14 +54,32 @@ public final class PageSharingPool: @unchecked Sendable {
     @usableFromInline let delayNanoseconds: Atomic<UInt64>
     @usableFromInline let periodNanoseconds: Atomic<UInt64>
 
-    /// Protects the registration list. Leaf lock.
-    let registry = Mutex<[PageSharingRegistration]>([])
+    /// Protects `registrations`. Taken after the thread mutex, before `countersLock`; nothing
+    /// else is taken while it is held (fork stage `poolState`).
+    let registryLock = FutexLock()
+    private var registrations: [PageSharingRegistration] = []
     /// Serialises scavenger passes (the thread's and explicit ones) and protects each
     /// registration's `retryAfter`. Held while calling participants; taken with no other
-    /// pool lock held.
+    /// pool lock held (fork stage `scavengerPass`, before every heap lock).
     let passLock = FutexLock()
-    /// Protects the statistics counters. Leaf lock.
-    let counters = Mutex(Counters())
+    /// Protects `counterValues`, the statistics counters. Leaf lock (fork stage `poolState`,
+    /// last of the pool's).
+    let countersLock = FutexLock()
+    private var counterValues = Counters()
+
+    /// Runs `body` on the registration list under `registryLock`.
+    func withRegistry<R>(_ body: (inout [PageSharingRegistration]) -> R) -> R {
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        return body(&registrations)
+    }
+
+    /// Runs `body` on the counters under `countersLock`.
+    func withCounters<R>(_ body: (inout Counters) -> R) -> R {
+        countersLock.lock()
+        defer { countersLock.unlock() }
+        return body(&counterValues)
+    }
 
     struct Counters {
         var totalDecommittedBytes = 0
@@ -89,6 +114,13 @@ public final class PageSharingPool: @unchecked Sendable {
         delayNanoseconds = Atomic(delay.clampedNanoseconds)
         periodNanoseconds = Atomic(max(1, period.clampedNanoseconds))
         thread = ScavengerThreadControl()
+        ForkRegistry.register(self, stage: .scavengerPass)
+        ForkRegistry.register(self, stage: .poolState)
+    }
+
+    deinit {
+        ForkRegistry.unregister(self, stage: .scavengerPass)
+        ForkRegistry.unregister(self, stage: .poolState)
     }
 
     /// The pool's delay: pages empty for longer are decommitted (participants may have their
@@ -115,19 +147,19 @@ public final class PageSharingPool: @unchecked Sendable {
     /// Cost: appends to a list under a lock; call once per participant, at creation.
     public func register(_ participant: any PageSharingParticipant, delay: Duration? = nil) -> PageSharingRegistration {
         let r = PageSharingRegistration(participant, delayNanoseconds: delay?.clampedNanoseconds)
-        registry.withLock { $0.append(r) }
+        withRegistry { $0.append(r) }
         if participant.earliestEmptyTime != nil { participantHasEmptyPages() }
         return r
     }
 
     /// Removes a registration (a participant calls this from its `deinit`).
     public func unregister(_ registration: PageSharingRegistration) {
-        registry.withLock { list in list.removeAll { $0 === registration } }
+        withRegistry { list in list.removeAll { $0 === registration } }
     }
 
     /// Number of registered participants (including ones already deallocated but not yet
     /// unregistered).
-    public var participantCount: Int { registry.withLock { $0.count } }
+    public var participantCount: Int { withRegistry { $0.count } }
 
     // MARK: Notification
 
@@ -168,7 +200,7 @@ public final class PageSharingPool: @unchecked Sendable {
         // Strong references for the pass; released after `passLock` (a participant's deinit
         // may run here and unregister).
         var live: [(PageSharingRegistration, any PageSharingParticipant)] = []
-        for r in registry.withLock({ $0 }) { if let p = r.participant { live.append((r, p)) } }
+        for r in withRegistry({ $0 }) { if let p = r.participant { live.append((r, p)) } }
         passLock.lock()
         let now = timeSource.nowNanoseconds()
         let poolDelay = delayNanoseconds.load(ordering: .relaxed)
@@ -196,7 +228,7 @@ public final class PageSharingPool: @unchecked Sendable {
         }
         passLock.unlock()
         if attempted {
-            counters.withLock { c in
+            withCounters { c in
                 c.totalDecommittedBytes += report.decommittedBytes
                 c.passCount += 1
                 c.lastScavengeTime = now
@@ -210,8 +242,18 @@ public final class PageSharingPool: @unchecked Sendable {
     /// True if some live participant reports empty pages. The list is copied out first: a
     /// participant released here may run its `deinit`, which unregisters.
     func anyParticipantHasEmptyPages() -> Bool {
-        for r in registry.withLock({ $0 }) {
-            if let p = r.participant, p.earliestEmptyTime != nil { return true }
+        var alive: [any PageSharingParticipant] = []
+        return anyParticipantHasEmptyPages(keepingAlive: &alive)
+    }
+
+    /// The same, for a caller holding a lock: every participant looked at is appended to
+    /// `alive`, so none is deinitialised here (its `deinit` unregisters, which takes the pool's
+    /// and the fork registry's locks); the caller drops `alive` after releasing its lock.
+    func anyParticipantHasEmptyPages(keepingAlive alive: inout [any PageSharingParticipant]) -> Bool {
+        for r in withRegistry({ $0 }) {
+            guard let p = r.participant else { continue }
+            alive.append(p)
+            if p.earliestEmptyTime != nil { return true }
         }
         return false
     }
@@ -222,13 +264,13 @@ public final class PageSharingPool: @unchecked Sendable {
     /// scavenger did, and its thread. Cost: asks every participant for its byte counts.
     public var statistics: PageSharingStatistics {
         var committed = 0, decommitted = 0, count = 0
-        for r in registry.withLock({ $0 }) {
+        for r in withRegistry({ $0 }) {
             guard let p = r.participant else { continue }
             count += 1
             committed += p.committedPageBytes
             decommitted += p.decommittedPageBytes
         }
-        let c = counters.withLock { $0 }
+        let c = withCounters { $0 }
         return PageSharingStatistics(
             participantCount: count, committedBytes: committed, decommittedBytes: decommitted,
             totalDecommittedBytes: c.totalDecommittedBytes, passCount: c.passCount,

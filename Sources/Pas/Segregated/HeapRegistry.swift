@@ -32,6 +32,12 @@ struct HeapSlot {
 /// together with a heap lock. `heapLocks[i]` protects heap i's slot (`alive`, `core`) and all of
 /// that heap's page and directory state (see `HeapCore`); it is taken before the chunk source's
 /// own lock, and never together with another heap's lock.
+///
+/// Fork: the registry is the `ForkParticipant` of every segregated heap (and so of every
+/// `IsoHeap`), since their locks live here. At the `heap` stage it takes the lock of every
+/// index handed out so far, dead heaps' included (a thread flushing its log may hold one); at
+/// the `leaf` stage `registryLock`. A heap registered after the count was read has not been
+/// published, so no thread of the child can reach it.
 @usableFromInline
 final class HeapRegistry: @unchecked Sendable {
     static let maxHeaps = 4096
@@ -40,11 +46,16 @@ final class HeapRegistry: @unchecked Sendable {
     /// The registry, or nil if its metadata could not be mapped (then no heap can be created).
     static let shared: HeapRegistry? = HeapRegistry()
 
+    /// One lock per heap index (see the type's locks; fork stage `heap`, all indices in order).
     let heapLocks: UnsafeMutablePointer<FutexLock>
     let slots: UnsafeMutablePointer<HeapSlot>
+    /// Protects `heapCount` and `nextAllocator`; a leaf (fork stage `leaf`).
     let registryLock = FutexLock()
     private var heapCount = 0
     private var nextAllocator = 0
+    /// Heap locks the fork prepare handler took (indices `0 ..< forkLockedCount`). Written and
+    /// read only by the forking thread, with the fork registry's lock held.
+    private var forkLockedCount = 0
 
     private init?() {
         let lockBytes = HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
@@ -58,6 +69,8 @@ final class HeapRegistry: @unchecked Sendable {
         slots.initialize(repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
                          count: HeapRegistry.maxHeaps)
         if pas_shim_thread_slot_set_destructor(threadCacheDestructor) != 0 { return nil }
+        ForkRegistry.register(self, stage: .heap)
+        ForkRegistry.register(self, stage: .leaf)
     }
 
     /// Reserves an index and `classCount` allocator slots for a new heap whose metadata is `core`.
@@ -100,6 +113,34 @@ final class HeapRegistry: @unchecked Sendable {
     @inline(__always) func core(ofHeap index: Int) -> UnsafeMutablePointer<HeapCore>? {
         slots[index].alive ? slots[index].core : nil
     }
+}
+
+extension HeapRegistry: ForkParticipant {
+    @usableFromInline func prepareForFork(_ stage: ForkStage) {
+        switch stage {
+        case .heap:
+            registryLock.lock()
+            forkLockedCount = heapCount
+            registryLock.unlock()
+            // Plain loops: handlers must not instantiate generic metadata (see `ForkParticipant`).
+            var i = 0
+            while i < forkLockedCount { lock(heap: i); i += 1 }
+        case .leaf: registryLock.lock()
+        default: break
+        }
+    }
+
+    @usableFromInline func parentAfterFork(_ stage: ForkStage) {
+        switch stage {
+        case .heap:
+            var i = forkLockedCount
+            while i > 0 { i -= 1; unlock(heap: i) }
+        case .leaf: registryLock.unlock()
+        default: break
+        }
+    }
+
+    @usableFromInline func childAfterFork(_ stage: ForkStage) { parentAfterFork(stage) }
 }
 
 /// Runs at thread exit (through the shim's pthread key) with the thread cache's address.

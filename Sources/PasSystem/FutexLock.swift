@@ -53,6 +53,16 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
         }
     }
 
+    /// Runs the lock's slow-path code once (a wake with no waiter), so that an unoptimised
+    /// build has instantiated the generic metadata that code needs before a fork handler takes
+    /// a contended lock: instantiating metadata takes the Swift runtime's locks and may call
+    /// malloc, which a fork handler must not do with heap locks held. Cost: one system call.
+    /// Thread-safety: any thread.
+    public static func prepareSlowPath() {
+        let lock = FutexLock()
+        lock.wake()
+    }
+
     @usableFromInline @inline(never)
     func wake() { withWord { _ = pas_shim_futex_wake($0, 1) } }
 
