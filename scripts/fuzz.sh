@@ -7,10 +7,10 @@
 #
 #   scripts/fuzz.sh                  # 120 seconds, corpus in .build-fuzz/corpus
 #   scripts/fuzz.sh 600              # ten minutes
-#   scripts/fuzz.sh 0 crash-<hash>   # replay one input (0: no time limit; extra arguments go to libFuzzer)
+#   scripts/fuzz.sh 0 .build-fuzz/crash-<hash>   # replay one input (0: no time limit; extra arguments go to libFuzzer)
 #
 # A failed check prints "pas-fuzz: <target>: step N (<operation>): <problem>" and aborts;
-# libFuzzer saves the input as crash-<hash> in the current directory.
+# libFuzzer saves the input as .build-fuzz/crash-<hash>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
@@ -18,8 +18,10 @@ shift || true
 scratch=.build-fuzz
 jobs=${PAS_FUZZ_JOBS:-2}
 
-# Compile only (no link): SwiftPM instruments Swift and C alike with these sanitizers.
-swift build --scratch-path "$scratch" --target PasFuzz --sanitize=fuzzer --sanitize=address -j "$jobs"
+# Compile only (no link), with ASan checks and libFuzzer's coverage counters. swiftc keeps only
+# its last -sanitize= flag, so both sanitizers go in one (SwiftPM's --sanitize passes one each).
+swift build --scratch-path "$scratch" --target PasFuzz --sanitize=address -j "$jobs" \
+    -Xswiftc -sanitize=fuzzer,address -Xcc -fsanitize=fuzzer-no-link
 bin=$(swift build --scratch-path "$scratch" --show-bin-path)
 
 objects=()
@@ -30,7 +32,12 @@ swiftc=$(command -v swiftc || echo "$(dirname "$(readlink -f "$(command -v swift
 "$swiftc" -sanitize=fuzzer,address -o "$scratch/pas-fuzz" "${objects[@]}"
 
 mkdir -p "$scratch/corpus"
-args=(-max_len=4096 -timeout=30 -rss_limit_mb=4096 -print_final_stats=1)
+# Start from a few long random inputs too: libFuzzer's own start (a few bytes, growing slowly)
+# takes minutes to reach sequences long enough to fill and empty pages.
+if [ -z "$(ls -A "$scratch/corpus")" ]; then
+    for i in 1 2 3 4; do head -c 3000 /dev/urandom > "$scratch/corpus/random-$i"; done
+fi
+args=(-max_len=4096 -len_control=0 -timeout=30 -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$scratch/")
 if [ "$seconds" != 0 ]; then args+=(-max_total_time="$seconds"); fi
 if [ $# -gt 0 ]; then
     exec "$scratch/pas-fuzz" "${args[@]}" "$@"

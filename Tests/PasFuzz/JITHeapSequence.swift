@@ -32,6 +32,8 @@ public struct JITHeapSequence {
     public mutating func finish() throws(FuzzFailure) {
         step += 1
         while !shadow.live.isEmpty { try free(at: shadow.live.count - 1, "finish") }
+        // Empty pages back to the system, so that many inputs on one heap keep memory bounded.
+        _ = try check("scavenge") { () throws(PasError) in try heap.scavenge() }
         try check("verify") { () throws(PasError) in try heap.verify() }
         let s = heap.statistics
         guard s.blockCount == 0, s.liveBytes == 0 else {

@@ -41,6 +41,8 @@ public struct PasHeapSequence {
         step += 1
         while !shadow.live.isEmpty { try free(at: shadow.live.count - 1) }
         heap.flushThreadCache()
+        // Empty pages back to the system, so that many inputs on one heap keep memory bounded.
+        _ = heap.scavenge()
         try check("verify") { () throws(PasError) in try heap.verify() }
         try checkCounts("finish")
     }
