@@ -41,12 +41,12 @@ enum FuzzSizes {
 /// A few addresses no heap of a sequence hands out: a global buffer, a stack-like low
 /// address, the top of the user address space.
 enum ForeignAddresses {
-    nonisolated(unsafe) static var buffer: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    /// 32 bytes of this module's own memory, allocated once and never freed or written.
+    static let buffer = UInt(bitPattern: UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 16))
 
     static func pick(_ input: inout FuzzInput) -> UInt {
         // Invariant: the address is only compared and passed to a heap that must refuse it;
         // nothing is read or written through it.
-        let global = withUnsafeMutablePointer(to: &buffer) { UInt(bitPattern: $0) }
-        return input.pick([global, global + 16, 0x1000, 0x10_0000, 0x7FFF_FFFF_F000])
+        input.pick([buffer, buffer + 16, 0x1000, 0x10_0000, 0x7FFF_FFFF_F000])
     }
 }
