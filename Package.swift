@@ -48,6 +48,10 @@ let package = Package(
         // No dependency on PasMalloc: linking it into the test executable would replace malloc for
         // every test in the process.
         .testTarget(name: "PasMallocTests", exclude: ["Programs"]),
+        // The fuzz sequence interpreter (JITHeap, PasHeap, the malloc paths, against a shadow
+        // model); run from fixed seeds by PasFuzzTests and under libFuzzer by scripts/fuzz.sh.
+        .target(name: "PasFuzz", dependencies: ["Pas", "PasJIT", "PasSystem"], path: "Tests/PasFuzz"),
+        .testTarget(name: "PasFuzzTests", dependencies: ["PasFuzz", "PasTestSupport"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
         .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],

@@ -75,7 +75,8 @@ enum CToolchain {
         #expect(output.contains(", 0 failed"), "\(source) output:\n\(output)")
     }
 
-    /// The header also compiles as C++ (extern "C", static_assert) when a C++ compiler exists.
+    /// The header compiles as pedantic C11, and as C++ (extern "C", static_assert) when a C++
+    /// compiler exists.
     @Test(.enabled(if: CToolchain.compiler != nil, "no C compiler on PATH"))
     func headerCompilesAsCAndCPlusPlus() throws {
         let compiler = try #require(CToolchain.compiler)
@@ -83,7 +84,8 @@ enum CToolchain {
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let source = work.appendingPathComponent("include_all.c")
-        try "#include \"pas.h\"\nint main(void) { return sizeof(pas_jit_heap_options) == 40 && sizeof(pas_heap_statistics) == 392 ? 0 : 1; }\n"
+        // Syntax only: the layout itself is checked by CLayoutTests, which runs a program.
+        try "#include \"pas.h\"\nint main(void) { return 0; }\n"
             .write(to: source, atomically: true, encoding: .utf8)
         let (cStatus, cOutput) = try CToolchain.run(compiler, [
             "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",

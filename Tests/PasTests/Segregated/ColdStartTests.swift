@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Pas
 import PasSystem
+import Synchronization
 
 @Suite struct ColdStartTests {
     static let classCount = SizeClasses.classCount(upTo: SmallPagesConfig.maxObjectSize)
@@ -101,21 +102,24 @@ import PasSystem
         let heap = try SmallHeap()
         let box = Unchecked(UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: 8))
         defer { box.value.deallocate() }
-        let flags = Unchecked(UnsafeMutablePointer<Int>.allocate(capacity: 2))
-        flags.value.initialize(repeating: 0, count: 2)
-        defer { flags.value.deallocate() }
+        // Atomics, not plain memory: the owner's stores to `box` happen before `allocated`.
+        final class Handshake: Sendable {
+            let allocated = Atomic<Bool>(false)
+            let finished = Atomic<Bool>(false)
+        }
+        let flags = Handshake()
         let owner = startThread {
             for i in 0 ..< 8 { box.value[i] = heap.allocateUnchecked(size: 16 * (i + 1))! }
-            flags.value[0] = 1
-            while flags.value[1] == 0 { sched_yield_() }
+            flags.allocated.store(true, ordering: .releasing)
+            while !flags.finished.load(ordering: .acquiring) { sched_yield_() }
         }
-        while flags.value[0] == 0 { sched_yield_() }
+        while !flags.allocated.load(ordering: .acquiring) { sched_yield_() }
         for i in 0 ..< 4 { heap.deallocateUnchecked(box.value[i]) }   // logged
         try heap.deallocate(box.value[4])                              // checked, applied at once
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) { try heap.deallocate(box.value[0]) }
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[4]))) { try heap.deallocate(box.value[4]) }
         try heap.verify()
-        flags.value[1] = 1
+        flags.finished.store(true, ordering: .releasing)
         pthread_join_(owner)
         for i in 5 ..< 8 { try heap.deallocate(box.value[i]) }
         let s = heap.statistics
