@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import PasJIT
 import PasSystem
+import PasTestSupport
 
 /// Errors name the operation the caller called, and reservations that cannot be made are
 /// reported as such.
@@ -32,21 +33,8 @@ import PasSystem
 /// `JITHeap` under an address-space limit, in a child process (see `CageLimitTests`).
 @Suite struct RegionLimitTests {
     @Test func jitHeapsUnderAnAddressSpaceLimit() throws {
-        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v 4000000; exec \"$0\" --testing-library swift-testing --filter RegionLimitChild", exe]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PAS_REGION_LIMIT_CHILD"] = "1"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "child under ulimit -v failed:\n\(output)")
-        #expect(output.contains("RegionLimitChild") && !output.contains("✘"), "\(output)")
+        let child = try LimitedChild.run(suite: "RegionLimitChild", environmentKey: "PAS_REGION_LIMIT_CHILD")
+        #expect(child.passed, "child under ulimit -v failed (status \(child.status)):\n\(child.output)")
     }
 }
 

@@ -143,12 +143,8 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// pointer into memory never handed out) and `.unknownPointer` for any other pointer that
     /// is not the start of a live object (foreign or interior). Expected O(log n).
     public func deallocate(_ pointer: UnsafeMutableRawPointer) throws(PasError) {
-        let address = UInt(bitPattern: pointer)
-        lock.lock()
-        defer { lock.unlock() }
-        guard core != nil else { throw .unknownPointer(.deallocate, address: address) }
-        let now = time.nowNanoseconds()
-        if try core!.deallocate(address, now: now) { noteFreePages(since: core!.epoch) }
+        // The hooked variant with an empty step (see `LargeHeap+Hooks.swift`).
+        try deallocate(pointer) { _, _ throws(PasError) in }
     }
 
     /// The usable size of the live object that starts at `pointer` (its request rounded up
@@ -167,15 +163,8 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// Throws `.invalidSize` for a size that is not positive or larger than the object, and
     /// errors as for `deallocate` for a bad pointer. Expected O(log n).
     public func shrink(_ pointer: UnsafeMutableRawPointer, to newSize: Int) throws(PasError) {
-        let address = UInt(bitPattern: pointer)
-        guard newSize > 0, newSize <= Self.maxObjectSize, let rounded = Alignment.roundUp(newSize, to: granule) else {
-            throw .invalidSize(.shrink, newSize)
-        }
-        lock.lock()
-        defer { lock.unlock() }
-        guard core != nil else { throw .unknownPointer(.shrink, address: address) }
-        let now = time.nowNanoseconds()
-        if try core!.shrink(address, to: rounded, requested: newSize, now: now) { noteFreePages(since: core!.epoch) }
+        // The hooked variant with an empty step (see `LargeHeap+Hooks.swift`).
+        try shrink(pointer, to: newSize) { _, _ throws(PasError) in }
     }
 
     /// True if `pointer` is the start of a live object of this heap (interior pointers give

@@ -2,27 +2,15 @@ import Testing
 import Foundation
 import Pas
 import PasSystem
+import PasTestSupport
 
 /// `PasHeap` under an address-space limit, run in a child process: the test executable runs
 /// itself under `ulimit -v` with only `CageLimitChild` selected (the environment variable
 /// turns that suite on), so the limit never touches the other tests.
 @Suite struct CageLimitTests {
     @Test func heapsUnderAnAddressSpaceLimit() throws {
-        let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", "ulimit -v 4000000; exec \"$0\" --testing-library swift-testing --filter CageLimitChild", exe]
-        var environment = ProcessInfo.processInfo.environment
-        environment["PAS_CAGE_LIMIT_CHILD"] = "1"
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "child under ulimit -v failed:\n\(output)")
-        #expect(output.contains("CageLimitChild") && !output.contains("✘"), "\(output)")
+        let child = try LimitedChild.run(suite: "CageLimitChild", environmentKey: "PAS_CAGE_LIMIT_CHILD")
+        #expect(child.passed, "child under ulimit -v failed (status \(child.status)):\n\(child.output)")
     }
 }
 
