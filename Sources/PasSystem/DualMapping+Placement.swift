@@ -24,6 +24,11 @@ extension DualMapping {
     /// Random placements tried before falling back to the kernel's choice.
     static var placementAttempts: Int { 16 }
 
+    /// True in a process built with ThreadSanitizer, whose `mmap` interceptor ends the process
+    /// when a mapping lands outside the ranges it keeps for the application (a random hint
+    /// can): such a process gets the kernel's placement. Looked up once.
+    static let underThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
+
     /// Maps all of `file` read + write at a random page-aligned address (`MAP_FIXED_NOREPLACE`,
     /// so an existing mapping is never replaced), retrying a few times on a collision, and
     /// falls back to kernel placement with the reason. Cost: one `mmap` per attempt.
@@ -41,6 +46,8 @@ extension DualMapping {
         var reason: String
         if bits < 36 || high <= low || high - low <= size {
             reason = "the address space (\(bits) bits) is too small to place \(size) bytes at random"
+        } else if underThreadSanitizer {
+            reason = "ThreadSanitizer reserves most of the address space for its shadow and stops a process that maps outside the application ranges"
         } else {
             let slots = (high - low - size) / page
             var rng = SystemRandomNumberGenerator()
