@@ -25,13 +25,9 @@ which=${1:-all}
 tsan_filter='BitfitStressTests|SegregatedStressTests|ScavengerRaceTests|LargeHeapSharedPageRaceTests'
 tsan_filter+='|SegregatedThreadChurnTests|SegregatedRingGrowthTests|ScavengerThreadTests|ColdStartTests'
 tsan_filter+='|threadsAllocateWriteRunFree|concurrentAllocateWriteFree|errorsStayOnTheirThread|FuzzSequenceTests'
-# Open finding (see the issue 13 report): the owner's unsynchronised ownerFree write in
-# segregatedFreeIfOwned races, as TSan sees it, with carve / claim / releaseCurrentPage /
-# freeRemotely writing the same page-header word under the heap lock. These three tests show it.
-tsan_skip='twoThreadsExchangeAndChurn|producerAllocatesConsumerFrees|introspectionRunsConcurrentlyWithAllocation'
 # Timing: under TSan's slowdown the page-sharing pool's scavenger (300 ms delay) decommits pages
 # between the test's statistics snapshot and its own decommit call.
-tsan_skip+='|shortLivedThreadsLeaveNoOwnedPagesBehind'
+tsan_skip='shortLivedThreadsLeaveNoOwnedPagesBehind'
 asan_skip='PreloadTests|CProgramTests|CLayoutTests|PasBenchTests|ObjectHeapsExampleTests'
 
 if [ "$which" = ci ]; then

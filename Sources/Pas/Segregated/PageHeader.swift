@@ -24,7 +24,8 @@
 struct PageHeader {
     /// The owning thread cache's address, or `PageHeader.unowned`. Written under the heap lock;
     /// read without a lock only to compare with the reader's own thread cache (only a thread can
-    /// make itself the owner, so that comparison is exact).
+    /// make itself the owner, and only the owner's own thread gives the page back, so that
+    /// comparison is exact; see `segregatedIsOwner` for why ThreadSanitizer still reports it).
     @usableFromInline var owner: UInt
     /// ceil(2^32 / objectSize): slot index = (offset * reciprocal) >> 32, exact for offsets < 2^32.
     @usableFromInline var reciprocal: UInt32

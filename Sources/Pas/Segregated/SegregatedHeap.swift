@@ -345,8 +345,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     let header = layout.header(containing: address)
     let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-    let cache = unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)
-    guard fields.pointee.owner == cache else { return false }
+    guard segregatedIsOwner(fields, cache: unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)) else { return false }
     let product = UInt64(address & layout.pageMask) &* UInt64(fields.pointee.reciprocal)
     guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
     let slot = product &>> 32
@@ -354,6 +353,34 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
         bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)).unsafelyUnwrapped
     word.pointee |= UInt64(1) &<< (slot & 63)
     return true
+}
+
+/// The fast path's ownership test: true if the page's `owner` is `cache`, the calling
+/// thread's cache. The one unlocked access to `owner`, in a function of its own so that
+/// scripts/tsan.supp can name it (`race:segregatedIsOwner`) and nothing else.
+///
+/// ThreadSanitizer reports this load against the stores of `owner` that other threads make
+/// under the heap lock (`HeapCore.claim` and `formatShared` for their own cache,
+/// `releaseCurrentPage` / `releaseSharedPage` / `format` storing `PageHeader.unowned`), and
+/// against Swift's instrumentation of `f.pointee.field op= ...` in `carve`, `freeRemotely`,
+/// `releaseCurrentPage` (a "modifying access" of the whole `PageHeader`, which TSan records at
+/// the header's first byte, i.e. on `owner`; the machine code stores only the named field).
+/// No happens-before edge orders those stores before this load, and none is needed: the answer
+/// depends only on whether the word holds `cache`, and that value is stored and withdrawn only
+/// by the calling thread itself (every `claim`/`formatShared` names the claimer's own cache;
+/// every release runs on the owning thread: `allocateSlow`, `flushThreadCache` with
+/// `ThreadCache.current`, thread exit with the exiting thread's cache, which releases all its
+/// pages under the heap lock before its cache is unmapped, so a later cache at the same address
+/// finds none). So by per-location coherence this thread reads `cache` exactly when its own
+/// latest store to the word was `cache`, whatever other threads stored before. The bitmap
+/// words the fast path then writes are handed over properly: a page leaves this thread only
+/// through its own release under the heap lock, which happens-before the next claimer's
+/// stores (FutexLock's acquire/release atomics, which TSan models; it reports no race between
+/// the `ownerFree` store below and `claim`, `releaseCurrentPage` or `mergeRemote`).
+/// Cost: one load and compare (inlined; the same instructions as before the split).
+@inlinable @inline(__always)
+func segregatedIsOwner(_ fields: UnsafeMutablePointer<PageHeader>, cache: UInt) -> Bool {
+    fields.pointee.owner == cache
 }
 
 /// Refill and allocate; when the chunk source is exhausted, the heap's `exhaustedFallback`
