@@ -28,7 +28,8 @@ tsan_filter+='|threadsAllocateWriteRunFree|concurrentAllocateWriteFree|errorsSta
 # Timing: under TSan's slowdown the page-sharing pool's scavenger (300 ms delay) decommits pages
 # between the test's statistics snapshot and its own decommit call.
 tsan_skip='shortLivedThreadsLeaveNoOwnedPagesBehind'
-asan_skip='PreloadTests|CProgramTests|CLayoutTests|PasBenchTests|ObjectHeapsExampleTests'
+# CageLimitTests, RegionLimitTests: they run the tests under ulimit -v, where ASan cannot map its shadow.
+asan_skip='PreloadTests|CProgramTests|CLayoutTests|PasBenchTests|ObjectHeapsExampleTests|CageLimitTests|RegionLimitTests'
 
 if [ "$which" = ci ]; then
     # The toy JIT example's compiler tests (native runs, QEMU, disassembly) exercise no
