@@ -21,6 +21,12 @@ final class ScavengerThreadControl: @unchecked Sendable {
     init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
+        initialiseMutexAndCondition()
+    }
+
+    /// Initialises `mutex`, and `condition` on the monotonic clock (the scavenger's waits are
+    /// deadlines on that clock).
+    private func initialiseMutexAndCondition() {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
@@ -43,12 +49,7 @@ final class ScavengerThreadControl: @unchecked Sendable {
     /// its waiters, which here are threads that do not exist.
     func resetInChild() {
         pthread_mutex_unlock(mutex)
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
+        initialiseMutexAndCondition()
         stopRequested = false
     }
 
