@@ -1,5 +1,4 @@
 import Synchronization
-import CPasShim
 
 /// A lock that puts waiters to sleep in the kernel (a futex), for critical sections that may
 /// be long: committing or decommitting pages, growing a heap, scavenging.
@@ -49,7 +48,7 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
         }
         // Announce a waiter (2) and sleep until the word changes.
         while state.exchange(2, ordering: .acquiring) != 0 {
-            withWord { pas_shim_futex_wait($0, 2) }
+            withWord { FutexWord.wait($0, whileEqualTo: 2) }
         }
     }
 
@@ -64,7 +63,7 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
     }
 
     @usableFromInline @inline(never)
-    func wake() { withWord { _ = pas_shim_futex_wake($0, 1) } }
+    func wake() { withWord { FutexWord.wake($0, count: 1) } }
 
     /// The address of the state word, for the futex system call.
     /// Invariant: `self` is not copyable, so the atomic has a stable address while borrowed.

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The system call or allocator step that failed.
 public enum PasOperation: String, Sendable, Equatable {
     case reserve, commit, decommit, protect, release
@@ -61,6 +57,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     /// start of the open scope.
     case reentrantWrite(PasOperation, address: UInt)
 
+    /// The operation, what went wrong, and the values concerned (errno with its name, sizes,
+    /// addresses in hex), in one line.
     public var description: String {
         switch self {
         case let .system(op, errno):
@@ -108,14 +106,11 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The errno of a system failure, or nil.
+    /// The errno of a system failure, or nil. Cost: a pattern match.
     public var errno: Int32? {
         if case let .system(_, e) = self { return e }
         return nil
     }
 
-    static func errnoName(_ e: Int32) -> String {
-        guard let s = strerror(e) else { return "unknown error" }
-        return String(cString: s)
-    }
+    static func errnoName(_ e: Int32) -> String { Errno.name(of: e) }
 }
