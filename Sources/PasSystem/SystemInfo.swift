@@ -4,9 +4,6 @@ public enum SystemInfo {
     /// Read once; any thread.
     public static let pageSize: Int = PlatformMemory.pageSize
 
-    /// True if memory protection keys are available (pkey_alloc succeeds).
-    public static let supportsProtectionKeys: Bool = PlatformProcess.supportsProtectionKeys()
-
     /// Resident set size of this process in bytes, from /proc/self/statm (0 if it cannot be
     /// read). Cost: opening and parsing a file. Thread-safety: any thread.
     public static func residentBytes() -> Int { PlatformProcess.residentBytes() }

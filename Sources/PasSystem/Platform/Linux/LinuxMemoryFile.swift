@@ -11,7 +11,7 @@ enum PlatformMemoryFile {
     /// A new, empty anonymous memory file, close-on-exec, sealed against execution
     /// (`MFD_NOEXEC_SEAL`) where the kernel has it. Returns its descriptor.
     static func create(name: String) throws(Errno) -> Int32 {
-        let fd = pas_shim_memfd_create(name, false)
+        let fd = pas_shim_memfd_create(name)
         guard fd >= 0 else { throw .current }
         return fd
     }

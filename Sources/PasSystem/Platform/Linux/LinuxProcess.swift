@@ -1,6 +1,5 @@
 #if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
 import Glibc
-import CPasShim
 
 /// Linux's view of the calling process: `/proc/self`, `pthread_atfork`, the dynamic linker.
 ///
@@ -38,9 +37,6 @@ enum PlatformProcess {
                                     child: @escaping @convention(c) () -> Void) -> Int32 {
         pthread_atfork(prepare, parent, child)
     }
-
-    /// True if the kernel and CPU support memory protection keys (`pkey_alloc` succeeds).
-    static func supportsProtectionKeys() -> Bool { pas_shim_pkeys_supported() }
 
     /// True if the process was built with ThreadSanitizer (its runtime defines `__tsan_init`).
     static func runsUnderThreadSanitizer() -> Bool {
