@@ -34,6 +34,8 @@ public final class DualMapping: @unchecked Sendable {
     /// or where the kernel chooses if that fails (see `writablePlacement`), so neither its
     /// address nor its distance from the executable view is predictable.
     /// The executable view starts at a multiple of `alignment` (a power of two; default the page size).
+    /// Cost: a memfd, a reservation and one `mmap` per view (plus retries of the random
+    /// placement). Thread-safety: any thread.
     public init(byteCount: Int, alignment: Int = SystemInfo.pageSize, name: String = "pas-code") throws(PasError) {
         let page = SystemInfo.pageSize
         guard byteCount > 0, let size = Alignment.roundUp(byteCount, to: page) else {

@@ -10,24 +10,33 @@ import Synchronization
 public struct FutexLock: ~Copyable, @unchecked Sendable {
     @usableFromInline let state = Atomic<UInt32>(0)
 
+    /// A free lock. Free: no system call, no allocation.
     @inlinable public init() {}
 
+    /// Takes the lock, sleeping in the kernel while another thread holds it (after a short
+    /// spin). Uncontended: one compare-and-swap, inlined.
     @inlinable @inline(__always)
     public func lock() {
         if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
         lockSlow()
     }
 
+    /// Takes the lock if it is free and returns true; returns false at once otherwise.
+    /// Cost: one compare-and-swap, inlined.
     @inlinable @inline(__always)
     public func tryLock() -> Bool {
         state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
     }
 
+    /// Releases the lock (held by the calling thread) and wakes one waiter if there is one.
+    /// Cost: one atomic exchange, plus one system call when a thread waits.
     @inlinable @inline(__always)
     public func unlock() {
         if state.exchange(0, ordering: .releasing) == 2 { wake() }
     }
 
+    /// Runs `body` with the lock held and releases it afterwards, also when `body` throws.
+    /// Cost: `lock()` plus `unlock()`.
     @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         lock()

@@ -12,7 +12,7 @@ public final class MemoryFile: @unchecked Sendable {
     public let byteCount: Int
 
     /// Creates a file of `byteCount` bytes (a multiple of the page size). No memory is
-    /// allocated until pages are written.
+    /// allocated until pages are written. Cost: two system calls. Thread-safety: any thread.
     public init(name: String = "pas-code", byteCount: Int) throws(PasError) {
         let page = SystemInfo.pageSize
         guard byteCount > 0, byteCount % page == 0 else { throw .invalidSize(.memfdCreate, byteCount) }
@@ -32,6 +32,7 @@ public final class MemoryFile: @unchecked Sendable {
 
     /// Frees the file's pages in `offset ..< offset + length` (page aligned). Every mapping of
     /// those pages reads zero afterwards and their memory is returned to the system.
+    /// Cost: one system call.
     public func punchHole(offset: Int, length: Int) throws(PasError) {
         let page = SystemInfo.pageSize
         guard length > 0, length % page == 0, offset >= 0, offset % page == 0,

@@ -1,16 +1,29 @@
-/// The system call or allocator step that failed.
+/// The system call or allocator step that failed. The raw value is the name an error
+/// message shows.
 public enum PasOperation: String, Sendable, Equatable {
+    /// Page source and virtual memory operations (`PageSource`, `VirtualMemory`).
     case reserve, commit, decommit, protect, release
+    /// Creating a memory file.
     case memfdCreate = "memfd_create"
+    /// Sizing a memory file.
     case truncate = "ftruncate"
+    /// Freeing a memory file's pages.
     case punchHole = "fallocate(PUNCH_HOLE)"
+    /// Mapping a view of a memory file.
     case mapView = "mmap(view)"
+    /// Reading a file's status or a `/proc` file.
     case stat = "fstat"
+    /// Listing a memory file's data extents.
     case seekData = "lseek(SEEK_DATA)"
+    /// Copying a memory file.
     case copyFile = "copy_file_range"
+    /// Installing fork handlers.
     case atfork = "pthread_atfork"
+    /// Heap operations.
     case allocate, deallocate, shrink, reallocate, sizeQuery = "size(of:)"
+    /// Writing code through a write scope.
     case write
+    /// Checking a heap's invariants.
     case verify
 }
 

@@ -18,6 +18,7 @@ public enum ProcessMappings {
     }
 
     /// Every mapping, in address order. Throws `.system(.stat, …)` if the file cannot be read.
+    /// Cost: reading and parsing the file. Thread-safety: any thread.
     public static func current() throws(PasError) -> [Mapping] {
         let lines: [String]
         do { lines = try PlatformProcess.mappingLines() } catch { throw .system(.stat, errno: error.code) }

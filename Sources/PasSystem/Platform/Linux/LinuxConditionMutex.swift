@@ -12,6 +12,7 @@ package final class ConditionMutex: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
 
+    /// An unlocked mutex and its condition. Cost: two small allocations and their initialisation.
     package init() {
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
