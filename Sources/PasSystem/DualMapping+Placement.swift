@@ -54,7 +54,7 @@ extension DualMapping {
                 let raw: UnsafeMutableRawPointer
                 do {
                     raw = try PlatformMemory.mapShared(descriptor: file.descriptor, byteCount: Int(size), protection: .readWrite,
-                                                       at: UnsafeMutableRawPointer(bitPattern: hint), placement: .noReplace)
+                                                       at: UnsafeMutableRawPointer(bitPattern: hint), use: .noReplace)
                 } catch {
                     if error == .alreadyExists { collisions += 1; continue }
                     reason = "mmap(MAP_FIXED_NOREPLACE) failed: \(PasError.system(.mapView, errno: error.code))"

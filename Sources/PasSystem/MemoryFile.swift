@@ -114,7 +114,7 @@ public final class MemoryFile: @unchecked Sendable {
     func map(protection: Protection, at hint: UnsafeMutableRawPointer?, fixed: Bool) throws(PasError) -> MemoryRange {
         do {
             let raw = try PlatformMemory.mapShared(descriptor: descriptor, byteCount: byteCount, protection: protection,
-                                                   at: hint, placement: fixed ? .replacing : .anywhere)
+                                                   at: hint, use: fixed ? .replacing : .hint)
             return MemoryRange(raw, byteCount: byteCount)
         } catch {
             throw .system(.mapView, errno: error.code)

@@ -10,13 +10,13 @@ enum PlatformMemory {
     /// The kernel's page size (`sysconf(_SC_PAGESIZE)`).
     static let pageSize: Int = Int(sysconf(Int32(_SC_PAGESIZE)))
 
-    /// How `mapShared` places a mapping.
-    enum Placement {
-        /// Where the kernel chooses; the address is only a hint.
-        case anywhere
-        /// Exactly at the address, replacing whatever was mapped there (`MAP_FIXED`).
+    /// What the address given to `mapShared` means.
+    enum AddressUse {
+        /// A hint: the kernel may map elsewhere.
+        case hint
+        /// Exactly there, replacing whatever was mapped (`MAP_FIXED`).
         case replacing
-        /// Exactly at the address, or `Errno.alreadyExists` if something is mapped there
+        /// Exactly there, or `Errno.alreadyExists` if something is mapped there
         /// (`MAP_FIXED_NOREPLACE`; a kernel older than 4.17 takes it as a hint, so the caller
         /// checks the address it gets).
         case noReplace
@@ -32,14 +32,14 @@ enum PlatformMemory {
 
     /// Maps the first `byteCount` bytes of the file `descriptor` shared, with `protection`.
     static func mapShared(descriptor: Int32, byteCount: Int, protection: Protection,
-                          at address: UnsafeMutableRawPointer?, placement: Placement) throws(Errno) -> UnsafeMutableRawPointer {
-        let placementFlags: Int32
-        switch placement {
-        case .anywhere: placementFlags = 0
-        case .replacing: placementFlags = MAP_FIXED
-        case .noReplace: placementFlags = MAP_FIXED_NOREPLACE
+                          at address: UnsafeMutableRawPointer?, use: AddressUse) throws(Errno) -> UnsafeMutableRawPointer {
+        let addressFlags: Int32
+        switch use {
+        case .hint: addressFlags = 0
+        case .replacing: addressFlags = MAP_FIXED
+        case .noReplace: addressFlags = MAP_FIXED_NOREPLACE
         }
-        let raw = mmap(address, byteCount, protection.rawValue, MAP_SHARED | placementFlags, descriptor, 0)
+        let raw = mmap(address, byteCount, protection.rawValue, MAP_SHARED | addressFlags, descriptor, 0)
         guard let raw, raw != MAP_FAILED else { throw .current }
         return raw
     }
