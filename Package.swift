@@ -18,12 +18,13 @@ let package = Package(
     targets: [
         // The few lines of C that Swift cannot reach.
         .target(name: "CPasShim"),
-        // Pages, mappings, memory files, protection, clock, errors.
+        // Pages, mappings, memory files, protection, clock, errors; the platform seam: the only
+        // target (with CPasShim) that calls the operating system (Sources/PasSystem/Platform).
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
         // The allocator toolkit: locks, bitfit, large and segregated heaps, page sharing.
-        .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
+        .target(name: "Pas", dependencies: ["PasSystem"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
-        .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),
+        .target(name: "PasJIT", dependencies: ["Pas", "PasSystem"]),
         // The C API: `pas_jit_heap_*`, libpas's `jit_heap_*` names, the thread's last error.
         // The header directory is not Swift source; C programs find it with -I.
         .target(name: "PasC", dependencies: ["PasJIT", "Pas", "PasSystem"], exclude: ["include"]),

@@ -14,9 +14,6 @@
 #ifndef MFD_CLOEXEC
 #define MFD_CLOEXEC 0x0001U
 #endif
-#ifndef MFD_ALLOW_SEALING
-#define MFD_ALLOW_SEALING 0x0002U
-#endif
 #ifndef MFD_NOEXEC_SEAL
 #define MFD_NOEXEC_SEAL 0x0008U
 #endif
@@ -26,20 +23,11 @@
 #ifndef FALLOC_FL_PUNCH_HOLE
 #define FALLOC_FL_PUNCH_HOLE 0x02
 #endif
-#ifndef MADV_FREE
-#define MADV_FREE 8
-#endif
-#ifndef MADV_REMOVE
-#define MADV_REMOVE 9
-#endif
-#ifndef MADV_DONTDUMP
-#define MADV_DONTDUMP 16
-#endif
 
 __thread void *pas_shim_thread_slot __attribute__((tls_model("initial-exec"))) = NULL;
 
-int pas_shim_memfd_create(const char *name, bool allowSealing) {
-    unsigned flags = MFD_CLOEXEC | (allowSealing ? MFD_ALLOW_SEALING : 0);
+int pas_shim_memfd_create(const char *name) {
+    unsigned flags = MFD_CLOEXEC;
     int fd = (int)syscall(SYS_memfd_create, name, flags | MFD_NOEXEC_SEAL);
     if (fd < 0 && errno == EINVAL) fd = (int)syscall(SYS_memfd_create, name, flags);
     return fd;
@@ -60,24 +48,6 @@ int64_t pas_shim_copy_file_range(int from, int64_t fromOffset, int to, int64_t t
 #else
     errno = ENOSYS;
     return -1;
-#endif
-}
-
-int pas_shim_madv_dontneed(void) { return MADV_DONTNEED; }
-int pas_shim_madv_free(void) { return MADV_FREE; }
-int pas_shim_madv_remove(void) { return MADV_REMOVE; }
-int pas_shim_madv_dontdump(void) { return MADV_DONTDUMP; }
-int pas_shim_map_reserve_flags(void) { return MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE; }
-int pas_shim_map_shared(void) { return MAP_SHARED; }
-
-bool pas_shim_pkeys_supported(void) {
-#ifdef SYS_pkey_alloc
-    long key = syscall(SYS_pkey_alloc, 0UL, 0UL);
-    if (key < 0) return false;
-    syscall(SYS_pkey_free, key);
-    return true;
-#else
-    return false;
 #endif
 }
 

@@ -1,10 +1,6 @@
 import PasSystem
 import Pas
 import Synchronization
-import CPasShim
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Executable memory for code a runtime generates: allocate, write, run, shrink and free
 /// code blocks, with no allocator metadata in code memory.
@@ -392,7 +388,7 @@ public final class JITHeap: @unchecked Sendable {
         }
         // Invariant: the alias covers the same bytes and is always writable (dual or RWX).
         body(UnsafeMutableRawPointer(bitPattern: address &+ record.writeOffset)!)
-        pas_shim_flush_icache(range.pointer, range.pointer + byteCount)
+        InstructionCache.flush(range)
     }
 
     /// Overwrites freed code with the fill pattern.

@@ -21,7 +21,7 @@ extern "C" {
 /// file has no execute bits and can never get them, so its descriptor cannot be executed)
 /// when the kernel accepts it; a kernel that refuses the flag with EINVAL gets the call
 /// without it. Returns a file descriptor or -1 with errno set.
-int pas_shim_memfd_create(const char *name, bool allowSealing);
+int pas_shim_memfd_create(const char *name);
 
 /// fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: frees the file's pages in
 /// [offset, offset + length) without changing the file size. Returns 0 or -1 with errno set.
@@ -32,18 +32,6 @@ int64_t pas_shim_seek_data(int fd, int64_t offset, bool hole);
 /// `copy_file_range(from, &fromOffset, to, &toOffset, length, 0)`: bytes copied, or -1 with errno.
 int64_t pas_shim_copy_file_range(int from, int64_t fromOffset, int to, int64_t toOffset, size_t length);
 
-// MARK: madvise constants that Glibc's overlay does not always export
-
-int pas_shim_madv_dontneed(void);
-int pas_shim_madv_free(void);
-int pas_shim_madv_remove(void);
-int pas_shim_madv_dontdump(void);
-
-/// MAP_NORESERVE | MAP_PRIVATE | MAP_ANONYMOUS, for reservations.
-int pas_shim_map_reserve_flags(void);
-/// MAP_SHARED, for views of a memory file.
-int pas_shim_map_shared(void);
-
 // MARK: instruction cache
 
 /// Makes instructions written to [begin, end) visible to instruction fetch on this thread.
@@ -51,11 +39,6 @@ int pas_shim_map_shared(void);
 static inline void pas_shim_flush_icache(void *begin, void *end) {
     __builtin___clear_cache((char *)begin, (char *)end);
 }
-
-// MARK: protection keys
-
-/// True if the kernel and CPU support memory protection keys (pkey_alloc succeeds).
-bool pas_shim_pkeys_supported(void);
 
 // MARK: thread-local slot
 //

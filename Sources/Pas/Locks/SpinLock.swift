@@ -1,7 +1,5 @@
+import PasSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A one-byte test-and-test-and-set lock for critical sections of a few hundred
 /// instructions at most: page bit updates, free-list splices, counters.
@@ -56,7 +54,7 @@ public struct SpinLock: ~Copyable, @unchecked Sendable {
             }
             spins += 1
             if spins < 64 { continue }
-            sched_yield()
+            SystemThread.yield()
         }
     }
 }

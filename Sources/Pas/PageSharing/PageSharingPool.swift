@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PasSystem
 import Synchronization
 
@@ -137,8 +134,8 @@ public final class PageSharingPool: @unchecked Sendable {
     }
 
     static var environmentDelayMilliseconds: Int64? {
-        guard let text = getenv("PAS_SCAVENGE_DELAY_MS") else { return nil }
-        return Int64(String(cString: text)).flatMap { $0 >= 0 ? $0 : nil }
+        guard let text = ProcessEnvironment.value(of: "PAS_SCAVENGE_DELAY_MS") else { return nil }
+        return Int64(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     // MARK: Registration

@@ -1,7 +1,5 @@
+import PasSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Frees applied by threads that do not own the page, and how an owner takes them in.
 /// Every function runs under the heap's lock.
@@ -100,7 +98,7 @@ extension HeapCore {
         var attempts = 0
         repeat {
             attempts += 1
-            if attempts & 63 == 0 { sched_yield() }  // the owner was descheduled mid-refill
+            if attempts & 63 == 0 { SystemThread.yield() }  // the owner was descheduled mid-refill
             sequence = la.pointee.sequence
             atomicMemoryFence(ordering: .acquiring)
             current = la.pointee.page

@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 
 /// What the registry knows about one segregated heap.
@@ -68,7 +67,7 @@ final class HeapRegistry: @unchecked Sendable {
         slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)
         slots.initialize(repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
                          count: HeapRegistry.maxHeaps)
-        if pas_shim_thread_slot_set_destructor(threadCacheDestructor) != 0 { return nil }
+        if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
     }
@@ -143,7 +142,7 @@ extension HeapRegistry: ForkParticipant {
     @usableFromInline func childAfterFork(_ stage: ForkStage) { parentAfterFork(stage) }
 }
 
-/// Runs at thread exit (through the shim's pthread key) with the thread cache's address.
+/// Runs at thread exit (through `ThreadLocalSlot`'s destructor) with the thread cache's address.
 let threadCacheDestructor: @convention(c) (UnsafeMutableRawPointer?) -> Void = { cache in
     if let cache { ThreadCache.destroy(cache) }
 }

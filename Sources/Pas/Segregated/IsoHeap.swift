@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 
 /// A heap for values of one type `T`: a segregated heap with a single size class of
@@ -58,7 +57,7 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     /// thread's allocator has a free slot: about 19 instructions, no lock, no atomic, no call.
     @inlinable @inline(__always)
     public func allocateUnchecked() -> UnsafeMutablePointer<T>? {
-        if let cache = pas_shim_thread_slot_get() {
+        if let cache = ThreadLocalSlot.load() {
             // Invariant: the thread cache maps every allocator slot; this heap owns the one at
             // `allocatorOffset`.
             let la = cache.advanced(by: allocatorOffset).assumingMemoryBound(to: LocalAllocator.self)

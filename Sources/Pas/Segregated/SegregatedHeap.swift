@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 import Synchronization
 
@@ -163,7 +162,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// out-of-line refill.
     @inlinable @inline(__always)
     func allocateUnchecked(classIndex: Int) -> UnsafeMutableRawPointer? {
-        if let cache = pas_shim_thread_slot_get() {
+        if let cache = ThreadLocalSlot.load() {
             // Invariant: the thread cache maps every allocator slot; this heap owns slots
             // allocatorOffset ..< allocatorOffset + classCount * 32.
             let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
@@ -182,7 +181,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// Pops a slot from the calling thread's allocator for `classIndex`, or nil if it is dry.
     @inlinable @inline(__always)
     func popLocal(classIndex: Int) -> UnsafeMutableRawPointer? {
-        guard let cache = pas_shim_thread_slot_get() else { return nil }
+        guard let cache = ThreadLocalSlot.load() else { return nil }
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
         let word = la.pointee.word
@@ -345,7 +344,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     let header = layout.header(containing: address)
     let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-    guard segregatedIsOwner(fields, cache: unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)) else { return false }
+    guard segregatedIsOwner(fields, cache: unsafeBitCast(ThreadLocalSlot.load(), to: UInt.self)) else { return false }
     let product = UInt64(address & layout.pageMask) &* UInt64(fields.pointee.reciprocal)
     guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
     let slot = product &>> 32
