@@ -1,6 +1,6 @@
 /// A thread's allocator for one size class of one heap: 64 bytes inside its thread cache.
 ///
-/// It owns a ring of up to `HeapCore.ringCapacity(_:layout:)` pages of its class (`ringCount` of them,
+/// It owns a ring of up to `SegregatedHeapCore.ringCapacity(_:layout:)` pages of its class (`ringCount` of them,
 /// linked through the pages' `prev`/`next` while owned) and allocates from the current one
 /// (`page`, a header address). `word` holds the free slots of the current 64-slot window of that
 /// page, `base` the address of the window's slot 0. Allocation pops the lowest set bit:
@@ -24,9 +24,9 @@ struct LocalAllocator {
     @usableFromInline var page: UInt
     /// Pages in the ring (owned by this allocator), 0 if none.
     @usableFromInline var ringCount: Int
-    /// Pages the ring may hold beyond `HeapCore.ringCapacity(layout)`; grows (never shrinks)
+    /// Pages the ring may hold beyond `SegregatedHeapCore.ringCapacity(layout)`; grows (never shrinks)
     /// while this thread frees its own objects into pages it gave back. Written by the owner,
-    /// under the heap lock (`HeapCore.noteSelfFree`).
+    /// under the heap lock (`SegregatedHeapCore.noteSelfFree`).
     @usableFromInline var ringGrowth: UInt32
     /// Such frees since the ring last grew.
     @usableFromInline var selfFrees: UInt32

@@ -7,14 +7,14 @@
 ///   and handed to it, so frees from other threads never race with its allocation).
 /// - owner-free (`ownerFree`): only the owning thread writes it, without a lock. Slots in the
 ///   owner's private pool; always a subset of allocated. (Other threads read it, under the heap
-///   lock, only to recognise double frees; see `HeapCore.ownerHoldsFree`.)
+///   lock, only to recognise double frees; see `SegregatedHeapCore.ownerHoldsFree`.)
 /// - remote-free (`remoteFree`, heap lock): slots freed by other threads while the page is
 ///   owned; the owner merges them into owner-free under the lock when its pool runs dry.
 ///
 /// States: `fresh` (never formatted), `owned` (a thread cache allocates from it), `full`,
 /// `eligible` (has free slots; in its class's eligible list), `empty` (no live object; in the
 /// heap's empty list, possibly decommitted), `shared` (a cold-start page that holds objects of
-/// several classes and no thread carves from any more; see `HeapCore+Primordial`).
+/// several classes and no thread carves from any more; see `SegregatedHeapCore+Primordial`).
 ///
 /// A shared page (`classIndex == PageHeader.sharedClass`) is formatted with 16-byte slots
 /// ("granules"): its bitmaps have one bit per granule, set at object starts, and its first
@@ -40,7 +40,7 @@ struct PageHeader {
     /// (`r == 0`) and at least `reciprocal` > pageSize otherwise. `q * k` grows with `q`, so
     /// `exactLimit = objectsPerPage * k` also refuses the address just past the last object;
     /// when `k == 0` (d a power of two) every start has low half 0, the page has no tail, and
-    /// `exactLimit` is 1. See `HeapCore.format`.
+    /// `exactLimit` is 1. See `SegregatedHeapCore.format`.
     @usableFromInline var exactLimit: UInt32
     @usableFromInline var objectSize: UInt32
     @usableFromInline var objectsPerPage: UInt32
@@ -65,7 +65,7 @@ struct PageHeader {
     @usableFromInline var emptySince: UInt64
 
     /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.
-    /// Lets a log flush tell a thread's frees of its own former objects (`HeapCore.noteSelfFree`).
+    /// Lets a log flush tell a thread's frees of its own former objects (`SegregatedHeapCore.noteSelfFree`).
     /// Shares storage with `emptySince`; meaningless in other states.
     @inlinable var lastOwner: UInt {
         get { UInt(truncatingIfNeeded: emptySince) }
@@ -139,7 +139,7 @@ struct PageRef {
         let f = fields
         if f.pointee.classIndex == PageHeader.sharedClass {
             guard offset & UInt(SizeClasses.minAlign &- 1) == 0 else { return false }
-            return HeapCore.sharedClass(of: self, granule: Int(offset &>> UInt(SizeClasses.minAlignShift))) != nil
+            return SegregatedHeapCore.sharedClass(of: self, granule: Int(offset &>> UInt(SizeClasses.minAlignShift))) != nil
         }
         let product = UInt64(offset) &* UInt64(f.pointee.reciprocal)
         return UInt32(truncatingIfNeeded: product) < f.pointee.exactLimit

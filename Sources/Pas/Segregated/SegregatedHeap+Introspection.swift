@@ -19,7 +19,7 @@ extension SegregatedHeap {
         s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
         s.sharedPages = c.pagesInState[Int(PageHeader.shared)]
         s.decommittedPages = c.decommittedPages
-        s.freshPages = HeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
+        s.freshPages = SegregatedHeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
         s.remoteFrees = c.remoteFrees
         s.lateDoubleFrees = c.lateDoubleFrees
         forEachFormattedPage { page in
@@ -35,7 +35,7 @@ extension SegregatedHeap {
                 objects += live.nonzeroBitCount
                 if page.isShared {
                     while live != 0 {
-                        if let c = HeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                        if let c = SegregatedHeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
                             bytes += size(ofClass: c)
                         }
                         live &= live &- 1
@@ -65,7 +65,7 @@ extension SegregatedHeap {
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         var cached: UInt64? = nil
-        let now = HeapCore.now(core, &cached)
+        let now = SegregatedHeapCore.now(core, &cached)
         var report = EmptyPageReport()
         var p = core.pointee.emptyHead
         // Committed pages come first in the empty list.
@@ -92,7 +92,7 @@ extension SegregatedHeap {
         while chunk != 0 {
             let end = chunk == core.pointee.freshChunk ? core.pointee.freshNext : layout.pagesPerChunk
             for i in layout.metaPages ..< end { try body(PageRef(layout.header(chunk: chunk, page: i), layout)) }
-            chunk = HeapCore.nextChunk(after: chunk)
+            chunk = SegregatedHeapCore.nextChunk(after: chunk)
         }
     }
 
@@ -107,7 +107,7 @@ extension SegregatedHeap {
         defer { registry.unlock(heap: heapIndex) }
         let layout = Config.layout
         var cached: UInt64? = nil
-        let now = HeapCore.now(core, &cached)
+        let now = SegregatedHeapCore.now(core, &cached)
         var total = 0
         // The current run: `runCount` adjacent empty pages of one chunk starting at `runStart`.
         var runStart: PageRef? = nil
@@ -117,9 +117,9 @@ extension SegregatedHeap {
             try chunks.decommit(MemoryRange(start: first.pageStart, byteCount: runCount * layout.pageSize))
             for k in 0 ..< runCount {
                 let page = PageRef(first.address &+ (UInt(k) << UInt(layout.strideShift)), layout)
-                HeapCore.unlink(core, page)
+                SegregatedHeapCore.unlink(core, page)
                 page.fields.pointee.decommitted = 1
-                HeapCore.pushEmpty(core, page, atTail: true)
+                SegregatedHeapCore.pushEmpty(core, page, atTail: true)
             }
             core.pointee.decommittedPages += runCount
             total += runCount

@@ -15,9 +15,9 @@ extension SegregatedHeap {
         var chunks = 0
         while chunk != 0 {
             let words = UnsafeMutablePointer<UInt64>(bitPattern: chunk).unsafelyUnwrapped
-            try check(words[0] == HeapCore.chunkMagic && words[1] == UInt64(heapIndex), chunk, "chunk header")
+            try check(words[0] == SegregatedHeapCore.chunkMagic && words[1] == UInt64(heapIndex), chunk, "chunk header")
             chunks += 1
-            chunk = HeapCore.nextChunk(after: chunk)
+            chunk = SegregatedHeapCore.nextChunk(after: chunk)
         }
         try check(chunks == core.pointee.chunkCount, 0, "chunk count")
         // Stack memory, not an Array: verify may run where this heap backs malloc.
@@ -60,7 +60,7 @@ extension SegregatedHeap {
                 if shared {
                     var w = page.allocBits[i]
                     while w != 0 {
-                        try check(HeapCore.sharedClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
+                        try check(SegregatedHeapCore.sharedClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
                                   a, "shared page bit without an object start")
                         w &= w &- 1
                     }

@@ -18,7 +18,7 @@ import Synchronization
 /// them are mostly caught later and counted (`statistics.lateDoubleFrees`), not guaranteed.
 ///
 /// Cold start: a heap with several classes carves each class's first objects from a page shared
-/// by all classes (`coldStartSharing`, see `HeapCore+Primordial`).
+/// by all classes (`coldStartSharing`, see `SegregatedHeapCore+Primordial`).
 ///
 /// Memory comes from `chunks` in chunks of `Config.layout.chunkSize`; chunks are never returned,
 /// and an empty page is only reused by this heap (so an isoheap's memory never holds another
@@ -31,7 +31,7 @@ import Synchronization
 public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSource>: @unchecked Sendable {
     /// Where the heap's chunks come from.
     public let chunks: Chunks
-    @usableFromInline let core: UnsafeMutablePointer<HeapCore>
+    @usableFromInline let core: UnsafeMutablePointer<SegregatedHeapCore>
     @usableFromInline let heapIndex: Int
     /// Byte offset of this heap's first local allocator in a thread cache.
     @usableFromInline let allocatorOffset: Int
@@ -56,7 +56,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
     /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
-    /// pages shared by all classes (see `HeapCore+Primordial`), so a lightly used heap touches
+    /// pages shared by all classes (see `SegregatedHeapCore+Primordial`), so a lightly used heap touches
     /// one page instead of one per class.
     /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
     ///
@@ -109,7 +109,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let read: ClockRead = { context in
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
-        self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
+        self.core = try SegregatedHeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
                                         sizeLimit: sizeLimit, primordialBudget: primordialBudget, clockRead: read,
                                         clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
@@ -136,7 +136,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     deinit {
         if let registration { pageSharing?.unregister(registration) }
         registry.retire(heap: heapIndex)
-        HeapCore.destroy(core)
+        SegregatedHeapCore.destroy(core)
     }
 
     /// Number of size classes.
@@ -227,7 +227,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         // No thread cache (no memory for one): apply the free at once.
         registry.lock(heap: heapIndex)
         var now: UInt64? = nil
-        HeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
+        SegregatedHeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
         registry.unlock(heap: heapIndex)
     }
 
@@ -247,30 +247,30 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
             let ring = la.pointee.ringCount
-            if ring > 0, HeapCore.refillFromRing(la, layout: layout) { continue }
+            if ring > 0, SegregatedHeapCore.refillFromRing(la, layout: layout) { continue }
             ThreadCache.noteHeld(cache, heap: heapIndex)
             registry.lock(heap: heapIndex)
             if ring > 0 {
-                if HeapCore.mergeRemoteInRing(core, la) {
+                if SegregatedHeapCore.mergeRemoteInRing(core, la) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
                 // Every ring page is fully allocated: give one back when the ring is full.
-                if ring >= HeapCore.ringCapacity(la, layout: layout) {
+                if ring >= SegregatedHeapCore.ringCapacity(la, layout: layout) {
                     var now: UInt64? = nil
-                    HeapCore.releaseCurrentPage(core, allocator: la, now: &now)
+                    SegregatedHeapCore.releaseCurrentPage(core, allocator: la, now: &now)
                 }
             }
             // Here the window is empty; the allocator has a ring with room, or no ring (and may
             // point at the shared cold-start page).
             do {
-                if la.pointee.ringCount == 0, HeapCore.wantsPrimordial(core, classIndex: classIndex),
+                if la.pointee.ringCount == 0, SegregatedHeapCore.wantsPrimordial(core, classIndex: classIndex),
                    try carve(classIndex: classIndex, allocator: la, cache: cache) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
                 let page = try obtainPage(classIndex: classIndex)
-                HeapCore.claim(core, page, allocator: la, cache: cache)
+                SegregatedHeapCore.claim(core, page, allocator: la, cache: cache)
             } catch {
                 registry.unlock(heap: heapIndex)
                 throw error
@@ -285,17 +285,17 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// Caller holds the heap lock.
     func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
                cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
-        if HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
+        if SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
         let layout = Config.layout
         let current = core.pointee.primordialPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
         let blank = try obtainBlankPage()
         if current != 0 {
             var now: UInt64? = nil
-            HeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
+            SegregatedHeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
         }
-        HeapCore.formatShared(core, blank, cache: cache)
-        return HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
+        SegregatedHeapCore.formatShared(core, blank, cache: cache)
+        return SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
     }
 
     /// A page for `classIndex` that no thread owns: eligible, else empty, else fresh.
@@ -305,7 +305,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         if eligible != 0 { return PageRef(eligible, Config.layout) }
         let page = try obtainBlankPage()
         if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
-            HeapCore.format(core, page, classIndex: classIndex)
+            SegregatedHeapCore.format(core, page, classIndex: classIndex)
         }
         return page
     }
@@ -325,11 +325,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             }
             return page
         }
-        if !HeapCore.hasFreshPage(core) {
+        if !SegregatedHeapCore.hasFreshPage(core) {
             let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
-            HeapCore.addChunk(core, chunk)
+            SegregatedHeapCore.addChunk(core, chunk)
         }
-        return HeapCore.takeFreshPage(core)
+        return SegregatedHeapCore.takeFreshPage(core)
     }
 }
 
@@ -360,7 +360,7 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
 /// scripts/tsan.supp can name it (`race:segregatedIsOwner`) and nothing else.
 ///
 /// ThreadSanitizer reports this load against the stores of `owner` that other threads make
-/// under the heap lock (`HeapCore.claim` and `formatShared` for their own cache,
+/// under the heap lock (`SegregatedHeapCore.claim` and `formatShared` for their own cache,
 /// `releaseCurrentPage` / `releaseSharedPage` / `format` storing `PageHeader.unowned`), and
 /// against Swift's instrumentation of `f.pointee.field op= ...` in `carve`, `freeRemotely`,
 /// `releaseCurrentPage` (a "modifying access" of the whole `PageHeader`, which TSan records at

@@ -9,19 +9,19 @@
 /// reused: once its bump space is spent (or its owner exits or flushes), the page is released and
 /// becomes empty when its last object is freed, and is then reused like any empty page. All
 /// functions run under the heap lock, by the owning thread.
-extension HeapCore {
+extension SegregatedHeapCore {
     /// Objects per carve of class size `size`.
     @inline(__always)
     static func carveCount(size: Int) -> Int { max(1, min(16, 256 / size)) }
 
     /// True if class `classIndex` should carve from the shared page.
     @inline(__always)
-    static func wantsPrimordial(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int) -> Bool {
+    static func wantsPrimordial(_ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int) -> Bool {
         core.pointee.primordialBytes[classIndex] < core.pointee.primordialBudget
     }
 
     /// Formats a blank page (fresh or empty, in no list) as the shared page owned by `cache`.
-    static func formatShared(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
+    static func formatShared(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
         let f = page.fields
         for i in 0 ..< Int(f.pointee.wordCount) { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
         let granules = page.layout.pageSize / SizeClasses.minAlign
@@ -44,7 +44,7 @@ extension HeapCore {
 
     /// Carves a run of objects of `classIndex` from the shared page owned by `cache` into
     /// `allocator`. Returns false if there is no shared page owned by `cache` or it lacks room.
-    static func carve(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int,
+    static func carve(_ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int,
                       allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) -> Bool {
         let address = core.pointee.primordialPage
         guard address != 0 else { return false }
@@ -106,7 +106,7 @@ extension HeapCore {
     /// Releases the shared `page` owned by `cache`: every allocator of this heap in `cache`
     /// that carves from it gives its window back, free slots are cleared, the page becomes
     /// unowned (`shared`, or `empty` if nothing in it is live) and stops being the bump page.
-    static func releaseSharedPage(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
+    static func releaseSharedPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
                                   cache: UnsafeMutableRawPointer, now: inout UInt64?) {
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
@@ -131,7 +131,7 @@ extension HeapCore {
     }
 
     /// Gives back every page `cache` holds in this heap (thread exit, `flushThreadCache`).
-    static func releaseAll(_ core: UnsafeMutablePointer<HeapCore>, cache: UnsafeMutableRawPointer) {
+    static func releaseAll(_ core: UnsafeMutablePointer<SegregatedHeapCore>, cache: UnsafeMutableRawPointer) {
         var now: UInt64? = nil
         let layout = core.pointee.layout
         for c in 0 ..< core.pointee.classCount {

@@ -17,7 +17,7 @@ final class ClockBox {
 /// Page operations that thread caches run after type erasure (log flush, thread exit) live here
 /// and use the runtime `layout`; the generic heap's fast paths use the same layout as constants.
 @usableFromInline
-struct HeapCore {
+struct SegregatedHeapCore {
     var layout: PageLayout
     var heapIndex: Int
     /// The heap's first local-allocator slot in every thread cache.
@@ -68,10 +68,10 @@ struct HeapCore {
     static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
                        primordialBudget: Int,
                        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
-        -> UnsafeMutablePointer<HeapCore> {
+        -> UnsafeMutablePointer<SegregatedHeapCore> {
         let classes = classSizes.count
         let tableEntries = (sizeLimit + 15) >> 4
-        var offset = (MemoryLayout<HeapCore>.size + 63) & ~63
+        var offset = (MemoryLayout<SegregatedHeapCore>.size + 63) & ~63
         let sizeOffset = offset; offset += classes * 4
         offset = (offset + 7) & ~7
         let eligibleOffset = offset; offset += classes * 8
@@ -81,7 +81,7 @@ struct HeapCore {
         let range = try MetadataPages.allocate(byteCount: offset)
         // Invariant: the mapping lives until `destroy`; it is zero-filled.
         let base = range.pointer
-        let core = base.bindMemory(to: HeapCore.self, capacity: 1)
+        let core = base.bindMemory(to: SegregatedHeapCore.self, capacity: 1)
         let sizes = (base + sizeOffset).bindMemory(to: UInt32.self, capacity: classes)
         for c in 0 ..< classes { sizes[c] = UInt32(classSizes[c]) }
         let table = (base + tableOffset).bindMemory(to: UInt8.self, capacity: tableEntries)
@@ -91,7 +91,7 @@ struct HeapCore {
             while c < classes - 1 && classSizes[c] < size { c += 1 }
             table[i] = UInt8(c)
         }
-        core.initialize(to: HeapCore(
+        core.initialize(to: SegregatedHeapCore(
             layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
             classSize: sizes, sizeTable: table,
             eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
@@ -106,18 +106,18 @@ struct HeapCore {
         return core
     }
 
-    static func destroy(_ core: UnsafeMutablePointer<HeapCore>) {
+    static func destroy(_ core: UnsafeMutablePointer<SegregatedHeapCore>) {
         let region = core.pointee.region
         core.deinitialize(count: 1)
         try? VirtualMemory.release(region)
     }
 
     @inline(__always)
-    static func page(_ core: UnsafeMutablePointer<HeapCore>, _ header: UInt) -> PageRef {
+    static func page(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ header: UInt) -> PageRef {
         PageRef(header, core.pointee.layout)
     }
 
-    static func now(_ core: UnsafeMutablePointer<HeapCore>, _ cached: inout UInt64?) -> UInt64 {
+    static func now(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ cached: inout UInt64?) -> UInt64 {
         if let t = cached { return t }
         let t = core.pointee.clockRead(core.pointee.clockContext)
         cached = t
@@ -127,7 +127,7 @@ struct HeapCore {
     // MARK: chunks and fresh pages
 
     /// Adds a freshly allocated (zeroed) chunk; its payload pages become the fresh pages.
-    static func addChunk(_ core: UnsafeMutablePointer<HeapCore>, _ chunk: MemoryRange) {
+    static func addChunk(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ chunk: MemoryRange) {
         let layout = core.pointee.layout
         let start = chunk.start
         let words = UnsafeMutablePointer<UInt64>(bitPattern: start).unsafelyUnwrapped
@@ -152,7 +152,7 @@ struct HeapCore {
     }
 
     /// True if `address` lies in a payload page of one of the heap's chunks. Cost: O(chunks).
-    static func owns(_ core: UnsafeMutablePointer<HeapCore>, address: UInt) -> Bool {
+    static func owns(_ core: UnsafeMutablePointer<SegregatedHeapCore>, address: UInt) -> Bool {
         let layout = core.pointee.layout
         let chunk = address & ~layout.chunkMask
         var c = core.pointee.firstChunk
@@ -163,13 +163,13 @@ struct HeapCore {
         return false
     }
 
-    static func hasFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> Bool {
+    static func hasFreshPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>) -> Bool {
         core.pointee.freshChunk != 0 && core.pointee.freshNext < core.pointee.layout.pagesPerChunk
     }
 
     /// Takes a never-used page (caller checked `hasFreshPage`), in state `full` and unformatted
     /// (state `fresh` until the caller formats it; counted as full).
-    static func takeFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> PageRef {
+    static func takeFreshPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>) -> PageRef {
         let layout = core.pointee.layout
         let h = layout.header(chunk: core.pointee.freshChunk, page: core.pointee.freshNext)
         core.pointee.freshNext += 1
@@ -181,7 +181,7 @@ struct HeapCore {
     }
 
     /// Sets the page up for objects of `classIndex`; all bits clear. The page is in no list.
-    static func format(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, classIndex: Int) {
+    static func format(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, classIndex: Int) {
         let f = page.fields
         let oldWords = Int(f.pointee.wordCount)
         for i in 0 ..< oldWords { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
@@ -207,7 +207,7 @@ struct HeapCore {
     // MARK: lists
 
     /// Moves `page` to `state`, unlinking it from its old list and linking it into the new one.
-    static func setState(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
+    static func setState(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
         let f = page.fields
         let old = f.pointee.state
         if old == state { return }
@@ -229,7 +229,7 @@ struct HeapCore {
         }
     }
 
-    static func pushEmpty(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, atTail: Bool) {
+    static func pushEmpty(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, atTail: Bool) {
         let f = page.fields
         if atTail {
             f.pointee.next = 0
@@ -246,7 +246,7 @@ struct HeapCore {
         }
     }
 
-    static func unlink(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
+    static func unlink(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef) {
         let f = page.fields
         let prev = f.pointee.prev, next = f.pointee.next
         let isEmpty = f.pointee.state == PageHeader.empty
