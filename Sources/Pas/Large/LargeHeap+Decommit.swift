@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Protocol (all under `decommitLock`, so one pass at a time per heap):
 /// 1. Choose, under `lock`: runs of whole free pages old enough and not yet decommitted, then
-///    pages shared by free ranges of different types that are all old enough, go into the
+///    partial pages (covered by free ranges of different types) that are all old enough, go into the
 ///    decommitted set at once (and into the plan), and `decommitInFlight` is set.
 /// 2. Decommit, without `lock`: one `chunks.decommit` per run, in plan order, stopping at the
 ///    first failure.
@@ -77,7 +77,7 @@ extension LargeHeap {
         return bytes
     }
 
-    /// A free range that may hold a free page (whole, or shared with free ranges of other
+    /// A free range that may hold a free page (whole, or partial, with free ranges of other
     /// types) was made at `stamp`. Needs `lock`.
     @inline(__always)
     func noteFreePages(since stamp: UInt64) {
@@ -103,7 +103,7 @@ extension LargeHeap {
 /// ranges are the candidates, stamped when their range last grew, and pages covered by
 /// several free ranges, stamped when the last of them grew.
 extension LargeHeap: PageSharingParticipant {
-    /// Lower bound of the stamps of the committed free pages (whole or shared), or nil.
+    /// Lower bound of the stamps of the committed free pages (whole or partial), or nil.
     /// One atomic load.
     public var earliestEmptyTime: UInt64? {
         let t = earliestFree.load(ordering: .acquiring)

@@ -233,7 +233,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     }
 
     /// Decommits, through `chunks.decommit`, every whole page of free memory that is not
-    /// decommitted yet (including pages shared by adjacent free ranges of different types),
+    /// decommitted yet (including partial pages covered by adjacent free ranges of different types),
     /// and returns the bytes decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
     /// so far stay recorded and the error is thrown. Cost: O(free ranges × log n) plus one
     /// system call per run of pages; the heap's lock is not held during the system calls.

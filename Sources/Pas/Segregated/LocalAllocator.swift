@@ -7,7 +7,7 @@
 /// `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local. When
 /// `word` runs dry the slow path takes the next non-empty owner-free word of the current page,
 /// then of the other ring pages, then merges remote frees, then adds a page (giving one back to
-/// the heap when the ring is full). During cold start `page` may instead be the heap's shared
+/// the heap when the ring is full). During cold start `page` may instead be the heap's cold-start
 /// page (then `ringCount` is 0).
 ///
 /// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow

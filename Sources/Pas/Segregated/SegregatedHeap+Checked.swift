@@ -63,7 +63,7 @@ extension SegregatedHeap {
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
             || SegregatedHeapCore.ownerHoldsFree(core, page, slot: slot)
         guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
-        if page.isShared, let c = SegregatedHeapCore.sharedClass(of: page, granule: slot) { return size(ofClass: c) }
+        if page.isColdStart, let c = SegregatedHeapCore.coldStartClass(of: page, granule: slot) { return size(ofClass: c) }
         return Int(page.fields.pointee.objectSize)
     }
 
@@ -74,13 +74,13 @@ extension SegregatedHeap {
         let address = UInt(bitPattern: pointer)
         let header = Config.layout.header(containing: address)
         let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-        if fields.pointee.classIndex != PageHeader.sharedClass { return Int(fields.pointee.objectSize) }
-        return sharedObjectSize(address)
+        if fields.pointee.classIndex != PageHeader.coldStartClassIndex { return Int(fields.pointee.objectSize) }
+        return coldStartObjectSize(address)
     }
 
-    /// Size of an object in a shared (cold-start) page, from the page's class map.
+    /// Size of an object in a cold-start page, from the page's class map.
     @usableFromInline
-    func sharedObjectSize(_ address: UInt) -> Int {
+    func coldStartObjectSize(_ address: UInt) -> Int {
         let page = PageRef(Config.layout.header(containing: address), Config.layout)
         let byte = page.classMap[Int((address & Config.layout.pageMask) >> UInt(SizeClasses.minAlignShift))]
         return size(ofClass: Int(byte) - 1)
@@ -110,7 +110,7 @@ extension SegregatedHeap {
         guard slot < Int(f.pointee.objectsPerPage), slot * Int(f.pointee.objectSize) == offset else {
             throw .unknownPointer(operation, address: address)
         }
-        if page.isShared, SegregatedHeapCore.sharedClass(of: page, granule: slot) == nil {
+        if page.isColdStart, SegregatedHeapCore.coldStartClass(of: page, granule: slot) == nil {
             throw .unknownPointer(operation, address: address)
         }
         return (page, slot)

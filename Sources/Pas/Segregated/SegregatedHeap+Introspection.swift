@@ -17,7 +17,7 @@ extension SegregatedHeap {
         s.fullPages = c.pagesInState[Int(PageHeader.full)]
         s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
         s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
-        s.sharedPages = c.pagesInState[Int(PageHeader.shared)]
+        s.coldStartPages = c.pagesInState[Int(PageHeader.coldStart)]
         s.decommittedPages = c.decommittedPages
         s.freshPages = SegregatedHeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
         s.remoteFrees = c.remoteFrees
@@ -33,16 +33,16 @@ extension SegregatedHeap {
                 var live = page.allocBits[i] & ~page.remoteFree[i]
                 if mine { live &= ~page.ownerFree[i] }
                 objects += live.nonzeroBitCount
-                if page.isShared {
+                if page.isColdStart {
                     while live != 0 {
-                        if let c = SegregatedHeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                        if let c = SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
                             bytes += size(ofClass: c)
                         }
                         live &= live &- 1
                     }
                 }
             }
-            if !page.isShared { bytes = objects * Int(f.pointee.objectSize) }
+            if !page.isColdStart { bytes = objects * Int(f.pointee.objectSize) }
             if mine, let cache {
                 for c in 0 ..< classCount {
                     let la = ThreadCache.allocator(cache, slot: allocatorBase + c)

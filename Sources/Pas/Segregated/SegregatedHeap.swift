@@ -17,8 +17,8 @@ import Synchronization
 /// pointers, double frees. The unchecked paths state their preconditions; double frees through
 /// them are mostly caught later and counted (`statistics.lateDoubleFrees`), not guaranteed.
 ///
-/// Cold start: a heap with several classes carves each class's first objects from a page shared
-/// by all classes (`coldStartSharing`, see `SegregatedHeapCore+Primordial`).
+/// Cold start: a heap with several classes carves each class's first objects from a page common
+/// to all classes (`coldStart`, see `SegregatedHeapCore+ColdStart`).
 ///
 /// Memory comes from `chunks` in chunks of `Config.layout.chunkSize`; chunks are never returned,
 /// and an empty page is only reused by this heap (so an isoheap's memory never holds another
@@ -55,8 +55,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     public var exhaustedFallback: SegregatedExhaustedFallback?
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
-    /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
-    /// pages shared by all classes (see `SegregatedHeapCore+Primordial`), so a lightly used heap touches
+    /// With `coldStart`, each class's first `pageSize / 8` bytes of objects are carved from
+    /// pages common to all classes (see `SegregatedHeapCore+ColdStart`), so a lightly used heap touches
     /// one page instead of one per class.
     /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
     ///
@@ -64,14 +64,14 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// pool), whose scavenger decommits pages empty longer than `scavengeDelay` (nil: the pool's
     /// delay), using the pool's clock. A heap given its own `timeSource` joins no pool (its
     /// times would not be the pool's); it decommits only on request.
-    public convenience init(chunks: Chunks, coldStartSharing: Bool = true,
+    public convenience init(chunks: Chunks, coldStart: Bool = true,
                             timeSource: (any TimeSource)? = nil,
                             pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
         var sizes: [Int] = []
         for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
         try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
-                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
+                      coldStartBudget: coldStart ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
@@ -87,11 +87,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let align = max(alignment, SizeClasses.minAlign)
         guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
               size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
-        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource,
+        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, coldStartBudget: 0, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
-    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, primordialBudget: Int,
+    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, coldStartBudget: Int,
          timeSource: (any TimeSource)?, pageSharing: PageSharingPool?, scavengeDelay: Duration?) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let timeSource: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
@@ -110,7 +110,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
         self.core = try SegregatedHeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
-                                        sizeLimit: sizeLimit, primordialBudget: primordialBudget, clockRead: read,
+                                        sizeLimit: sizeLimit, coldStartBudget: coldStartBudget, clockRead: read,
                                         clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
@@ -210,7 +210,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// Counts ignored frees; written only on that error path.
     let ignoredFreeCount = Atomic<Int>(0)
 
-    /// Free the fast path did not apply (page of another thread, shared page, or not an
+    /// Free the fast path did not apply (page of another thread, cold-start page, or not an
     /// object start): ignored and counted if `address` does not start an object, else logged.
     @usableFromInline
     func deallocateNotOwned(_ address: UInt) {
@@ -234,7 +234,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     // MARK: slow path
 
     /// Refills the calling thread's allocator for `classIndex` and allocates from it: next word
-    /// of the owner's pool, then remote frees, then (cold start) a carve from the shared page,
+    /// of the owner's pool, then remote frees, then (cold start) a carve from the cold-start page,
     /// then an eligible, empty or fresh page.
     @usableFromInline
     func allocateSlow(classIndex: Int) throws(PasError) -> UnsafeMutableRawPointer {
@@ -262,9 +262,9 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 }
             }
             // Here the window is empty; the allocator has a ring with room, or no ring (and may
-            // point at the shared cold-start page).
+            // point at the cold-start page).
             do {
-                if la.pointee.ringCount == 0, SegregatedHeapCore.wantsPrimordial(core, classIndex: classIndex),
+                if la.pointee.ringCount == 0, SegregatedHeapCore.wantsColdStart(core, classIndex: classIndex),
                    try carve(classIndex: classIndex, allocator: la, cache: cache) {
                     registry.unlock(heap: heapIndex)
                     continue
@@ -279,22 +279,22 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         }
     }
 
-    /// Cold start: carves objects of `classIndex` from the shared page this thread owns,
-    /// starting a new shared page when the heap has none or this thread's is full. Returns false
-    /// if another thread owns the shared page (the class then takes a page of its own).
+    /// Cold start: carves objects of `classIndex` from the cold-start page this thread owns,
+    /// starting a new cold-start page when the heap has none or this thread's is full. Returns false
+    /// if another thread owns the cold-start page (the class then takes a page of its own).
     /// Caller holds the heap lock.
     func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
                cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
         if SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
         let layout = Config.layout
-        let current = core.pointee.primordialPage
+        let current = core.pointee.coldStartPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
         let blank = try obtainBlankPage()
         if current != 0 {
             var now: UInt64? = nil
-            SegregatedHeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
+            SegregatedHeapCore.releaseColdStartPage(core, PageRef(current, layout), cache: cache, now: &now)
         }
-        SegregatedHeapCore.formatShared(core, blank, cache: cache)
+        SegregatedHeapCore.formatColdStart(core, blank, cache: cache)
         return SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
     }
 
@@ -360,14 +360,14 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
 /// scripts/tsan.supp can name it (`race:segregatedIsOwner`) and nothing else.
 ///
 /// ThreadSanitizer reports this load against the stores of `owner` that other threads make
-/// under the heap lock (`SegregatedHeapCore.claim` and `formatShared` for their own cache,
-/// `releaseCurrentPage` / `releaseSharedPage` / `format` storing `PageHeader.unowned`), and
+/// under the heap lock (`SegregatedHeapCore.claim` and `formatColdStart` for their own cache,
+/// `releaseCurrentPage` / `releaseColdStartPage` / `format` storing `PageHeader.unowned`), and
 /// against Swift's instrumentation of `f.pointee.field op= ...` in `carve`, `freeRemotely`,
 /// `releaseCurrentPage` (a "modifying access" of the whole `PageHeader`, which TSan records at
 /// the header's first byte, i.e. on `owner`; the machine code stores only the named field).
 /// No happens-before edge orders those stores before this load, and none is needed: the answer
 /// depends only on whether the word holds `cache`, and that value is stored and withdrawn only
-/// by the calling thread itself (every `claim`/`formatShared` names the claimer's own cache;
+/// by the calling thread itself (every `claim`/`formatColdStart` names the claimer's own cache;
 /// every release runs on the owning thread: `allocateSlow`, `flushThreadCache` with
 /// `ThreadCache.current`, thread exit with the exiting thread's cache, which releases all its
 /// pages under the heap lock before its cache is unmapped, so a later cache at the same address
@@ -421,10 +421,10 @@ func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config,
 
 extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(coldStartSharing: Bool = true, timeSource: (any TimeSource)? = nil,
+    public convenience init(coldStart: Bool = true, timeSource: (any TimeSource)? = nil,
                             pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
-                      coldStartSharing: coldStartSharing, timeSource: timeSource,
+                      coldStart: coldStart, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }

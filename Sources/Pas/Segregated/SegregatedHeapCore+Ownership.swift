@@ -28,8 +28,8 @@ extension SegregatedHeapCore {
         let count = f.pointee.allocatedCount
         if count == 0 {
             setState(core, page, PageHeader.empty, now: SegregatedHeapCore.now(core, &now))
-        } else if page.isShared {
-            setState(core, page, PageHeader.shared)
+        } else if page.isColdStart {
+            setState(core, page, PageHeader.coldStart)
         } else if count < f.pointee.objectsPerPage {
             setState(core, page, PageHeader.eligible)
         } else {
@@ -84,8 +84,8 @@ extension SegregatedHeapCore {
         }
         var classIndex = Int(f.pointee.classIndex)
         var slotSize = Int(f.pointee.objectSize)
-        if page.isShared {
-            guard let c = sharedClass(of: page, granule: slot) else { return false }
+        if page.isColdStart {
+            guard let c = coldStartClass(of: page, granule: slot) else { return false }
             classIndex = c
             slotSize = SizeClasses.minAlign
         }

@@ -31,7 +31,7 @@ extension SegregatedHeapCore {
     /// objects passed between threads live in stay few and mostly unowned (cheap remote frees).
     @inline(never)
     static func noteSelfFree(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, freer: UnsafeMutableRawPointer) {
-        guard !page.isShared else { return }
+        guard !page.isColdStart else { return }
         let layout = page.layout
         // Invariant: `freer` is the calling thread's live cache, so its allocator slots are
         // mapped and only this thread writes them.

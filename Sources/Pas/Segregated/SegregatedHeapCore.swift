@@ -44,11 +44,11 @@ struct SegregatedHeapCore {
     var freshNext: Int
     var decommittedPages: Int
     /// The cold-start page objects of several classes are carved from (0 = none), and the
-    /// bytes each class has carved from shared pages so far; a class carves while under
-    /// `primordialBudget` bytes (0 disables cold-start sharing).
-    var primordialPage: UInt
-    var primordialBytes: UnsafeMutablePointer<Int>
-    var primordialBudget: Int
+    /// bytes each class has carved from cold-start pages so far; a class carves while under
+    /// `coldStartBudget` bytes (0 disables cold start).
+    var coldStartPage: UInt
+    var coldStartBytes: UnsafeMutablePointer<Int>
+    var coldStartBudget: Int
     /// Frees found to be double frees only when a log was applied (counted, then ignored).
     var lateDoubleFrees: Int
     var remoteFrees: Int
@@ -66,7 +66,7 @@ struct SegregatedHeapCore {
     /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
     /// multiples of 16) for requests up to `sizeLimit`.
     static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
-                       primordialBudget: Int,
+                       coldStartBudget: Int,
                        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
         -> UnsafeMutablePointer<SegregatedHeapCore> {
         let classes = classSizes.count
@@ -76,7 +76,7 @@ struct SegregatedHeapCore {
         offset = (offset + 7) & ~7
         let eligibleOffset = offset; offset += classes * 8
         let stateOffset = offset; offset += PageHeader.stateCount * 8
-        let primordialOffset = offset; offset += classes * 8
+        let coldStartOffset = offset; offset += classes * 8
         let tableOffset = offset; offset += tableEntries
         let range = try MetadataPages.allocate(byteCount: offset)
         // Invariant: the mapping lives until `destroy`; it is zero-filled.
@@ -98,9 +98,9 @@ struct SegregatedHeapCore {
             pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
             emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
             decommittedPages: 0,
-            primordialPage: 0,
-            primordialBytes: (base + primordialOffset).bindMemory(to: Int.self, capacity: classes),
-            primordialBudget: primordialBudget,
+            coldStartPage: 0,
+            coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
+            coldStartBudget: coldStartBudget,
             lateDoubleFrees: 0, remoteFrees: 0,
             clockRead: clockRead, clockContext: clockContext, region: range))
         return core
@@ -176,7 +176,7 @@ struct SegregatedHeapCore {
         let page = PageRef(h, layout)
         core.pointee.pagesInState[Int(PageHeader.full)] += 1
         page.fields.pointee.state = PageHeader.full
-        page.fields.pointee.classIndex = PageHeader.sharedClass - 1
+        page.fields.pointee.classIndex = PageHeader.coldStartClassIndex - 1
         return page
     }
 

@@ -13,7 +13,7 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     /// Unowned pages with no live object (committed or not).
     public var emptyPages = 0
     /// Unowned cold-start pages that hold objects of several classes.
-    public var sharedPages = 0
+    public var coldStartPages = 0
     /// Empty pages whose memory was given back (`decommitEmptyPages`).
     public var decommittedPages = 0
     /// Never used pages left in the newest chunk.
@@ -31,7 +31,7 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     public init() {}
 
     /// Bytes of pages that hold or may hold objects and are committed.
-    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + sharedPages + emptyPages - decommittedPages) * pageSize }
+    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + coldStartPages + emptyPages - decommittedPages) * pageSize }
 }
 
 /// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(idleFor:)`).

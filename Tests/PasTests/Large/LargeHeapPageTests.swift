@@ -22,7 +22,7 @@ import PasTestSupport
         try heap.deallocate(a)
         mock.clearEvents()
         let bytes = try heap.decommitFreePages()
-        // a's range: whole pages 0..<8 (the 9th page is shared with b); after b: pages 9..<16.
+        // a's range: whole pages 0..<8 (the 9th page is partial, b covers the rest of it); after b: pages 9..<16.
         let expected = [MemoryRange(start: UInt(bitPattern: a), byteCount: 8 * page),
                         MemoryRange(start: Alignment.roundUp(UInt(bitPattern: b) + 16, to: page),
                                     byteCount: Int(chunkEnd - Alignment.roundUp(UInt(bitPattern: b) + 16, to: page)))]
@@ -111,7 +111,7 @@ import PasTestSupport
         try heap.verify()
     }
 
-    @Test func aPageSharedByFreeRangesOfDifferentTypesIsDecommittedOnceAllAreEligible() throws {
+    @Test func aPartialPageOfFreeRangesOfDifferentTypesIsDecommittedOnceAllAreEligible() throws {
         let (heap, mock) = makeLargeHeap(chunkPages: 16)
         let page = mock.pageSize
         let a = try heap.allocate(size: page + page / 2, type: LargeHeapType(rawValue: 1))
@@ -122,20 +122,20 @@ import PasTestSupport
         let sample = heap.freeEpoch
         try heap.deallocate(b)
         #expect(heap.statistics.freeRangeCount == 3)
-        let shared = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
+        let partial = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
         let bWhole = MemoryRange(start: UInt(bitPattern: a) + UInt(2 * page), byteCount: page)
         mock.clearEvents()
         // Only a (and the untouched tail of the chunk) is old enough: a's one whole page
         // goes; the page a shares with b waits for b.
         _ = try heap.decommitFreePages(freedAtOrBefore: sample)
         #expect(decommits(mock).contains(MemoryRange(start: UInt(bitPattern: a), byteCount: page)))
-        #expect(!decommits(mock).contains { $0.overlaps(shared) || $0.overlaps(bWhole) })
+        #expect(!decommits(mock).contains { $0.overlaps(partial) || $0.overlaps(bWhole) })
         mock.clearEvents()
-        // Now b's whole page and the shared page go too.
+        // Now b's whole page and the partial page go too.
         #expect(try heap.decommitFreePages() == 2 * page)
-        #expect(decommits(mock) == [bWhole, shared])
+        #expect(decommits(mock) == [bWhole, partial])
         try heap.verify()
-        // Type 2 reusing its range re-commits the shared page.
+        // Type 2 reusing its range re-commits the partial page.
         mock.clearEvents()
         let b2 = try heap.allocate(size: page, type: LargeHeapType(rawValue: 2))
         #expect(b2 == b)
@@ -143,7 +143,7 @@ import PasTestSupport
         try heap.verify()
     }
 
-    @Test func aSharedPageWhoseDecommitFailsStaysCommittedAndFreeAndIsRetried() throws {
+    @Test func aPartialPageWhoseDecommitFailsStaysCommittedAndFreeAndIsRetried() throws {
         let (heap, mock) = makeLargeHeap(chunkPages: 16)
         let page = mock.pageSize
         let a = try heap.allocate(size: page + page / 2, type: LargeHeapType(rawValue: 1))
@@ -154,14 +154,14 @@ import PasTestSupport
         // a's whole page and the chunk's untouched tail go; the page a shares with b stays.
         #expect(try heap.decommitFreePages() == 14 * page)
         #expect(heap.earliestEmptyTime == nil)
-        // Freeing b holds no whole page of its own, but frees the shared page end to end.
+        // Freeing b holds no whole page of its own, but frees the partial page end to end.
         try heap.deallocate(b)
         #expect(heap.earliestEmptyTime != nil)
         let before = heap.statistics
-        let shared = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
+        let partial = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
         mock.clearEvents()
         mock.failNext(.decommit)
-        // The shared page is the pass's only run, so the failing call is the one for it.
+        // The partial page is the pass's only run, so the failing call is the one for it.
         #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitFreePages() }
         #expect(decommits(mock).isEmpty)
         // The page left the decommitted set again: still committed, still free, still wanted.
@@ -176,7 +176,7 @@ import PasTestSupport
         #expect(heap.statistics.decommittedBytes == before.decommittedBytes + page)
         #expect(heap.earliestEmptyTime == nil)
         try heap.verify()
-        // Type 2 reusing b's range re-commits the shared page.
+        // Type 2 reusing b's range re-commits the partial page.
         mock.clearEvents()
         let b2 = try heap.allocate(size: page / 2, type: LargeHeapType(rawValue: 2))
         #expect(b2 == b)

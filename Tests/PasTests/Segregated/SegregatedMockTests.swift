@@ -8,7 +8,7 @@ import PasTestSupport
 
     @Test func chunkCommitFailureIsATypedErrorAndTheHeapRecovers() throws {
         let mock = RecordingPageSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false)
         mock.failNext(.commit)
         #expect(throws: PasError.system(.commit, errno: 12)) { try heap.allocate(size: 100) }
         mock.failNext(.commit)
@@ -24,7 +24,7 @@ import PasTestSupport
     @Test func emptyPagesAreDecommittedInRunsAndRecommittedOnReuse() throws {
         let mock = RecordingPageSource()
         let clock = ManualTimeSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false, timeSource: clock)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false, timeSource: clock)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 8 * 8 { pointers.append(try heap.allocate(size: 2048)) }   // 8 pages of 8 objects
         #expect(heap.statistics.fullPages == 0 && heap.statistics.ownedPages == 8)
@@ -79,7 +79,7 @@ import PasTestSupport
 
     @Test func decommitFailureIsReportedAndLeavesPagesCommitted() throws {
         let mock = RecordingPageSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 16 { pointers.append(try heap.allocate(size: 1024)) }
         for p in pointers { try heap.deallocate(p) }
