@@ -21,20 +21,23 @@ extension PasHeap {
         return Statistics(small: small.statistics, medium: medium.statistics, marge: marge.statistics, large: l)
     }
 
-    /// Gives the memory of empty pages and whole free large pages back to the system.
-    /// `idleFor` (nanoseconds): only segregated pages empty for at least that long are
-    /// decommitted (0: all). Returns the number of bytes decommitted. The calling thread's
-    /// cache is flushed first so that its empty pages count. Thread-safe.
+    /// Gives the memory of pages that have been empty (segregated and bitfit pages) or free
+    /// (whole large pages) for at least `olderThan` (`.zero`: all of them) back to the system.
+    /// Returns the number of bytes decommitted. Best effort: a building block whose decommit
+    /// fails keeps the pages it could not give back committed (a later call retries them), and
+    /// the others still run, so the call never fails. The calling thread's cache is flushed
+    /// first so that its empty pages count. Cost: a decommit pass of each building block (see
+    /// theirs). Thread-safe.
     @discardableResult
-    public func scavenge(idleFor: UInt64 = 0) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) -> Int {
         small.flushThreadCache()
         medium.flushThreadCache()
         var bytes = 0
-        bytes += (try? small.decommitEmptyPages(idleFor: idleFor)) ?? 0
-        bytes += (try? medium.decommitEmptyPages(idleFor: idleFor)) ?? 0
-        bytes += (try? marge.decommitEmptyPages()) ?? 0
+        bytes += (try? small.decommitEmptyPages(olderThan: age)) ?? 0
+        bytes += (try? medium.decommitEmptyPages(olderThan: age)) ?? 0
+        bytes += (try? marge.decommitEmptyPages(olderThan: age)) ?? 0
         largeLock.lock()
-        bytes += (try? large.decommitFreePages()) ?? 0
+        bytes += (try? large.decommitEmptyPages(olderThan: age)) ?? 0
         largeLock.unlock()
         return bytes
     }

@@ -94,7 +94,7 @@ public final class PasHeap: @unchecked Sendable {
     ///
     /// Page sharing: the four heaps report empty pages to `pageSharing` (by default the
     /// process-wide pool, whose scavenger returns pages idle for its delay); `nil` returns pages
-    /// only on `scavenge`. A heap given its own `timeSource` joins no pool.
+    /// only on `decommitEmptyPages(olderThan:)`. A heap given its own `timeSource` joins no pool.
     public init(cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStart: Bool = true,
                 timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil

@@ -19,9 +19,11 @@ extension LargeHeap {
     /// Runs a plan can hold: 16 system pages of metadata.
     static var planCapacity: Int { 16 * SystemInfo.pageSize / MemoryLayout<LargeDecommitRun>.stride }
 
-    /// Like `decommitFreePages()`, but only for free ranges whose last growth happened at or
-    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new.
-    public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
+    /// Like `decommitEmptyPages(olderThan:)`, but only for free ranges whose last growth happened
+    /// at or before `limit` (a stamp, see `freeEpoch`): the pool's pass. A range that merged with
+    /// a newer free counts as new. Cost and thread-safety as for `decommitEmptyPages(olderThan:)`.
+    @discardableResult
+    public func decommitEmptyPages(emptySinceAtMost limit: UInt64) throws(PasError) -> Int {
         decommitLock.lock()
         defer { decommitLock.unlock() }
         // A heap that never allocated has nothing to decommit (and needs no plan pages).
@@ -40,7 +42,7 @@ extension LargeHeap {
             lock.unlock()
             return 0
         }
-        let (count, remaining, metadataError) = core!.planDecommit(freedAtOrBefore: epoch, into: plan,
+        let (count, remaining, metadataError) = core!.planDecommit(emptySinceAtMost: limit, into: plan,
                                                                    capacity: Self.planCapacity)
         earliestFree.store(remaining, ordering: .sequentiallyConsistent)
         lock.unlock()
@@ -108,11 +110,6 @@ extension LargeHeap: PageSharingParticipant {
     public var earliestEmptyTime: UInt64? {
         let t = earliestFree.load(ordering: .acquiring)
         return t == .max ? nil : t
-    }
-
-    /// `decommitFreePages(freedAtOrBefore:)`, for the pool.
-    public func decommitPages(emptySince deadline: UInt64) throws(PasError) -> Int {
-        try decommitFreePages(freedAtOrBefore: deadline)
     }
 
     /// Bytes drawn from the chunk source and not decommitted. Takes the heap's lock.

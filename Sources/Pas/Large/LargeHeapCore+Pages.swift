@@ -39,13 +39,13 @@ extension LargeHeapCore {
     /// Phase 1 of a decommit pass (see `LargeHeap+Decommit.swift`): records in the
     /// decommitted set, and in `plan`, up to `capacity` runs of pages not decommitted yet:
     /// first the runs of whole pages inside a free range whose stamp is at most `limit`, then
-    /// the partial pages, covered by several free ranges (of different types, which never coalesce)
-    /// that cover them entirely and all have a stamp of at most `limit`. A partial page's stamp
+    /// the partial pages that several free ranges (of different types, which never coalesce)
+    /// cover entirely together, all with a stamp of at most `limit`. A partial page's stamp
     /// is the latest of its ranges' stamps. Sets `decommitInFlight` if it chose any run.
     /// Returns the number of runs, the earliest stamp of the committed free pages left over
     /// (whole or partial), and a metadata error that ended the choice early (the runs chosen
     /// before it stand). Cost: O(free ranges × log n).
-    mutating func planDecommit(freedAtOrBefore limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
+    mutating func planDecommit(emptySinceAtMost limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
                                capacity: Int) -> (count: Int, remaining: UInt64, error: PasError?) {
         var count = 0
         var remaining = UInt64.max

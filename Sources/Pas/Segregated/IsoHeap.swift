@@ -124,11 +124,11 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     public func verify() throws(PasError) {
         if let small { try small.verify() } else { try medium.unsafelyUnwrapped.verify() }
     }
-    /// See `SegregatedHeap.decommitEmptyPages(idleFor:)`.
+    /// See `SegregatedHeap.decommitEmptyPages(olderThan:)`.
     @discardableResult
-    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
-        if let small { return try small.decommitEmptyPages(idleFor: idleFor) }
-        return try medium.unsafelyUnwrapped.decommitEmptyPages(idleFor: idleFor)
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        if let small { return try small.decommitEmptyPages(olderThan: age) }
+        return try medium.unsafelyUnwrapped.decommitEmptyPages(olderThan: age)
     }
     /// See `SegregatedHeap.flushThreadCache()`.
     public func flushThreadCache() {

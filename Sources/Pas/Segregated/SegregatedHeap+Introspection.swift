@@ -58,10 +58,11 @@ extension SegregatedHeap {
         return s
     }
 
-    /// Reports the committed empty pages (each keeps the time it became empty), for a scavenger
-    /// deciding when to call `decommitEmptyPages(idleFor:)`. Cost: O(empty pages) under the heap
-    /// lock. Thread-safe.
-    public func emptyPageReport(idleFor: UInt64 = 0) -> EmptyPageReport {
+    /// Reports the committed empty pages (each keeps the time it became empty), counting as
+    /// idle those empty for at least `olderThan`, for a scavenger deciding when to call
+    /// `decommitEmptyPages(olderThan:)`. Cost: O(empty pages) under the heap lock. Thread-safe.
+    public func emptyPageReport(olderThan age: Duration = .zero) -> EmptyPageReport {
+        let idle = age.clampedNanoseconds
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         var cached: UInt64? = nil
@@ -74,7 +75,7 @@ extension SegregatedHeap {
             guard f.pointee.decommitted == 0 else { break }
             let since = f.pointee.emptySince
             report.committedEmptyPages += 1
-            if now &- since >= idleFor { report.idleEmptyPages += 1 }
+            if now &- since >= idle { report.idleEmptyPages += 1 }
             report.oldestEmptySince = min(report.oldestEmptySince ?? since, since)
             p = f.pointee.next
         }
@@ -96,13 +97,19 @@ extension SegregatedHeap {
         }
     }
 
-    /// Gives the memory of empty pages that have been empty for at least `idleFor` nanoseconds
-    /// back to the chunk source (`decommit`), in runs of adjacent pages. Such pages stay this
-    /// heap's; the next allocation that reuses one commits it again. Returns the bytes
-    /// decommitted (like the bitfit and large heaps). Cost: O(pages) plus one decommit call per run, under the heap lock (never
-    /// on a fast path). Throws the chunk source's error; pages decommitted before it stay so.
+    /// Gives the memory of pages that have been empty for at least `olderThan` by the heap's
+    /// time source (`.zero`: every empty page) back to the chunk source (`decommit`), in runs of
+    /// adjacent pages. Such pages stay this heap's; the next allocation that reuses one commits
+    /// it again. Returns the bytes decommitted. Cost: O(pages) plus one decommit call per run,
+    /// under the heap lock (never on a fast path). Throws the chunk source's error; pages
+    /// decommitted before it stay so. Thread-safe.
     @discardableResult
-    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        try decommitEmptyPages(idleNanoseconds: age.clampedNanoseconds)
+    }
+
+    /// `decommitEmptyPages(olderThan:)` for pages empty for at least `idle` nanoseconds.
+    func decommitEmptyPages(idleNanoseconds idle: UInt64) throws(PasError) -> Int {
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         let layout = Config.layout
@@ -129,7 +136,7 @@ extension SegregatedHeap {
         try forEachFormattedPage { (page) throws(PasError) in
             let f = page.fields
             let candidate = f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
-                && now &- f.pointee.emptySince >= idleFor
+                && now &- f.pointee.emptySince >= idle
             if candidate, let first = runStart,
                first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart {
                 try flushRun()

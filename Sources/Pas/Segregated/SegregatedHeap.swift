@@ -22,7 +22,7 @@ import Synchronization
 ///
 /// Memory comes from `chunks` in chunks of `Config.layout.chunkSize`; chunks are never returned,
 /// and an empty page is only reused by this heap (so an isoheap's memory never holds another
-/// type). `decommitEmptyPages(idleFor:)` gives empty pages' memory back to the system.
+/// type). `decommitEmptyPages(olderThan:)` gives empty pages' memory back to the system.
 ///
 /// Thread-safety: all methods may be called from any thread. Locks: the heap's lock in the
 /// `HeapRegistry` protects pages, lists and counters; it is taken before `chunks`' lock.

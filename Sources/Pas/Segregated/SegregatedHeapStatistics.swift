@@ -34,7 +34,7 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + coldStartPages + emptyPages - decommittedPages) * pageSize }
 }
 
-/// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(idleFor:)`).
+/// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(olderThan:)`).
 public struct EmptyPageReport: Sendable, Equatable {
     /// Empty pages whose memory is still committed.
     public var committedEmptyPages = 0

@@ -21,7 +21,7 @@ import PasTestSupport
         let chunkEnd = UInt(bitPattern: a) + UInt(16 * page)
         try heap.deallocate(a)
         mock.clearEvents()
-        let bytes = try heap.decommitFreePages()
+        let bytes = try heap.decommitEmptyPages()
         // a's range: whole pages 0..<8 (the 9th page is partial, b covers the rest of it); after b: pages 9..<16.
         let expected = [MemoryRange(start: UInt(bitPattern: a), byteCount: 8 * page),
                         MemoryRange(start: Alignment.roundUp(UInt(bitPattern: b) + 16, to: page),
@@ -32,7 +32,7 @@ import PasTestSupport
         #expect(heap.statistics.committedBytes == page)
         try heap.verify()
         // A second pass finds nothing new.
-        #expect(try heap.decommitFreePages() == 0)
+        #expect(try heap.decommitEmptyPages() == 0)
         mock.clearEvents()
         // Reusing part of the first range re-commits exactly the touched pages.
         let c = try heap.allocate(size: 2 * page + 100)
@@ -54,7 +54,7 @@ import PasTestSupport
         let a = try heap.allocate(size: 4 * page)
         _ = try heap.allocate(size: 16)
         try heap.deallocate(a)
-        _ = try heap.decommitFreePages()
+        _ = try heap.decommitEmptyPages()
         let before = heap.statistics
         mock.failNext(.commit)
         #expect(throws: PasError.system(.commit, errno: 12)) { try heap.allocate(size: 2 * page) }
@@ -86,10 +86,10 @@ import PasTestSupport
         _ = try heap.allocate(size: 16)
         try heap.deallocate(a)
         mock.failNext(.decommit)
-        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitFreePages() }
+        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitEmptyPages() }
         #expect(heap.statistics.decommittedBytes == 0)
         try heap.verify()
-        #expect(try heap.decommitFreePages() == 15 * page)
+        #expect(try heap.decommitEmptyPages() == 15 * page)
         try heap.verify()
     }
 
@@ -104,9 +104,9 @@ import PasTestSupport
         let sample = heap.freeEpoch
         try heap.deallocate(c)
         mock.clearEvents()
-        #expect(try heap.decommitFreePages(freedAtOrBefore: sample) == 4 * page)
+        #expect(try heap.decommitEmptyPages(emptySinceAtMost: sample) == 4 * page)
         #expect(decommits(mock) == [MemoryRange(start: UInt(bitPattern: a), byteCount: 4 * page)])
-        #expect(try heap.decommitFreePages() == 4 * page)
+        #expect(try heap.decommitEmptyPages() == 4 * page)
         _ = b
         try heap.verify()
     }
@@ -127,12 +127,12 @@ import PasTestSupport
         mock.clearEvents()
         // Only a (and the untouched tail of the chunk) is old enough: a's one whole page
         // goes; the page a shares with b waits for b.
-        _ = try heap.decommitFreePages(freedAtOrBefore: sample)
+        _ = try heap.decommitEmptyPages(emptySinceAtMost: sample)
         #expect(decommits(mock).contains(MemoryRange(start: UInt(bitPattern: a), byteCount: page)))
         #expect(!decommits(mock).contains { $0.overlaps(partial) || $0.overlaps(bWhole) })
         mock.clearEvents()
         // Now b's whole page and the partial page go too.
-        #expect(try heap.decommitFreePages() == 2 * page)
+        #expect(try heap.decommitEmptyPages() == 2 * page)
         #expect(decommits(mock) == [bWhole, partial])
         try heap.verify()
         // Type 2 reusing its range re-commits the partial page.
@@ -152,7 +152,7 @@ import PasTestSupport
         #expect(b == a + page + page / 2)
         try heap.deallocate(a)
         // a's whole page and the chunk's untouched tail go; the page a shares with b stays.
-        #expect(try heap.decommitFreePages() == 14 * page)
+        #expect(try heap.decommitEmptyPages() == 14 * page)
         #expect(heap.earliestEmptyTime == nil)
         // Freeing b holds no whole page of its own, but frees the partial page end to end.
         try heap.deallocate(b)
@@ -162,7 +162,7 @@ import PasTestSupport
         mock.clearEvents()
         mock.failNext(.decommit)
         // The partial page is the pass's only run, so the failing call is the one for it.
-        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitFreePages() }
+        #expect(throws: PasError.system(.decommit, errno: 12)) { try heap.decommitEmptyPages() }
         #expect(decommits(mock).isEmpty)
         // The page left the decommitted set again: still committed, still free, still wanted.
         #expect(heap.statistics == before)
@@ -171,7 +171,7 @@ import PasTestSupport
         try heap.verify()
         // The next pass retries it, and then nothing is left.
         mock.clearEvents()
-        #expect(try heap.decommitFreePages() == page)
+        #expect(try heap.decommitEmptyPages() == page)
         #expect(decommits(mock) == [shared])
         #expect(heap.statistics.decommittedBytes == before.decommittedBytes + page)
         #expect(heap.earliestEmptyTime == nil)

@@ -20,12 +20,12 @@ import Glibc
         _ = try heap.allocate(size: 16)
         #expect(b == a + page + page / 2)
         try heap.deallocate(a)
-        #expect(try heap.decommitFreePages() == 14 * page)
+        #expect(try heap.decommitEmptyPages() == 14 * page)
         try heap.deallocate(b)
         let partial = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
         source.gate.store(1, ordering: .releasing)
         let passBytes = Atomic<Int>(-1)
-        let pass = JoinableThread { passBytes.store((try? heap.decommitFreePages()) ?? -2, ordering: .releasing) }
+        let pass = JoinableThread { passBytes.store((try? heap.decommitEmptyPages()) ?? -2, ordering: .releasing) }
         while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
         // The page is recorded as decommitted while its system call is in flight.
         #expect(heap.statistics.decommittedBytes == 15 * page)

@@ -15,7 +15,7 @@ import PasSystem
         // A decommit pass as the heap runs it: choose, decommit, record.
         let plan = UnsafeMutablePointer<LargeDecommitRun>.allocate(capacity: 64)
         defer { plan.deallocate() }
-        let (count, _, error) = core.planDecommit(freedAtOrBefore: .max, into: plan, capacity: 64)
+        let (count, _, error) = core.planDecommit(emptySinceAtMost: .max, into: plan, capacity: 64)
         #expect(error == nil)
         for i in 0 ..< count { try chunks.decommit(MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start))) }
         _ = core.finishDecommit(plan, count: count, failedFrom: count)

@@ -36,15 +36,15 @@ import PasTestSupport
         var s = heap.statistics
         #expect(s.emptyPages == 6 && s.eligiblePages == 2, "\(s)")
         // Nothing is old enough yet.
-        var report = heap.emptyPageReport(idleFor: 300_000_000)
+        var report = heap.emptyPageReport(olderThan: .milliseconds(300))
         #expect(report.committedEmptyPages == 6 && report.idleEmptyPages == 0)
         #expect(report.oldestEmptySince == clock.nowNanoseconds())
         mock.clearEvents()
-        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 0)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(300)) == 0)
         clock.advance(milliseconds: 301)
-        report = heap.emptyPageReport(idleFor: 300_000_000)
+        report = heap.emptyPageReport(olderThan: .milliseconds(300))
         #expect(report.committedEmptyPages == 6 && report.idleEmptyPages == 6)
-        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 6 * SmallPagesConfig.layout.pageSize)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(300)) == 6 * SmallPagesConfig.layout.pageSize)
         #expect(heap.emptyPageReport().committedEmptyPages == 0)
         let decommits = mock.events.compactMap { if case let .decommit(r) = $0 { r } else { nil } }
         #expect(decommits.count == 2, "two runs of adjacent pages: \(decommits)")
