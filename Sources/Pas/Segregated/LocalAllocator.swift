@@ -35,3 +35,26 @@ struct LocalAllocator {
     @usableFromInline static let stride = 64
     @usableFromInline static let strideShift = 6
 }
+
+extension LocalAllocator {
+    /// The allocation fast path: pops the lowest free slot of the calling thread's allocator
+    /// at byte `offset` of its thread cache (`ThreadCache.allocatorsOffset` plus the slot times
+    /// `stride`), or returns nil if the thread has no cache yet or the allocator's window is
+    /// empty (the caller then takes its slow path). Cost: one thread-local load, one load of
+    /// the window and, when it is not empty, a count-trailing-zeros, a multiply and one store;
+    /// no lock, no atomic, no call. Only the calling thread touches its allocator.
+    @inlinable @inline(__always)
+    static func popCallingThread(offset: Int) -> UnsafeMutableRawPointer? {
+        guard let cache = ThreadCache.current else { return nil }
+        // Invariant: the thread cache maps every allocator slot, so `offset` (a slot the
+        // caller's heap owns) lies inside it.
+        let la = cache.advanced(by: offset).assumingMemoryBound(to: LocalAllocator.self)
+        let word = la.pointee.word
+        guard word != 0 else { return nil }
+        la.pointee.word = word & (word &- 1)
+        // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
+        return UnsafeMutableRawPointer(
+            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize)
+        ).unsafelyUnwrapped
+    }
+}

@@ -163,33 +163,15 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// out-of-line refill.
     @inlinable @inline(__always)
     func allocateUnchecked(classIndex: Int) -> UnsafeMutableRawPointer? {
-        if let cache = pas_shim_thread_slot_get() {
-            // Invariant: the thread cache maps every allocator slot; this heap owns slots
-            // allocatorOffset ..< allocatorOffset + classCount * 32.
-            let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
-                .assumingMemoryBound(to: LocalAllocator.self)
-            let word = la.pointee.word
-            if word != 0 {
-                la.pointee.word = word & (word &- 1)
-                // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
-                return UnsafeMutableRawPointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
-            }
-        }
+        if let p = popLocal(classIndex: classIndex) { return p }
         return segregatedAllocateSlowOrNil(self, classIndex: classIndex)
     }
 
     /// Pops a slot from the calling thread's allocator for `classIndex`, or nil if it is dry.
     @inlinable @inline(__always)
     func popLocal(classIndex: Int) -> UnsafeMutableRawPointer? {
-        guard let cache = pas_shim_thread_slot_get() else { return nil }
-        let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
-            .assumingMemoryBound(to: LocalAllocator.self)
-        let word = la.pointee.word
-        guard word != 0 else { return nil }
-        la.pointee.word = word & (word &- 1)
-        return UnsafeMutableRawPointer(
-            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
+        // This heap owns slots allocatorOffset ..< allocatorOffset + classCount * stride.
+        LocalAllocator.popCallingThread(offset: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
     }
 
     /// Frees `pointer`. Preconditions (unchecked): it was returned by this heap's allocation
