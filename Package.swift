@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "CPasShim"),
         // Pages, mappings, memory files, protection, clock, errors.
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
-        // The allocator toolkit: locks, bitfit, large and segregated heaps, page sharing.
+        // The allocator toolkit: bitfit, large and segregated heaps, page sharing.
         .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
         .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),

@@ -112,11 +112,6 @@ struct SegregatedHeapCore {
         try? VirtualMemory.release(region)
     }
 
-    @inline(__always)
-    static func page(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ header: UInt) -> PageRef {
-        PageRef(header, core.pointee.layout)
-    }
-
     static func now(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ cached: inout UInt64?) -> UInt64 {
         if let t = cached { return t }
         let t = core.pointee.clockRead(core.pointee.clockContext)

@@ -11,7 +11,7 @@ import PasSystem
         for i in 0 ..< 12 {
             objects.append(try core.allocate(size: 4096 * (i % 3 + 1), alignment: 16, type: UInt32(i % 2), chunks: chunks, now: 1))
         }
-        for i in stride(from: 0, to: 12, by: 3) { _ = try core.deallocate(objects[i], now: 2) }
+        for i in stride(from: 0, to: 12, by: 3) { try core.deallocate(objects[i], now: 2) }
         // A decommit pass as the heap runs it: choose, decommit, record.
         let plan = UnsafeMutablePointer<LargeDecommitRun>.allocate(capacity: 64)
         defer { plan.deallocate() }
