@@ -200,7 +200,15 @@ public final class PasHeap: @unchecked Sendable {
 
     /// Which building block owns an address.
     public enum Region: Sendable, Equatable {
-        case small, medium, marge, large
+        /// The small segregated heap's region (objects up to `smallLimit`).
+        case small
+        /// The medium segregated heap's region (objects up to `mediumLimit`, and small ones
+        /// spilled from a full small region).
+        case medium
+        /// The bitfit heap's region (objects up to `margeLimit`).
+        case marge
+        /// The large heap's region (larger and aligned objects, and spills from the others).
+        case large
         /// Not in the cage.
         case foreign
     }

@@ -28,6 +28,7 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     /// Double frees detected only when a log was applied or a thread refilled; they were ignored.
     public var lateDoubleFrees = 0
 
+    /// All counts zero (the heap fills them in).
     public init() {}
 
     /// Bytes of pages that hold or may hold objects and are committed.
@@ -43,5 +44,6 @@ public struct EmptyPageReport: Sendable, Equatable {
     /// When the longest-empty committed page became empty (time source nanoseconds), or nil.
     public var oldestEmptySince: UInt64? = nil
 
+    /// No pages (the heap fills the report in).
     public init() {}
 }
