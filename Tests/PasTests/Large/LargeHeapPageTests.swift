@@ -172,7 +172,7 @@ import PasTestSupport
         // The next pass retries it, and then nothing is left.
         mock.clearEvents()
         #expect(try heap.decommitEmptyPages() == page)
-        #expect(decommits(mock) == [shared])
+        #expect(decommits(mock) == [partial])
         #expect(heap.statistics.decommittedBytes == before.decommittedBytes + page)
         #expect(heap.earliestEmptyTime == nil)
         try heap.verify()
@@ -180,7 +180,7 @@ import PasTestSupport
         mock.clearEvents()
         let b2 = try heap.allocate(size: page / 2, type: LargeHeapType(rawValue: 2))
         #expect(b2 == b)
-        #expect(commits(mock) == [shared])
+        #expect(commits(mock) == [partial])
         try heap.verify()
     }
 }
