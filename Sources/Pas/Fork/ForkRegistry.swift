@@ -127,9 +127,6 @@ public enum ForkRegistry {
         ForkTable.shared.unregister(ObjectIdentifier(participant), stage: stage)
     }
 
-    /// Number of registered entries (for tests). Takes the registry's lock.
-    public static var entryCount: Int { ForkTable.shared.count }
-
     /// True if `participant` is registered for `stage` (for tests). Takes the registry's lock.
     public static func isRegistered<P: ForkParticipant>(_ participant: P, stage: ForkStage) -> Bool {
         ForkTable.shared.contains(ObjectIdentifier(participant), stage: stage)
@@ -181,8 +178,6 @@ final class ForkTable: @unchecked Sendable {
     let lock = FutexLock()
     /// Sorted by stage; within a stage, in registration order.
     private var entries: [Entry] = []
-
-    var count: Int { lock.withLock { entries.count } }
 
     func contains(_ identity: ObjectIdentifier, stage: ForkStage) -> Bool {
         lock.withLock { entries.contains { $0.identity == identity && $0.stage == stage } }
