@@ -1,14 +1,14 @@
 /// A thread's allocator for one size class of one heap: 64 bytes inside its thread cache.
 ///
-/// It owns a ring of up to `SegregatedHeapCore.ringCapacity(_:layout:)` pages of its class (`ringCount` of them,
-/// linked through the pages' `prev`/`next` while owned) and allocates from the current one
-/// (`page`, a header address). `word` holds the free slots of the current 64-slot window of that
-/// page, `base` the address of the window's slot 0. Allocation pops the lowest set bit:
-/// `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local. When
-/// `word` runs dry the slow path takes the next non-empty owner-free word of the current page,
-/// then of the other ring pages, then merges remote frees, then adds a page (giving one back to
-/// the heap when the ring is full). During cold start `page` may instead be the heap's cold-start
-/// page (then `ringCount` is 0).
+/// It owns a ring of up to `SegregatedHeapCore.ringCapacity(_:layout:)` pages of its class
+/// (`ringCount` of them, linked through the pages' `prev`/`next` while owned) and allocates from
+/// the current one (`page`, a header address). `word` holds the free slots of the current 64-slot
+/// window of that page, `base` the address of the window's slot 0. Allocation pops the lowest set
+/// bit: `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local.
+/// When `word` runs dry the slow path takes the next non-empty owner-free word of the current
+/// page, then of the other ring pages, then merges remote frees, then adds a page (giving one back
+/// to the heap when the ring is full). During cold start `page` may instead be the heap's
+/// cold-start page (then `ringCount` is 0).
 ///
 /// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow
 /// path), so a fresh thread cache needs no initialisation. Only the owning thread touches it,

@@ -109,9 +109,10 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let read: ClockRead = { context in
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
-        self.core = try SegregatedHeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
-                                        sizeLimit: sizeLimit, coldStartBudget: coldStartBudget, clockRead: read,
-                                        clockContext: Unmanaged.passUnretained(clock).toOpaque())
+        self.core = try SegregatedHeapCore.create(
+            layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
+            sizeLimit: sizeLimit, coldStartBudget: coldStartBudget, clockRead: read,
+            clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
         self.registry = registry

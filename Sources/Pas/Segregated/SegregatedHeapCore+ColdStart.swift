@@ -1,14 +1,14 @@
-/// Cold start: while a class of a young heap has carved fewer than
-/// `coldStartBudget` bytes, its objects are carved from one page common to all classes instead
-/// of a page of its own, so a lightly used heap touches one page rather than one per class.
+/// Cold start: while a class of a young heap has carved fewer than `coldStartBudget` bytes, its
+/// objects are carved from one page common to all classes instead of a page of its own, so a
+/// lightly used heap touches one page rather than one per class.
 ///
-/// The cold-start page is owned by one thread cache at a time, like any owned page: the owner carves
-/// runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window; its frees
-/// (its own too: a cold-start page's `exactLimit` is 0, so the free fast path never takes them)
-/// are checked against the class map and go through logs. Freed slots of a cold-start page are not
-/// reused: once its bump space is spent (or its owner exits or flushes), the page is released and
-/// becomes empty when its last object is freed, and is then reused like any empty page. All
-/// functions run under the heap lock, by the owning thread.
+/// The cold-start page is owned by one thread cache at a time, like any owned page: the owner
+/// carves runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window;
+/// its frees (its own too: a cold-start page's `exactLimit` is 0, so the free fast path never
+/// takes them) are checked against the class map and go through logs. Freed slots of a
+/// cold-start page are not reused: once its bump space is spent (or its owner exits or flushes),
+/// the page is released and becomes empty when its last object is freed, and is then reused
+/// like any empty page. All functions run under the heap lock, by the owning thread.
 extension SegregatedHeapCore {
     /// Objects per carve of class size `size`.
     @inline(__always)
@@ -107,7 +107,7 @@ extension SegregatedHeapCore {
     /// that carves from it gives its window back, free slots are cleared, the page becomes
     /// unowned (`coldStart`, or `empty` if nothing in it is live) and stops being the bump page.
     static func releaseColdStartPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
-                                  cache: UnsafeMutableRawPointer, now: inout UInt64?) {
+                                     cache: UnsafeMutableRawPointer, now: inout UInt64?) {
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             if la.pointee.page == page.address {
