@@ -93,6 +93,29 @@ import PasTestSupport
         try heap.verify()
     }
 
+    @Test func onlyPagesFreeForAtLeastTheGivenDurationAreDecommitted() throws {
+        let (pool, clock) = makeManualPool(delayMilliseconds: 3_600_000)
+        let mock = RecordingPageSource()
+        let chunks = ReservationChunkSource(source: mock, reservationSize: 4096 * mock.pageSize)
+        let heap = LargeHeap(chunks: chunks, chunkSize: 16 * mock.pageSize, pageSharing: pool)
+        let page = mock.pageSize
+        let a = try heap.allocate(size: 4 * page)
+        let b = try heap.allocate(size: 4 * page)
+        clock.advance(milliseconds: 1000)
+        try heap.deallocate(a)
+        clock.advance(milliseconds: 100)
+        // The chunk's tail has been free since the chunk came (1.1 s ago), `a` for 100 ms.
+        #expect(try heap.decommitEmptyPages(olderThan: .seconds(2)) == 0)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(500)) == 8 * page)
+        clock.advance(milliseconds: 500)
+        mock.clearEvents()
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(500)) == 4 * page)
+        #expect(decommits(mock) == [MemoryRange(start: UInt(bitPattern: a), byteCount: 4 * page)])
+        #expect(try heap.decommitEmptyPages() == 0)
+        _ = b
+        try heap.verify()
+    }
+
     @Test func onlyRangesFreedBeforeTheEpochAreDecommitted() throws {
         let (heap, mock) = makeLargeHeap(chunkPages: 16)
         let page = mock.pageSize
