@@ -21,7 +21,7 @@ let package = Package(
         // Pages, mappings, memory files, protection, clock, errors; the platform seam: the only
         // target (with CPasShim) that calls the operating system (Sources/PasSystem/Platform).
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
-        // The allocator toolkit: locks, bitfit, large and segregated heaps, page sharing.
+        // The allocator toolkit: bitfit, large and segregated heaps, page sharing.
         .target(name: "Pas", dependencies: ["PasSystem"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
         .target(name: "PasJIT", dependencies: ["Pas", "PasSystem"]),

@@ -175,7 +175,7 @@ public func pas_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: U
 @_cdecl("pas_heap_scavenge")
 public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let heap = generalHeap(handle, "pas_heap_scavenge") else { return pas_last_error() }
-    let bytes = heap.scavenge(idleFor: 0)
+    let bytes = heap.decommitEmptyPages()
     decommitted?.pointee = UInt(max(bytes, 0))
     return PasErrorCode.ok.rawValue
 }

@@ -249,7 +249,7 @@ public func pas_jit_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ ou
 public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_scavenge") else { return pas_last_error() }
     do {
-        let bytes = try heap.scavenge()
+        let bytes = try heap.decommitEmptyPages()
         decommitted?.pointee = UInt(bytes)
         return PasErrorCode.ok.rawValue
     } catch {

@@ -67,11 +67,11 @@ final class CTypedHeap: @unchecked Sendable {
     func scavenge() throws(PasError) -> Int {
         if let small {
             small.flushThreadCache()
-            return try small.decommitEmptyPages(idleFor: 0)
+            return try small.decommitEmptyPages()
         }
         let medium = medium.unsafelyUnwrapped
         medium.flushThreadCache()
-        return try medium.decommitEmptyPages(idleFor: 0)
+        return try medium.decommitEmptyPages()
     }
 
     /// Checks the heap's invariants.

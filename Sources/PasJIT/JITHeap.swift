@@ -317,13 +317,15 @@ public final class JITHeap: @unchecked Sendable {
 
     // MARK: Memory
 
-    /// Returns the physical memory of every code page that holds no live block to the
-    /// system now. Returns the bytes decommitted. Without this call, the page sharing pool
-    /// (`Options.pageSharing`) returns pages that stay empty for longer than its delay.
+    /// Returns to the system the physical memory of every code page that has held no live
+    /// block for at least `olderThan` (`.zero`: every such page, now). Returns the bytes
+    /// decommitted. Without this call, the page sharing pool (`Options.pageSharing`) returns
+    /// pages that stay empty for longer than its delay.
     @discardableResult
-    public func scavenge() throws(PasError) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
         if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.decommit) }
-        return try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()
+        return try small.decommitEmptyPages(olderThan: age) + medium.decommitEmptyPages(olderThan: age)
+            + large.decommitEmptyPages(olderThan: age)
     }
 
     /// A snapshot of the heap's memory use.

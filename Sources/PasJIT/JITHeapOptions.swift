@@ -15,7 +15,7 @@ extension JITHeap {
         public var reservesRegion: Bool = true
         /// The pool the heap's three sub-heaps report empty code pages to; its scavenger
         /// returns them to the system (punching them out of the code file in dual-mapped
-        /// regions). Default: the process-wide pool. nil: only `scavenge()` returns pages.
+        /// regions). Default: the process-wide pool. nil: only `decommitEmptyPages(olderThan:)` returns pages.
         public var pageSharing: PageSharingPool? = .shared
         /// How long a code page must stay empty before the scavenger returns it; nil for the
         /// pool's delay (300 ms by default).

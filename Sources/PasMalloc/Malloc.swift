@@ -225,7 +225,7 @@ public func pas_malloc_trim(_ pad: Int) -> Int32 {
 /// dlsym.
 @_cdecl("pas_scavenge")
 public func pas_scavenge() -> Int {
-    maintenance { $0.scavenge() } ?? 0
+    maintenance { $0.decommitEmptyPages() } ?? 0
 }
 
 /// Frees the library ignored so far: foreign pointers (outside the heap, the auxiliary heap and

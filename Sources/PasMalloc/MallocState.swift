@@ -99,7 +99,7 @@ func warmUp(_ heap: Unmanaged<PasHeap>) {
     _ = heapFree(heap, UnsafeMutableRawPointer(bitPattern: 16).unsafelyUnwrapped)
     _ = heapMallocSlow(heap, 0, 16).map { heapFree(heap, $0) }
     _ = heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
-    _ = heap._withUnsafeGuaranteedRef { $0.scavenge() }
+    _ = heap._withUnsafeGuaranteedRef { $0.decommitEmptyPages() }
     _ = SystemInfo.pageSize
 }
 

@@ -126,7 +126,7 @@ let trapByte: UInt8 = {
         try heap.deallocate(b)
         let bytes = UnsafePointer<UInt8>(bitPattern: b.address)!
         for i in 0 ..< 64 { #expect(bytes[i] == trapByte) }
-        #expect(try heap.scavenge() > 0)
+        #expect(try heap.decommitEmptyPages() > 0)
         let perms = ProcessMaps.permissions(of: b.address) ?? "unmapped"
         #expect(perms.hasPrefix("---"), "a decommitted code page is \(perms)")
     }
@@ -238,7 +238,7 @@ let trapByte: UInt8 = {
         let before = heap.statistics.residentCodeBytes ?? 0
         // Free the oldest 90%.
         for b in blocks.prefix(3600) { try heap.deallocate(b) }
-        let freed = try heap.scavenge()
+        let freed = try heap.decommitEmptyPages()
         let after = heap.statistics.residentCodeBytes ?? 0
         #expect(freed > 0)
         #expect(after < before / 4, "resident code \(before) -> \(after)")

@@ -53,7 +53,7 @@ import PasTestSupport
         try heap.copy([UInt8](repeating: 0xC3, count: 64 << 10), into: b)
         try heap.deallocate(b)
         #expect((heap.statistics.residentCodeBytes ?? 0) > 0)
-        #expect(try heap.scavenge() > 0)
+        #expect(try heap.decommitEmptyPages() > 0)
         #expect(heap.statistics.residentCodeBytes == 0)
     }
 

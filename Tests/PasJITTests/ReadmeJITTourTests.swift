@@ -20,7 +20,7 @@ import PasJIT
         try heap.deallocate(stub)
         #expect(heap.contains(block.address))
         try heap.deallocate(block)
-        try heap.scavenge()
+        try heap.decommitEmptyPages()
         #expect(heap.statistics.blockCount == 0)
         #endif
     }

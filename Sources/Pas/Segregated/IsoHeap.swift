@@ -57,17 +57,8 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     /// thread's allocator has a free slot: about 19 instructions, no lock, no atomic, no call.
     @inlinable @inline(__always)
     public func allocateUnchecked() -> UnsafeMutablePointer<T>? {
-        if let cache = ThreadLocalSlot.load() {
-            // Invariant: the thread cache maps every allocator slot; this heap owns the one at
-            // `allocatorOffset`.
-            let la = cache.advanced(by: allocatorOffset).assumingMemoryBound(to: LocalAllocator.self)
-            let word = la.pointee.word
-            if word != 0 {
-                la.pointee.word = word & (word &- 1)
-                return UnsafeMutablePointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
-            }
-        }
+        // This heap owns the one allocator slot at `allocatorOffset`.
+        if let p = LocalAllocator.popCallingThread(offset: allocatorOffset) { return p.assumingMemoryBound(to: T.self) }
         return isoAllocateSlowOrNil(self)?.assumingMemoryBound(to: T.self)
     }
 
@@ -123,11 +114,11 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     public func verify() throws(PasError) {
         if let small { try small.verify() } else { try medium.unsafelyUnwrapped.verify() }
     }
-    /// See `SegregatedHeap.decommitEmptyPages(idleFor:)`.
+    /// See `SegregatedHeap.decommitEmptyPages(olderThan:)`.
     @discardableResult
-    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
-        if let small { return try small.decommitEmptyPages(idleFor: idleFor) }
-        return try medium.unsafelyUnwrapped.decommitEmptyPages(idleFor: idleFor)
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        if let small { return try small.decommitEmptyPages(olderThan: age) }
+        return try medium.unsafelyUnwrapped.decommitEmptyPages(olderThan: age)
     }
     /// See `SegregatedHeap.flushThreadCache()`.
     public func flushThreadCache() {

@@ -102,7 +102,7 @@ enum ThreadCache {
         guard count > 0, let registry = HeapRegistry.shared else { return }
         let entries = log(cache)
         var held = -1
-        var core: UnsafeMutablePointer<HeapCore>? = nil
+        var core: UnsafeMutablePointer<SegregatedHeapCore>? = nil
         var now: UInt64? = nil
         for i in 0 ..< count {
             let entry = entries[i]
@@ -114,7 +114,7 @@ enum ThreadCache {
                 core = registry.core(ofHeap: heap)
                 now = nil
             }
-            if let core { HeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
+            if let core { SegregatedHeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
         }
         if held >= 0 { registry.unlock(heap: held) }
         h.pointee.logCount = 0
@@ -131,7 +131,7 @@ enum ThreadCache {
                 let index = w * 64 + word.trailingZeroBitCount
                 word &= word &- 1
                 registry.lock(heap: index)
-                if let core = registry.core(ofHeap: index) { HeapCore.releaseAll(core, cache: cache) }
+                if let core = registry.core(ofHeap: index) { SegregatedHeapCore.releaseAll(core, cache: cache) }
                 registry.unlock(heap: index)
             }
         }

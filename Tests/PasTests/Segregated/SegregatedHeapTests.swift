@@ -28,7 +28,7 @@ import PasSystem
     }
 
     @Test func uncheckedPathsAllocateAndReuse() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let p = try #require(heap.allocateUnchecked(size: 64))
         heap.deallocateUnchecked(p)
         // The freed slot goes to the owner's pool; the window still has fresh slots first, but
@@ -50,7 +50,7 @@ import PasSystem
     }
 
     @Test func pageAccountingThroughRefillAndReturn() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let perPage = 16384 / 256
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 3 * perPage { pointers.append(try heap.allocate(size: 256)) }
@@ -91,7 +91,7 @@ import PasSystem
     }
 
     @Test func aFullRingGivesPagesBack() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let perPage = 16384 / 1024
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 11 * perPage { pointers.append(try heap.allocate(size: 1024)) }
@@ -108,7 +108,7 @@ import PasSystem
     }
 
     @Test func emptyPagesAreReusedByOtherSizeClasses() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 64 { pointers.append(try heap.allocate(size: 256)) }
         for p in pointers { try heap.deallocate(p) }
@@ -123,7 +123,7 @@ import PasSystem
     }
 
     @Test func threadExitReturnsPages() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let box = Unchecked<[UnsafeMutableRawPointer]>([])
         let result = Unchecked(UnsafeMutablePointer<[UnsafeMutableRawPointer]>.allocate(capacity: 1))
         result.value.initialize(to: box.value)
@@ -192,7 +192,7 @@ import PasSystem
     }
 
     @Test func verifyFindsCorruptedMetadata() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let p = try heap.allocate(size: 64)
         heap.flushThreadCache()   // the page is now unowned and eligible
         try heap.verify()
