@@ -144,15 +144,21 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Allocates a code block of at least `size` bytes whose address is a multiple of
     /// `alignment` (a power of two). The block's bytes are unspecified (zero or the fill
-    /// pattern) until written. Cost: one lock round trip on the sub-heap that serves the size.
+    /// pattern) until written. Cost: one lock round trip on the bitfit sub-heap that serves
+    /// small and medium sizes; two on the large heap (the allocation, then the size query that
+    /// tells the block's usable size), three if the block is given back because it lies in a
+    /// region detached by fork, and one more for each wait behind a decommit pass of the
+    /// pages it would take.
     public func allocate(size: Int, alignment: Int = 16) throws(PasError) -> CodeBlock {
         try allocate(size: size, alignment: alignment) { _, _ throws(PasError) in }
     }
 
     /// Allocates a block for `bytes`, copies them in through the write path and flushes the
-    /// instruction cache: the way to publish a finished function. Cost: one lock round trip
-    /// (the copy happens while the sub-heap's lock is held, so the block is never visible
-    /// half-written to this heap's other operations).
+    /// instruction cache: the way to publish a finished function. Cost: for small and medium
+    /// blocks one lock round trip, with the copy made while the bitfit sub-heap's lock is held
+    /// (so the block is never visible half-written to this heap's other operations); for
+    /// large blocks the two or three round trips of `allocate(size:alignment:)`, with the copy
+    /// made after them, outside the lock.
     public func install(_ bytes: UnsafeRawBufferPointer, alignment: Int = 16) throws(PasError) -> CodeBlock {
         guard let source = bytes.baseAddress, bytes.count > 0 else { throw .invalidSize(.allocate, bytes.count) }
         return try allocate(size: bytes.count, alignment: alignment) { p, _ throws(PasError) in
@@ -211,7 +217,8 @@ public final class JITHeap: @unchecked Sendable {
     /// sub-heap's lock, once the block is known to be live), so a stale call traps.
     /// Throws `.unknownPointer` for an address that is not a live block's start and
     /// `.doubleFree` for a block already freed (when the heap can tell).
-    /// Cost: one lock round trip plus the fill (the lock is held during the fill).
+    /// Cost: one lock round trip plus the fill (the lock is held during the fill); two for a
+    /// large block (finding the block's sub-heap asks the large heap under its lock).
     public func deallocate(_ block: CodeBlock) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.deallocate, address: block.address)
@@ -232,6 +239,7 @@ public final class JITHeap: @unchecked Sendable {
     /// returns to the heap. Runtimes call it after linking, when the final size is known.
     /// Throws `.invalidSize(.shrink, newSize)` for a size of zero or above the block's size.
     /// In `.toggled` regions the block keeps whole pages (`newSize` rounds up to the page).
+    /// Cost: one lock round trip plus the fill of the tail; two for a large block.
     public func shrink(_ block: CodeBlock, to newSize: Int) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.shrink, address: block.address)
@@ -261,6 +269,9 @@ public final class JITHeap: @unchecked Sendable {
     }
 
     /// The usable size of a live block (its requested size rounded up to the granule).
+    /// Throws `.unknownPointer` for an address that is not a live block's start (`.doubleFree`
+    /// for a freed one, when the heap can tell). Cost: one lock round trip; two for a large
+    /// block. Thread-safe.
     public func size(of block: CodeBlock) throws(PasError) -> Int {
         guard let p = UnsafeRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.sizeQuery, address: block.address)
@@ -301,6 +312,8 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Copies `bytes` into `block` at `offset` and flushes the instruction cache.
     /// Throws `.outOfBounds(.write, ...)` if the bytes would reach past the block.
+    /// Cost: a size query (one lock round trip, two for a large block) and the copy; no lock
+    /// for the copy except in `.toggled` mode. Thread-safe.
     public func copy(_ bytes: UnsafeRawBufferPointer, into block: CodeBlock, at offset: Int = 0) throws(PasError) {
         let size = try blockSize(block, for: .write)
         guard offset >= 0, bytes.count <= size, offset <= size - bytes.count else {
@@ -310,7 +323,7 @@ public final class JITHeap: @unchecked Sendable {
         try write(block.address + UInt(offset), byteCount: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
     }
 
-    /// Copies `bytes` into `block` at `offset`.
+    /// Copies `bytes` into `block` at `offset` (see `copy(_:into:at:)` for a buffer).
     public func copy(_ bytes: [UInt8], into block: CodeBlock, at offset: Int = 0) throws(PasError) {
         // Invariant: the buffer lives for the duration of the closure; copy does not keep it.
         let result = bytes.withUnsafeBytes { (b) -> PasError? in
