@@ -301,13 +301,42 @@ public final class JITHeap: @unchecked Sendable {
     /// are not executable while `body` runs, and `body` must not call into the heap at all:
     /// such calls throw `.reentrantWrite` (they would otherwise wait forever for this scope,
     /// or deadlock with another thread's fill). The caller must not free the block meanwhile.
-    public func withWritableBytes<R>(of block: CodeBlock, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+    ///
+    /// Throws the heap's `PasError` (`.unknownPointer` for a block that is not live, the
+    /// `mprotect` failure of a `.toggled` scope) or, unchanged, the `PasError` `body` throws;
+    /// a body that throws another error type gets the overload that throws `WriteScopeError`.
+    /// Write access is closed and the cache flushed whether or not `body` throws.
+    /// Cost: a size query (one lock round trip, two for a large block), then no lock except
+    /// the region's toggle lock in `.toggled` mode. Thread-safe.
+    public func withWritableBytes<R>(of block: CodeBlock,
+                                     _ body: (UnsafeMutableRawBufferPointer) throws(PasError) -> R) throws(PasError) -> R {
+        try writeScope(of: block, body).get()
+    }
+
+    /// `withWritableBytes(of:_:)` for a `body` that throws its own error type: a failure of
+    /// the heap is `WriteScopeError.heap`, an error `body` throws is `WriteScopeError.body`.
+    /// Cost and thread-safety as for the `PasError` overload.
+    public func withWritableBytes<R, E: Error>(of block: CodeBlock,
+                                               _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(WriteScopeError<E>) -> R {
+        let outcome: Result<R, E>
+        do { outcome = try writeScope(of: block, body) } catch { throw .heap(error) }
+        do { return try outcome.get() } catch { throw .body(error) }
+    }
+
+    /// Runs `body` in a write scope covering `block`: the heap's failures are thrown, `body`'s
+    /// outcome is returned.
+    @inline(__always)
+    private func writeScope<R, E: Error>(of block: CodeBlock,
+                                         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(PasError) -> Result<R, E> {
         let size = try blockSize(block, for: .write)
-        var result: Result<R, any Error>? = nil
+        var outcome: Result<R, E>? = nil
         try write(block.address, byteCount: size) { p in
-            result = Result { try body(UnsafeMutableRawBufferPointer(start: p, count: size)) }
+            do throws(E) { outcome = .success(try body(UnsafeMutableRawBufferPointer(start: p, count: size))) } catch {
+                outcome = .failure(error)
+            }
         }
-        return try result!.get()
+        // Invariant: `write` runs its body exactly once when it returns without throwing.
+        return outcome.unsafelyUnwrapped
     }
 
     /// Copies `bytes` into `block` at `offset` and flushes the instruction cache.
