@@ -47,7 +47,7 @@ public func pas_typed_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 
 @_cdecl("pas_typed_heap_allocate")
 public func pas_typed_heap_allocate(_ handle: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let heap = typedHeap(handle, "pas_typed_heap_allocate") else { return nil }
-    return LastError.catching(orReturn: nil, context: heap.label) { () throws(PasError) in try heap.allocate() }
+    return LastError.catching(orReturn: nil, context: heap.label) { () throws(PasError) in try heap.segregated.allocate() }
 }
 
 /// `pas_error_code pas_typed_heap_deallocate(pas_typed_heap* heap, void* object)`.
@@ -56,7 +56,7 @@ public func pas_typed_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ obje
     guard let heap = typedHeap(handle, "pas_typed_heap_deallocate") else { return pas_last_error() }
     return LastError.status(context: heap.label) { () throws(PasError) in
         guard let object else { throw .unknownPointer(.deallocate, address: 0) }
-        try heap.deallocate(object)
+        try heap.segregated.deallocate(object)
     }
 }
 
@@ -87,5 +87,5 @@ public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decomm
 @_cdecl("pas_typed_heap_verify")
 public func pas_typed_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = typedHeap(handle, "pas_typed_heap_verify") else { return pas_last_error() }
-    return LastError.status(context: heap.label) { () throws(PasError) in try heap.verify() }
+    return LastError.status(context: heap.label) { () throws(PasError) in try heap.segregated.verify() }
 }
