@@ -48,6 +48,8 @@ public final class JITHeap: @unchecked Sendable {
     /// A region the address space cannot hold is not a refused mode: it is
     /// `.outOfMemory(.reserve, requested:)` at once (no other mode is tried, it would not fit
     /// either), unless `options.minimumRegionSize` lets the heap try halved sizes first.
+    /// Cost: the region's reservation (a memory file and two mappings in `.dualMapped` mode,
+    /// one mapping otherwise) and three sub-heaps' metadata; nothing is committed yet.
     public init(options: Options = Options()) throws(PasError) {
         let chunks = CodeChunkSource(commitFill: FillPattern.trap.word!)
         var refused: [(ProtectionMode, PasError)] = []
@@ -109,6 +111,8 @@ public final class JITHeap: @unchecked Sendable {
     /// Throws `.unusableMemory(.reserve, …)` if `executable` (or the writable alias) is not
     /// mapped in full, overlaps the calling thread's stack or `[stack]`, or lies in a mapping
     /// that is neither anonymous memory nor a memory file (`/proc/self/maps` is read to tell).
+    /// Cost: a read of `/proc/self/maps`, an `mprotect` of the range and the chunk source's
+    /// lock. Thread-safe.
     public func addFreshMemory(executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
                                mode: ProtectionMode? = nil) throws(PasError) {
         let page = SystemInfo.pageSize
@@ -166,7 +170,8 @@ public final class JITHeap: @unchecked Sendable {
         }
     }
 
-    /// Allocates a block for `bytes` and copies them in (see `install(_:alignment:)`).
+    /// Allocates a block for `bytes` and copies them in (see `install(_:alignment:)`, whose
+    /// cost it has).
     public func install(_ bytes: [UInt8], alignment: Int = 16) throws(PasError) -> CodeBlock {
         let result = bytes.withUnsafeBytes { (b) -> Result<CodeBlock, PasError> in
             do throws(PasError) { return .success(try install(b, alignment: alignment)) } catch { return .failure(error) }
@@ -372,7 +377,8 @@ public final class JITHeap: @unchecked Sendable {
         return try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()
     }
 
-    /// A snapshot of the heap's memory use.
+    /// A snapshot of the heap's memory use. Cost: each sub-heap's lock in turn, the chunk
+    /// source's lock, and a size query of each owned code file. Thread-safe.
     public var statistics: Statistics {
         let s = small.statistics, m = medium.statistics, l = large.statistics
         let regions = chunks.allRegions
@@ -392,7 +398,8 @@ public final class JITHeap: @unchecked Sendable {
             freeBytes: s.freeBytes + m.freeBytes + l.freeBytes)
     }
 
-    /// Checks every invariant of the three sub-heaps.
+    /// Checks every invariant of the three sub-heaps; throws `.corrupted` naming the first
+    /// broken one. Cost: a walk of every page and object, under each sub-heap's lock in turn.
     public func verify() throws(PasError) {
         for problem in small.verify() + medium.verify() {
             throw .corrupted(.verify, address: problem.pageAddress, reason: problem.description)
