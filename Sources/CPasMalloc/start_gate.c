@@ -22,7 +22,9 @@ enum {
 static int gate_state = gate_not_started;
 // The kernel thread id of the thread creating the heap or running a maintenance call.
 static int32_t gate_owner = 0;
-// The published heap while a maintenance call hides it.
+// The published heap while a maintenance call hides it. Written by the thread that moved the
+// state to maintenance, after its CAS, and read by it (or by a fork child, whose only thread
+// inherited it) before the state goes back to published: the state word orders the accesses.
 static void *gate_saved_heap = NULL;
 
 // Set by the constructor below. A preloaded malloc is called before the Swift runtime's and the

@@ -9,6 +9,8 @@ import PasSystem
 /// Cost and thread-safety: those of the `SegregatedHeap` method each call forwards to, after
 /// one branch on which heap is set; every method may be called from any thread.
 public struct SingleClassHeap<Chunks: ChunkSource>: Sendable {
+    // Invariant: exactly one of `small` and `medium` is set (by the initialiser, for good), so
+    // `medium.unsafelyUnwrapped` where `small` is nil never unwraps nil.
     @usableFromInline let small: SegregatedHeap<SmallPagesConfig, Chunks>?
     @usableFromInline let medium: SegregatedHeap<MediumPagesConfig, Chunks>?
     /// Bytes of each object: the requested size rounded up to `alignment`.
