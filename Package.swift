@@ -29,9 +29,11 @@ let package = Package(
         // The header directory is not Swift source; C programs find it with -I.
         .target(name: "PasC", dependencies: ["PasJIT", "Pas", "PasSystem"], exclude: ["include"]),
         // malloc, free, calloc, realloc, posix_memalign, ... over a PasHeap (@_cdecl entry points).
-        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasShim", "CPasMallocExports"]),
-        // The C names `malloc` and `free`, which Swift reserves, forwarding to PasMalloc.
-        .target(name: "CPasMallocExports"),
+        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasMalloc"]),
+        // The malloc library's C: the start gate and its load-time constructor, the bootstrap
+        // arena, the entry depth, the foreign-free count, and the names `malloc` and `free`
+        // (which Swift reserves) forwarding to PasMalloc.
+        .target(name: "CPasMalloc"),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),

@@ -27,6 +27,8 @@ extension JITHeap {
         /// statistics tells what was reserved.
         public var minimumRegionSize: Int? = nil
 
+        /// Options with the given values; a parameter left out keeps the default of the
+        /// property of the same name (`minimumRegionSize` stays nil: set the property).
         public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
                     fillPattern: FillPattern = .trap, reservesRegion: Bool = true,
                     pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
@@ -68,6 +70,7 @@ extension JITHeap {
         /// Bytes free inside those committed pages.
         public var freeBytes: Int = 0
 
+        /// One line: mode, reserved, used, live, committed and decommitted sizes, fragmentation.
         public var description: String {
             var s = "mode \(protectionMode), reserved \(reservedBytes >> 10) KiB, used \(usedAddressSpace >> 10) KiB, "
             s += "live \(liveBytes) B in \(blockCount) blocks, committed \(committedBytes >> 10) KiB, "

@@ -146,8 +146,9 @@ public struct JITHeapSequence {
                 guard bytes.count >= count else { throw FuzzFailure(step: step, operation: operation, problem: "buffer of \(bytes.count) bytes") }
                 ShadowBlocks.fill(UInt(bitPattern: bytes.baseAddress!), count, with: tag)
             }
-        } catch let error as FuzzFailure {
-            throw error
+        } catch let error as WriteScopeError<any Error> {
+            if case .body(let inner as FuzzFailure) = error { throw inner }
+            throw failure(operation, "unexpected \(error)")
         } catch {
             throw failure(operation, "unexpected \(error)")
         }

@@ -104,7 +104,7 @@ let trapByte: UInt8 = {
             let b = try heap.allocate(size: request)
             let size = try heap.size(of: b)
             #expect(size >= request)
-            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0x90) }
+            _ = try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0x90) }
             let half = max(1, request / 2)
             try heap.shrink(b, to: half)
             let shrunk = try heap.size(of: b)
@@ -232,7 +232,7 @@ let trapByte: UInt8 = {
         var blocks: [CodeBlock] = []
         for i in 0 ..< 4000 {
             let b = try heap.allocate(size: 2048 + (i % 5) * 512)
-            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0xC3) }
+            _ = try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0xC3) }
             blocks.append(b)
         }
         let before = heap.statistics.residentCodeBytes ?? 0

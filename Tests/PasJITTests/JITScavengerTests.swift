@@ -21,7 +21,7 @@ import PasTestSupport
         order.shuffle(using: &rng)
         for i in order {
             let b = try heap.allocate(size: sizes[i])
-            try heap.withWritableBytes(of: b) { buffer in buffer.initializeMemory(as: UInt8.self, repeating: 0xC3) }
+            _ = try heap.withWritableBytes(of: b) { buffer in buffer.initializeMemory(as: UInt8.self, repeating: 0xC3) }
             blocks.append(b)
         }
         let written = heap.statistics.residentCodeBytes ?? 0

@@ -106,7 +106,7 @@ public protocol ForkParticipant: AnyObject {
 ///   (`ForkRegistry.register(source, stage: .pageSource)`);
 /// - `MetadataPages` and `VirtualMemory`: no lock (stateless system calls);
 /// - the thread-local slot's `pthread_once` and key (CPasShim): set up once, before any heap;
-/// - the bootstrap arena and the start gate of the malloc library (CPasShim): lock-free; the
+/// - the bootstrap arena and the start gate of the malloc library (CPasMalloc): lock-free; the
 ///   gate's state is reset by `MallocFork` in the child;
 /// - lazily initialised globals (`PageSharingPool.shared`, `HeapRegistry.shared`, the C API's
 ///   process JIT heap): Swift's one-time initialisation, which a child inherits in progress
