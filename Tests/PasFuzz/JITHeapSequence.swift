@@ -146,10 +146,9 @@ public struct JITHeapSequence {
                 guard bytes.count >= count else { throw FuzzFailure(step: step, operation: operation, problem: "buffer of \(bytes.count) bytes") }
                 ShadowBlocks.fill(UInt(bitPattern: bytes.baseAddress!), count, with: tag)
             }
-        } catch let error as WriteScopeError<any Error> {
-            if case .body(let inner as FuzzFailure) = error { throw inner }
-            throw failure(operation, "unexpected \(error)")
         } catch {
+            // The scope's error: the heap's (`.heap`) or the body's own failure (`.body`).
+            if case .body(let inner as FuzzFailure) = error { throw inner }
             throw failure(operation, "unexpected \(error)")
         }
         try ShadowBlocks.check(block, step: step, operation)
