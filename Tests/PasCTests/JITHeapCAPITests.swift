@@ -3,7 +3,6 @@ import Testing
 import PasJIT
 import PasSystem
 import PasTestSupport
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -229,7 +228,7 @@ let ok = PasErrorCode.ok.rawValue
         let seed = UInt64.random(in: 0 ... UInt64.max)
         let handle = UInt(bitPattern: heap)
         let failures = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+        onThreads(4) { thread in
             let heap = UnsafeMutableRawPointer(bitPattern: handle)
             var rng = SplitMix64(seed: seed &+ UInt64(thread))
             var live: [(UnsafeMutableRawPointer, UInt16)] = []

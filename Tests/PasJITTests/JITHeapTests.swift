@@ -2,7 +2,6 @@ import Testing
 import PasJIT
 import PasSystem
 import PasTestSupport
-import Dispatch
 
 /// A function returning `value`, in the host's machine code.
 func returnConstant(_ value: Int32) -> [UInt8] {
@@ -255,7 +254,7 @@ let trapByte: UInt8 = {
         let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 64 << 20))
         final class Failures: @unchecked Sendable { var count = 0; let lock = NSLockLike() }
         let failures = Failures()
-        DispatchQueue.concurrentPerform(iterations: 4) { t in
+        onThreads(4) { t in
             var rng = SplitMix64(seed: UInt64(t + 1))
             var live: [(CodeBlock, Int32)] = []
             for i in 0 ..< 3000 {
