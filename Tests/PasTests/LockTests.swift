@@ -1,7 +1,7 @@
 import Testing
 import Pas
 import PasSystem
-import PasTestSupport
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +16,7 @@ final class Counter: @unchecked Sendable {
 @Suite struct LockTests {
     @Test func spinLockExcludes() {
         let c = Counter()
-        onThreads(4) { _ in
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
             for _ in 0 ..< 50_000 { c.spin.withLock { c.a += 1 } }
         }
         #expect(c.a == 200_000)
@@ -29,7 +29,7 @@ final class Counter: @unchecked Sendable {
 
     @Test func futexLockExcludesAndSleeps() {
         let c = Counter()
-        onThreads(4) { _ in
+        DispatchQueue.concurrentPerform(iterations: 4) { _ in
             for i in 0 ..< 20_000 {
                 c.futex.withLock {
                     c.b += 1
