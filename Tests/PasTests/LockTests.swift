@@ -1,6 +1,7 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -29,7 +30,7 @@ final class Counter: @unchecked Sendable {
 
     @Test func futexLockExcludesAndSleeps() {
         let c = Counter()
-        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+        onThreads(4) { _ in
             for i in 0 ..< 20_000 {
                 c.futex.withLock {
                     c.b += 1
