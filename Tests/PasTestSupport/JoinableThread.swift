@@ -24,12 +24,14 @@ public final class JoinableThread: @unchecked Sendable {
     public init(_ body: @escaping () -> Void) {
         self.body = body
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = pthread_create(&id, nil, { raw in
-            // Invariant: `raw` is the retained thread object, taken exactly once here.
-            let me = Unmanaged<JoinableThread>.fromOpaque(raw!).takeRetainedValue()
-            me.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &id, nil,
+            { raw in
+                // Invariant: `raw` is the retained thread object, taken exactly once here.
+                let me = Unmanaged<JoinableThread>.fromOpaque(raw!).takeRetainedValue()
+                me.body()
+                return nil
+            }, context)
         precondition(rc == 0, "pthread_create failed: \(rc)")
     }
 

@@ -2,8 +2,10 @@
 /// whether it became true. For waiting on a background thread (the scavenger) that the test
 /// does not drive. Sleeps with `Task.sleep`, so it does not hold a thread of the cooperative
 /// pool while it waits.
-public func poll(everyMilliseconds intervalMilliseconds: Int = 10, upTo limitMilliseconds: Int = 2000,
-                 _ condition: () -> Bool) async -> Bool {
+public func poll(
+    everyMilliseconds intervalMilliseconds: Int = 10, upTo limitMilliseconds: Int = 2000,
+    _ condition: () -> Bool
+) async -> Bool {
     var waited = 0
     while true {
         if condition() { return true }
