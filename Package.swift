@@ -18,19 +18,22 @@ let package = Package(
     targets: [
         // The few lines of C that Swift cannot reach.
         .target(name: "CPasShim"),
-        // Pages, mappings, memory files, protection, clock, errors.
+        // Pages, mappings, memory files, protection, clock, errors; the platform seam: the only
+        // target (with CPasShim) that calls the operating system (Sources/PasSystem/Platform).
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
-        // The allocator toolkit: locks, bitfit, large and segregated heaps, page sharing.
-        .target(name: "Pas", dependencies: ["PasSystem", "CPasShim"]),
+        // The allocator toolkit: bitfit, large and segregated heaps, page sharing.
+        .target(name: "Pas", dependencies: ["PasSystem"]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
-        .target(name: "PasJIT", dependencies: ["Pas", "PasSystem", "CPasShim"]),
+        .target(name: "PasJIT", dependencies: ["Pas", "PasSystem"]),
         // The C API: `pas_jit_heap_*`, libpas's `jit_heap_*` names, the thread's last error.
         // The header directory is not Swift source; C programs find it with -I.
         .target(name: "PasC", dependencies: ["PasJIT", "Pas", "PasSystem"], exclude: ["include"]),
         // malloc, free, calloc, realloc, posix_memalign, ... over a PasHeap (@_cdecl entry points).
-        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasShim", "CPasMallocExports"]),
-        // The C names `malloc` and `free`, which Swift reserves, forwarding to PasMalloc.
-        .target(name: "CPasMallocExports"),
+        .target(name: "PasMalloc", dependencies: ["Pas", "PasSystem", "CPasMalloc"]),
+        // The malloc library's C: the start gate and its load-time constructor, the bootstrap
+        // arena, the entry depth, the foreign-free count, and the names `malloc` and `free`
+        // (which Swift reserves) forwarding to PasMalloc.
+        .target(name: "CPasMalloc"),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
         .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
                           exclude: ["Peers"]),

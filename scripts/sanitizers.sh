@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 jobs=${PAS_SANITIZER_JOBS:-2}
 which=${1:-all}
 
-tsan_filter='BitfitStressTests|SegregatedStressTests|ScavengerRaceTests|LargeHeapSharedPageRaceTests'
+tsan_filter='BitfitStressTests|SegregatedStressTests|ScavengerRaceTests|LargeHeapPartialPageRaceTests'
 tsan_filter+='|SegregatedThreadChurnTests|SegregatedRingGrowthTests|ScavengerThreadTests|ColdStartTests'
 tsan_filter+='|threadsAllocateWriteRunFree|concurrentAllocateWriteFree|errorsStayOnTheirThread|FuzzSequenceTests'
 # Timing: under TSan's slowdown the page-sharing pool's scavenger (300 ms delay) decommits pages

@@ -39,7 +39,7 @@ public struct CSegregatedHeapStatistics: Sendable, Equatable {
         fullPages = UInt64(s.fullPages)
         eligiblePages = UInt64(s.eligiblePages)
         emptyPages = UInt64(s.emptyPages)
-        sharedPages = UInt64(s.sharedPages)
+        sharedPages = UInt64(s.coldStartPages)
         decommittedPages = UInt64(s.decommittedPages)
         freshPages = UInt64(s.freshPages)
         // Other threads' cached slots are counted and the calling thread's subtracted, so

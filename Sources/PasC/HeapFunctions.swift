@@ -19,17 +19,15 @@ func generalHeap(_ handle: UnsafeRawPointer?, _ function: String) -> PasHeap? {
 /// `pas_heap* pas_heap_create(size_t cage_bytes)`: 0 means `PasHeap.defaultCageBytes`.
 @_cdecl("pas_heap_create")
 public func pas_heap_create(_ cageBytes: UInt) -> UnsafeMutableRawPointer? {
-    do {
-        let heap = try PasHeap(cageBytes: cageBytes == 0 ? PasHeap.defaultCageBytes : cSize(cageBytes))
-        guard let handle = HandleTable.insert(heap, kind: .heap) else {
-            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_heap_create: too many live heap handles")
-            return nil
-        }
-        return handle
-    } catch {
-        LastError.record(error, context: "pas_heap_create")
+    let created = LastError.catching(orReturn: nil, context: "pas_heap_create") { () throws(PasError) -> PasHeap? in
+        try PasHeap(cageBytes: cageBytes == 0 ? PasHeap.defaultCageBytes : cSize(cageBytes))
+    }
+    guard let heap = created else { return nil }
+    guard let handle = HandleTable.insert(heap, kind: .heap) else {
+        LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_heap_create: too many live heap handles")
         return nil
     }
+    return handle
 }
 
 /// `pas_error_code pas_heap_destroy(pas_heap* heap)`.
@@ -49,11 +47,8 @@ public func pas_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
 @_cdecl("pas_heap_allocate")
 public func pas_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = generalHeap(handle, "pas_heap_allocate") else { return nil }
-    do {
-        return try heap.allocate(size: cSize(size), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
-    } catch {
-        LastError.record(error)
-        return nil
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
+        try heap.allocate(size: cSize(size), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
     }
 }
 
@@ -69,12 +64,9 @@ public func pas_heap_allocate_zeroed(_ handle: UnsafeMutableRawPointer?, _ count
                          message: "pas_heap_allocate_zeroed: \(count) * \(size) bytes overflows")
         return nil
     }
-    do {
-        return try heap.allocateZeroed(count: Int(count), size: Int(size),
-                                       alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
-    } catch {
-        LastError.record(error)
-        return nil
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
+        try heap.allocateZeroed(count: Int(count), size: Int(size),
+                                alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
     }
 }
 
@@ -83,15 +75,9 @@ public func pas_heap_allocate_zeroed(_ handle: UnsafeMutableRawPointer?, _ count
 public func pas_heap_reallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?,
                                 _ newSize: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = generalHeap(handle, "pas_heap_reallocate") else { return nil }
-    guard let block else {
-        LastError.record(.unknownPointer(.reallocate, address: 0))
-        return nil
-    }
-    do {
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
+        guard let block else { throw .unknownPointer(.reallocate, address: 0) }
         return try heap.reallocate(block, to: cSize(newSize))
-    } catch {
-        LastError.record(error)
-        return nil
     }
 }
 
@@ -99,12 +85,9 @@ public func pas_heap_reallocate(_ handle: UnsafeMutableRawPointer?, _ block: Uns
 @_cdecl("pas_heap_deallocate")
 public func pas_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = generalHeap(handle, "pas_heap_deallocate") else { return pas_last_error() }
-    guard let block else { return status(of: .unknownPointer(.deallocate, address: 0)) }
-    do {
+    return LastError.status { () throws(PasError) in
+        guard let block else { throw .unknownPointer(.deallocate, address: 0) }
         try heap.deallocate(block)
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
     }
 }
 
@@ -112,15 +95,9 @@ public func pas_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: Uns
 @_cdecl("pas_heap_get_size")
 public func pas_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeRawPointer?) -> UInt {
     guard let heap = generalHeap(handle, "pas_heap_get_size") else { return 0 }
-    guard let block else {
-        LastError.record(.unknownPointer(.sizeQuery, address: 0))
-        return 0
-    }
-    do {
+    return LastError.catching(orReturn: 0) { () throws(PasError) in
+        guard let block else { throw .unknownPointer(.sizeQuery, address: 0) }
         return UInt(try heap.size(of: block))
-    } catch {
-        LastError.record(error)
-        return 0
     }
 }
 
@@ -175,7 +152,7 @@ public func pas_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ out: U
 @_cdecl("pas_heap_scavenge")
 public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let heap = generalHeap(handle, "pas_heap_scavenge") else { return pas_last_error() }
-    let bytes = heap.scavenge(idleFor: 0)
+    let bytes = heap.decommitEmptyPages()
     decommitted?.pointee = UInt(max(bytes, 0))
     return PasErrorCode.ok.rawValue
 }
@@ -184,10 +161,5 @@ public func pas_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted:
 @_cdecl("pas_heap_verify")
 public func pas_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = generalHeap(handle, "pas_heap_verify") else { return pas_last_error() }
-    do {
-        try heap.verify()
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
-    }
+    return LastError.status { () throws(PasError) in try heap.verify() }
 }

@@ -23,13 +23,6 @@ func jitHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> JITHeap?
 @inline(__always)
 func cSize(_ size: UInt) -> Int { Int(bitPattern: size) }
 
-/// `int pas_…(…)` status: records `error` and returns its code.
-@inline(__always)
-func status(of error: PasError) -> Int32 {
-    LastError.record(error)
-    return error.cReport.code.rawValue
-}
-
 /// `void pas_jit_heap_options_init(pas_jit_heap_options* options)`.
 @_cdecl("pas_jit_heap_options_init")
 public func pas_jit_heap_options_init(_ options: UnsafeMutableRawPointer?) {
@@ -49,17 +42,13 @@ public func pas_jit_heap_create(_ options: UnsafeRawPointer?) -> UnsafeMutableRa
         LastError.recordInvalidArgument("pas_jit_heap_create", problem.reason)
         return nil
     }
-    do {
-        let heap = try JITHeap(options: swiftOptions)
-        guard let handle = HandleTable.insert(heap, kind: .jitHeap) else {
-            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_jit_heap_create: too many live heap handles")
-            return nil
-        }
-        return handle
-    } catch {
-        LastError.record(error)
+    let created = LastError.catching(orReturn: nil) { () throws(PasError) -> JITHeap? in try JITHeap(options: swiftOptions) }
+    guard let heap = created else { return nil }
+    guard let handle = HandleTable.insert(heap, kind: .jitHeap) else {
+        LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_jit_heap_create: too many live heap handles")
         return nil
     }
+    return handle
 }
 
 /// `pas_error_code pas_jit_heap_destroy(pas_jit_heap* heap)`.
@@ -92,12 +81,9 @@ public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ 
         LastError.recordInvalidArgument("pas_jit_heap_add_fresh_memory", "dual-mapped memory needs its writable view")
         return PasErrorCode.invalidArgument.rawValue
     }
-    do {
+    return LastError.status { () throws(PasError) in
         let range = MemoryRange(start: UInt(bitPattern: executable), byteCount: cSize(size))
         try heap.addFreshMemory(executable: range, writable: writable, mode: cMode.mode ?? .rwx)
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
     }
 }
 
@@ -105,12 +91,9 @@ public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ 
 @_cdecl("pas_jit_heap_allocate")
 public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = jitHeap(handle, "pas_jit_heap_allocate") else { return nil }
-    do {
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
         let block = try heap.allocate(size: cSize(size), alignment: alignment == 0 ? 16 : cSize(alignment))
         return UnsafeMutableRawPointer(bitPattern: block.address)
-    } catch {
-        LastError.record(error)
-        return nil
     }
 }
 
@@ -123,14 +106,11 @@ public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: Un
         LastError.recordInvalidArgument("pas_jit_heap_install", "bytes is NULL or count is 0")
         return nil
     }
-    do {
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
         // Invariant: bytes points to count readable bytes (the caller's promise); install does not keep them.
         let block = try heap.install(UnsafeRawBufferPointer(start: bytes, count: Int(count)),
                                      alignment: alignment == 0 ? 16 : cSize(alignment))
         return UnsafeMutableRawPointer(bitPattern: block.address)
-    } catch {
-        LastError.record(error)
-        return nil
     }
 }
 
@@ -138,23 +118,15 @@ public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: Un
 @_cdecl("pas_jit_heap_deallocate")
 public func pas_jit_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_deallocate") else { return pas_last_error() }
-    do {
-        try heap.deallocate(CodeBlock(address: UInt(bitPattern: block)))
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
-    }
+    return LastError.status { () throws(PasError) in try heap.deallocate(CodeBlock(address: UInt(bitPattern: block))) }
 }
 
 /// `pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_size)`.
 @_cdecl("pas_jit_heap_shrink")
 public func pas_jit_heap_shrink(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ newSize: UInt) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_shrink") else { return pas_last_error() }
-    do {
+    return LastError.status { () throws(PasError) in
         try heap.shrink(CodeBlock(address: UInt(bitPattern: block)), to: cSize(newSize))
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
     }
 }
 
@@ -162,11 +134,8 @@ public func pas_jit_heap_shrink(_ handle: UnsafeMutableRawPointer?, _ block: Uns
 @_cdecl("pas_jit_heap_get_size")
 public func pas_jit_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeRawPointer?) -> UInt {
     guard let heap = jitHeap(handle, "pas_jit_heap_get_size") else { return 0 }
-    do {
-        return UInt(try heap.size(of: CodeBlock(address: UInt(bitPattern: block))))
-    } catch {
-        LastError.record(error)
-        return 0
+    return LastError.catching(orReturn: 0) { () throws(PasError) in
+        UInt(try heap.size(of: CodeBlock(address: UInt(bitPattern: block))))
     }
 }
 
@@ -180,15 +149,12 @@ public func pas_jit_heap_write(_ handle: UnsafeMutableRawPointer?, _ block: Unsa
         return PasErrorCode.invalidArgument.rawValue
     }
     let codeBlock = CodeBlock(address: UInt(bitPattern: block))
-    guard count <= UInt(Int.max), offset <= UInt(Int.max) else {
-        return status(of: .outOfBounds(.write, address: codeBlock.address &+ offset, byteCount: cSize(count)))
-    }
-    do {
+    return LastError.status { () throws(PasError) in
+        guard count <= UInt(Int.max), offset <= UInt(Int.max) else {
+            throw .outOfBounds(.write, address: codeBlock.address &+ offset, byteCount: cSize(count))
+        }
         // Invariant: bytes points to count readable bytes (the caller's promise); copy does not keep them.
         try heap.copy(UnsafeRawBufferPointer(start: bytes, count: Int(count)), into: codeBlock, at: Int(offset))
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
     }
 }
 
@@ -204,15 +170,10 @@ public func pas_jit_heap_with_writable_bytes(
         LastError.recordInvalidArgument("pas_jit_heap_with_writable_bytes", "function is NULL")
         return PasErrorCode.invalidArgument.rawValue
     }
-    do {
+    return LastError.status { () throws(PasError) in
         try heap.withWritableBytes(of: CodeBlock(address: UInt(bitPattern: block))) { buffer in
             function(buffer.baseAddress, UInt(buffer.count), context)
         }
-        return PasErrorCode.ok.rawValue
-    } catch let error as PasError {
-        return status(of: error)
-    } catch {
-        preconditionFailure("unreachable: the C function cannot throw")
     }
 }
 
@@ -248,12 +209,9 @@ public func pas_jit_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ ou
 @_cdecl("pas_jit_heap_scavenge")
 public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_scavenge") else { return pas_last_error() }
-    do {
-        let bytes = try heap.scavenge()
+    return LastError.status { () throws(PasError) in
+        let bytes = try heap.decommitEmptyPages()
         decommitted?.pointee = UInt(bytes)
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
     }
 }
 
@@ -261,10 +219,5 @@ public func pas_jit_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommit
 @_cdecl("pas_jit_heap_verify")
 public func pas_jit_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_verify") else { return pas_last_error() }
-    do {
-        try heap.verify()
-        return PasErrorCode.ok.rawValue
-    } catch {
-        return status(of: error)
-    }
+    return LastError.status { () throws(PasError) in try heap.verify() }
 }

@@ -156,6 +156,37 @@ enum LastError {
         record(report.code, errno: report.errno, address: report.address, message: "\(context): \(error.cDescription)")
     }
 
+    /// `body`'s result or, if it throws, `failure` once the error is recorded (after
+    /// `context`, if given): the shape of every C API function that returns a value. Cost:
+    /// none beyond `body` unless it throws (inlined; `context` is evaluated only on failure).
+    @inline(__always)
+    static func catching<R>(orReturn failure: R, context: @autoclosure () -> String? = nil,
+                            _ body: () throws(PasError) -> R) -> R {
+        catching(context: context(), body) { _ in failure }
+    }
+
+    /// `PAS_OK` if `body` returns, or the code of the error it throws once the error is
+    /// recorded (after `context`, if given): the shape of every C API function that returns
+    /// a `pas_error_code`. Cost as for `catching(orReturn:context:_:)`.
+    @inline(__always)
+    static func status(context: @autoclosure () -> String? = nil, _ body: () throws(PasError) -> Void) -> Int32 {
+        catching(context: context(), { () throws(PasError) in try body(); return PasErrorCode.ok.rawValue }) {
+            $0.cReport.code.rawValue
+        }
+    }
+
+    /// `body`'s result or, if it throws, `failure(error)` once the error is recorded.
+    @inline(__always)
+    private static func catching<R>(context: @autoclosure () -> String?, _ body: () throws(PasError) -> R,
+                                    failure: (PasError) -> R) -> R {
+        do {
+            return try body()
+        } catch {
+            if let context = context() { record(error, context: context) } else { record(error) }
+            return failure(error)
+        }
+    }
+
     /// Records a misuse of the C API that `PasError` has no case for (NULL heap, bad options).
     static func recordInvalidArgument(_ function: String, _ what: String) {
         record(.invalidArgument, errno: EINVAL, address: 0, message: "\(function): \(what)")

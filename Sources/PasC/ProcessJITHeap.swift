@@ -53,11 +53,9 @@ public func jit_heap_add_fresh_memory(_ begin: UInt, _ end: UInt) {
         LastError.record(.invalidSize(.reserve, Int(bitPattern: end &- begin)))
         return
     }
-    do {
+    LastError.catching(orReturn: ()) { () throws(PasError) in
         try heap.addFreshMemory(executable: MemoryRange(start: begin, byteCount: cSize(end - begin)),
                                 writable: nil, mode: .rwx)
-    } catch {
-        LastError.record(error)
     }
 }
 
@@ -66,12 +64,9 @@ public func jit_heap_add_fresh_memory(_ begin: UInt, _ end: UInt) {
 @_cdecl("jit_heap_try_allocate")
 public func jit_heap_try_allocate(_ size: UInt) -> UnsafeMutableRawPointer? {
     guard let heap = ProcessJITHeap.get("jit_heap_try_allocate") else { return nil }
-    do {
+    return LastError.catching(orReturn: nil) { () throws(PasError) in
         let block = try heap.allocate(size: size == 0 ? 1 : cSize(size))
         return UnsafeMutableRawPointer(bitPattern: block.address)
-    } catch {
-        LastError.record(error)
-        return nil
     }
 }
 
@@ -79,10 +74,8 @@ public func jit_heap_try_allocate(_ size: UInt) -> UnsafeMutableRawPointer? {
 @_cdecl("jit_heap_shrink")
 public func jit_heap_shrink(_ object: UnsafeMutableRawPointer?, _ newSize: UInt) {
     guard let heap = ProcessJITHeap.get("jit_heap_shrink") else { return }
-    do {
+    LastError.catching(orReturn: ()) { () throws(PasError) in
         try heap.shrink(CodeBlock(address: UInt(bitPattern: object)), to: cSize(newSize))
-    } catch {
-        LastError.record(error)
     }
 }
 
@@ -90,11 +83,8 @@ public func jit_heap_shrink(_ object: UnsafeMutableRawPointer?, _ newSize: UInt)
 @_cdecl("jit_heap_get_size")
 public func jit_heap_get_size(_ object: UnsafeMutableRawPointer?) -> UInt {
     guard let heap = ProcessJITHeap.get("jit_heap_get_size") else { return 0 }
-    do {
-        return UInt(try heap.size(of: CodeBlock(address: UInt(bitPattern: object))))
-    } catch {
-        LastError.record(error)
-        return 0
+    return LastError.catching(orReturn: 0) { () throws(PasError) in
+        UInt(try heap.size(of: CodeBlock(address: UInt(bitPattern: object))))
     }
 }
 
@@ -102,9 +92,5 @@ public func jit_heap_get_size(_ object: UnsafeMutableRawPointer?) -> UInt {
 @_cdecl("jit_heap_deallocate")
 public func jit_heap_deallocate(_ object: UnsafeMutableRawPointer?) {
     guard let heap = ProcessJITHeap.get("jit_heap_deallocate") else { return }
-    do {
-        try heap.deallocate(CodeBlock(address: UInt(bitPattern: object)))
-    } catch {
-        LastError.record(error)
-    }
+    LastError.catching(orReturn: ()) { () throws(PasError) in try heap.deallocate(CodeBlock(address: UInt(bitPattern: object))) }
 }

@@ -17,18 +17,17 @@ func typedHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> CTyped
 public func pas_typed_heap_create(_ objectSize: UInt, _ alignment: UInt, _ name: UnsafePointer<CChar>?) -> UnsafeMutableRawPointer? {
     // Invariant: a non-NULL name is a NUL-terminated string (copied here).
     let label = name.map { String(cString: $0) }
-    do {
-        let heap = try CTypedHeap(objectSize: cSize(objectSize),
-                                  alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment), name: label)
-        guard let handle = HandleTable.insert(heap, kind: .typedHeap) else {
-            LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_typed_heap_create: too many live heap handles")
-            return nil
-        }
-        return handle
-    } catch {
-        LastError.record(error, context: "pas_typed_heap_create(\"\(label ?? "")\")")
+    let created = LastError.catching(orReturn: nil, context: "pas_typed_heap_create(\"\(label ?? "")\")") {
+        () throws(PasError) -> CTypedHeap? in
+        try CTypedHeap(objectSize: cSize(objectSize), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment),
+                       name: label)
+    }
+    guard let heap = created else { return nil }
+    guard let handle = HandleTable.insert(heap, kind: .typedHeap) else {
+        LastError.record(.outOfMemory(.allocate, requested: 0), context: "pas_typed_heap_create: too many live heap handles")
         return nil
     }
+    return handle
 }
 
 /// `pas_error_code pas_typed_heap_destroy(pas_typed_heap* heap)`.
@@ -48,31 +47,17 @@ public func pas_typed_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 
 @_cdecl("pas_typed_heap_allocate")
 public func pas_typed_heap_allocate(_ handle: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
     guard let heap = typedHeap(handle, "pas_typed_heap_allocate") else { return nil }
-    do {
-        return try heap.allocate()
-    } catch {
-        LastError.record(error, context: heap.label)
-        return nil
-    }
+    return LastError.catching(orReturn: nil, context: heap.label) { () throws(PasError) in try heap.segregated.allocate() }
 }
 
 /// `pas_error_code pas_typed_heap_deallocate(pas_typed_heap* heap, void* object)`.
 @_cdecl("pas_typed_heap_deallocate")
 public func pas_typed_heap_deallocate(_ handle: UnsafeMutableRawPointer?, _ object: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = typedHeap(handle, "pas_typed_heap_deallocate") else { return pas_last_error() }
-    let error: PasError
-    if let object {
-        do {
-            try heap.deallocate(object)
-            return PasErrorCode.ok.rawValue
-        } catch let e {
-            error = e
-        }
-    } else {
-        error = .unknownPointer(.deallocate, address: 0)
+    return LastError.status(context: heap.label) { () throws(PasError) in
+        guard let object else { throw .unknownPointer(.deallocate, address: 0) }
+        try heap.segregated.deallocate(object)
     }
-    LastError.record(error, context: heap.label)
-    return error.cReport.code.rawValue
 }
 
 /// `pas_error_code pas_typed_heap_get_statistics(pas_typed_heap* heap, pas_typed_heap_statistics* statistics)`.
@@ -92,13 +77,9 @@ public func pas_typed_heap_get_statistics(_ handle: UnsafeMutableRawPointer?, _ 
 @_cdecl("pas_typed_heap_scavenge")
 public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decommitted: UnsafeMutablePointer<UInt>?) -> Int32 {
     guard let heap = typedHeap(handle, "pas_typed_heap_scavenge") else { return pas_last_error() }
-    do {
+    return LastError.status(context: heap.label) { () throws(PasError) in
         let bytes = try heap.scavenge()
         decommitted?.pointee = UInt(max(bytes, 0))
-        return PasErrorCode.ok.rawValue
-    } catch {
-        LastError.record(error, context: heap.label)
-        return error.cReport.code.rawValue
     }
 }
 
@@ -106,11 +87,5 @@ public func pas_typed_heap_scavenge(_ handle: UnsafeMutableRawPointer?, _ decomm
 @_cdecl("pas_typed_heap_verify")
 public func pas_typed_heap_verify(_ handle: UnsafeMutableRawPointer?) -> Int32 {
     guard let heap = typedHeap(handle, "pas_typed_heap_verify") else { return pas_last_error() }
-    do {
-        try heap.verify()
-        return PasErrorCode.ok.rawValue
-    } catch {
-        LastError.record(error, context: heap.label)
-        return error.cReport.code.rawValue
-    }
+    return LastError.status(context: heap.label) { () throws(PasError) in try heap.segregated.verify() }
 }

@@ -7,6 +7,8 @@ public struct CodeBlock: Hashable, Sendable, CustomStringConvertible {
     /// The address where the code runs.
     public let address: UInt
 
+    /// The handle of the block at `address` (the executable address a `JITHeap` returned).
+    /// Checks nothing: a bad address is reported by the heap call it is passed to. Free.
     @inlinable
     public init(address: UInt) { self.address = address }
 
@@ -15,5 +17,6 @@ public struct CodeBlock: Hashable, Sendable, CustomStringConvertible {
     @inlinable
     public var pointer: UnsafeRawPointer { UnsafeRawPointer(bitPattern: address)! }
 
+    /// `CodeBlock(0x…)`, the address in hexadecimal.
     public var description: String { "CodeBlock(0x\(String(address, radix: 16)))" }
 }

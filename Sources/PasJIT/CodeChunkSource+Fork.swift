@@ -15,6 +15,10 @@ import Pas
 /// Runtime-provided regions in `.rwx` or `.toggled` mode are assumed private memory (copied
 /// on write by fork) and need nothing.
 extension CodeChunkSource: ForkParticipant {
+    /// Before a fork (called by `ForkRegistry` on the forking thread): at `leaf`, takes the
+    /// source's lock, then the toggle lock of each toggled region in region order; at
+    /// `snapshot`, copies the file of each dual mapping the source owns (a memfd and a copy of
+    /// the resident code per region). Other stages: nothing.
     public func prepareForFork(_ stage: ForkStage) {
         switch stage {
         case .leaf:
@@ -36,6 +40,8 @@ extension CodeChunkSource: ForkParticipant {
         }
     }
 
+    /// In the parent after a fork: releases the locks `prepareForFork` took (`leaf`) and closes
+    /// the file copies (`snapshot`).
     public func parentAfterFork(_ stage: ForkStage) {
         switch stage {
         case .leaf: releaseLeafLocks()
@@ -44,6 +50,10 @@ extension CodeChunkSource: ForkParticipant {
         }
     }
 
+    /// In the child after a fork (its only thread): releases the locks (`leaf`); maps each
+    /// copy over both views of its dual mapping, and detaches a dual-mapped region that got no
+    /// copy (`snapshot`). Cost: two `mmap`s per adopted region and an `mprotect` per hole in
+    /// its file.
     public func childAfterFork(_ stage: ForkStage) {
         switch stage {
         case .leaf: releaseLeafLocks()

@@ -24,7 +24,10 @@ import Synchronization
 /// detached, and writes, frees, shrinks, allocations and decommits that would touch them
 /// throw `.unsupported` naming fork.
 public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
+    /// The system page: the granule of every chunk, commit and decommit.
     public var pageSize: Int { SystemInfo.pageSize }
+    /// False: code memory holds no allocator metadata (a heap keeping headers in its chunks
+    /// refuses this source).
     public var allowsMetadataInChunks: Bool { false }
 
     /// Fixed capacity of the region table.
@@ -171,6 +174,12 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         lock.withLock { zip(regions, cursors).reduce(0) { $0 + Int($1.1 - $1.0.executable.start) } }
     }
 
+    /// Carves a chunk of `byteCount` bytes (a multiple of the page) aligned to `alignment`
+    /// (at least a page) from the first region with room, and commits it: trap-filled through
+    /// the write path, then executable. Throws `.invalidSize`, `.invalidAlignment`,
+    /// `.outOfMemory` when no region has room, or the commit's error (the chunk is then given
+    /// back if nothing was carved after it). Cost: a scan of the regions under the source's
+    /// lock, then the fill and an `mprotect` outside it. Thread-safe.
     public func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         guard byteCount > 0, byteCount % pageSize == 0 else { throw .invalidSize(.allocate, byteCount) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
@@ -203,6 +212,10 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         return chunk
     }
 
+    /// Makes `range` (pages of one region) inaccessible, then releases its memory (a hole
+    /// punched in the code file for a dual mapping). Throws `.outsideReservation` for a range
+    /// outside every region, and the region's error (a region detached by fork refuses).
+    /// Cost: a lock-free region lookup and the system calls. Thread-safe.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         // A region detached by fork throws from `CodeRegion.decommit`: its memory is the parent's.
         guard let region = region(containing: range.start), region.executable.contains(range) else {
@@ -211,6 +224,10 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
         try region.decommit(range)
     }
 
+    /// Takes decommitted pages of one region back into use: trap-filled through the write path,
+    /// then executable. Throws `.outsideReservation` for a range outside every region, and the
+    /// region's error. Cost: a lock-free region lookup, the fill and the system calls.
+    /// Thread-safe.
     public func commit(_ range: MemoryRange) throws(PasError) {
         guard let region = region(containing: range.start), region.executable.contains(range) else {
             throw .outsideReservation(.commit, address: range.start, byteCount: range.byteCount)

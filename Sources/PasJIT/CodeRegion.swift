@@ -1,9 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PasSystem
 import Pas
-import CPasShim
 import Synchronization
 
 /// A range of executable memory the JIT heap allocates code from, with the means to write it.
@@ -57,7 +53,7 @@ public final class CodeRegion: @unchecked Sendable {
     /// body that calls back into the heap would invert that order, so the heap refuses such
     /// calls (`.reentrantWrite`, see `writeOwner`). Fork stage `leaf`.
     let toggleLock = FutexLock()
-    /// The thread holding `toggleLock` (its `pthread_self()`), or 0. Written by that thread
+    /// The thread holding `toggleLock` (its `SystemThread.currentID`), or 0. Written by that thread
     /// right after taking the lock and before releasing it; read by any thread, which only
     /// compares it with its own id (a thread always sees its own writes).
     let writeOwner = Atomic<UInt>(0)
@@ -74,7 +70,7 @@ public final class CodeRegion: @unchecked Sendable {
 
     deinit {
         // Dual mappings unmap themselves; single mappings we created are unmapped here.
-        if ownsMapping, mapping == nil { munmap(executable.pointer, executable.byteCount) }
+        if ownsMapping, mapping == nil { try? VirtualMemory.release(executable) }
     }
 
     /// Regions start on this boundary so that the bitfit heaps' chunks (aligned to their own
@@ -130,7 +126,7 @@ public final class CodeRegion: @unchecked Sendable {
             try? VirtualMemory.protect(range, to: .none)
             throw error
         }
-        pas_shim_flush_icache(range.pointer, range.pointer + range.byteCount)
+        InstructionCache.flush(range)
     }
 
     /// Gives the physical memory behind `range` back and makes it inaccessible (in that
@@ -147,9 +143,7 @@ public final class CodeRegion: @unchecked Sendable {
             } else if mode == .dualMapped {
                 // A runtime-provided dual mapping: free the shared pages through the writable view.
                 let alias = MemoryRange(start: range.start &+ writeOffset, byteCount: range.byteCount)
-                if madvise(alias.pointer, alias.byteCount, pas_shim_madv_remove()) != 0 {
-                    throw .system(.decommit, errno: Glibc.errno)
-                }
+                try VirtualMemory.decommitShared(alias)
             } else {
                 try VirtualMemory.decommit(range)
             }
@@ -161,7 +155,7 @@ public final class CodeRegion: @unchecked Sendable {
 
     /// The calling thread's id, as recorded in `writeOwner`.
     @inline(__always)
-    static var currentThread: UInt { UInt(pthread_self()) }
+    static var currentThread: UInt { SystemThread.currentID }
 
     /// The start of the write scope the calling thread holds open on this region, or nil.
     @inline(__always)
@@ -198,7 +192,7 @@ public final class CodeRegion: @unchecked Sendable {
             }
             try VirtualMemory.protect(pageSpan(of: range), to: .readExecute)
         }
-        pas_shim_flush_icache(range.pointer, range.pointer + range.byteCount)
+        InstructionCache.flush(range)
     }
 
     /// The whole pages that cover `range`.
@@ -214,8 +208,9 @@ public final class CodeRegion: @unchecked Sendable {
     @inline(__always)
     static func store(_ word: UInt32, at base: UnsafeMutableRawPointer, byteCount: Int) {
         if word == UInt32(truncatingIfNeeded: word & 0xFF) &* 0x0101_0101 {
-            // One repeated byte (int3, or a byte pattern): memset runs at memory bandwidth.
-            memset(base, Int32(word & 0xFF), byteCount)
+            // One repeated byte (int3, or a byte pattern): compiled to memset, which runs at
+            // memory bandwidth.
+            base.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: word), count: byteCount)
         } else {
             // A 4-byte instruction (brk): blocks are granule-aligned, so whole words fit.
             let wide = UInt64(word) | UInt64(word) << 32

@@ -1,10 +1,6 @@
 import PasSystem
 import Pas
 import Synchronization
-import CPasShim
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Executable memory for code a runtime generates: allocate, write, run, shrink and free
 /// code blocks, with no allocator metadata in code memory.
@@ -48,6 +44,8 @@ public final class JITHeap: @unchecked Sendable {
     /// A region the address space cannot hold is not a refused mode: it is
     /// `.outOfMemory(.reserve, requested:)` at once (no other mode is tried, it would not fit
     /// either), unless `options.minimumRegionSize` lets the heap try halved sizes first.
+    /// Cost: the region's reservation (a memory file and two mappings in `.dualMapped` mode,
+    /// one mapping otherwise) and three sub-heaps' metadata; nothing is committed yet.
     public init(options: Options = Options()) throws(PasError) {
         let chunks = CodeChunkSource(commitFill: FillPattern.trap.word!)
         var refused: [(ProtectionMode, PasError)] = []
@@ -109,6 +107,8 @@ public final class JITHeap: @unchecked Sendable {
     /// Throws `.unusableMemory(.reserve, …)` if `executable` (or the writable alias) is not
     /// mapped in full, overlaps the calling thread's stack or `[stack]`, or lies in a mapping
     /// that is neither anonymous memory nor a memory file (`/proc/self/maps` is read to tell).
+    /// Cost: a read of `/proc/self/maps`, an `mprotect` of the range and the chunk source's
+    /// lock. Thread-safe.
     public func addFreshMemory(executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
                                mode: ProtectionMode? = nil) throws(PasError) {
         let page = SystemInfo.pageSize
@@ -144,15 +144,21 @@ public final class JITHeap: @unchecked Sendable {
 
     /// Allocates a code block of at least `size` bytes whose address is a multiple of
     /// `alignment` (a power of two). The block's bytes are unspecified (zero or the fill
-    /// pattern) until written. Cost: one lock round trip on the sub-heap that serves the size.
+    /// pattern) until written. Cost: one lock round trip on the bitfit sub-heap that serves
+    /// small and medium sizes; two on the large heap (the allocation, then the size query that
+    /// tells the block's usable size), three if the block is given back because it lies in a
+    /// region detached by fork, and one more for each wait behind a decommit pass of the
+    /// pages it would take.
     public func allocate(size: Int, alignment: Int = 16) throws(PasError) -> CodeBlock {
         try allocate(size: size, alignment: alignment) { _, _ throws(PasError) in }
     }
 
     /// Allocates a block for `bytes`, copies them in through the write path and flushes the
-    /// instruction cache: the way to publish a finished function. Cost: one lock round trip
-    /// (the copy happens while the sub-heap's lock is held, so the block is never visible
-    /// half-written to this heap's other operations).
+    /// instruction cache: the way to publish a finished function. Cost: for small and medium
+    /// blocks one lock round trip, with the copy made while the bitfit sub-heap's lock is held
+    /// (so the block is never visible half-written to this heap's other operations); for
+    /// large blocks the two or three round trips of `allocate(size:alignment:)`, with the copy
+    /// made after them, outside the lock.
     public func install(_ bytes: UnsafeRawBufferPointer, alignment: Int = 16) throws(PasError) -> CodeBlock {
         guard let source = bytes.baseAddress, bytes.count > 0 else { throw .invalidSize(.allocate, bytes.count) }
         return try allocate(size: bytes.count, alignment: alignment) { p, _ throws(PasError) in
@@ -160,7 +166,8 @@ public final class JITHeap: @unchecked Sendable {
         }
     }
 
-    /// Allocates a block for `bytes` and copies them in (see `install(_:alignment:)`).
+    /// Allocates a block for `bytes` and copies them in (see `install(_:alignment:)`, whose
+    /// cost it has).
     public func install(_ bytes: [UInt8], alignment: Int = 16) throws(PasError) -> CodeBlock {
         let result = bytes.withUnsafeBytes { (b) -> Result<CodeBlock, PasError> in
             do throws(PasError) { return .success(try install(b, alignment: alignment)) } catch { return .failure(error) }
@@ -211,7 +218,8 @@ public final class JITHeap: @unchecked Sendable {
     /// sub-heap's lock, once the block is known to be live), so a stale call traps.
     /// Throws `.unknownPointer` for an address that is not a live block's start and
     /// `.doubleFree` for a block already freed (when the heap can tell).
-    /// Cost: one lock round trip plus the fill (the lock is held during the fill).
+    /// Cost: one lock round trip plus the fill (the lock is held during the fill); two for a
+    /// large block (finding the block's sub-heap asks the large heap under its lock).
     public func deallocate(_ block: CodeBlock) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.deallocate, address: block.address)
@@ -232,6 +240,7 @@ public final class JITHeap: @unchecked Sendable {
     /// returns to the heap. Runtimes call it after linking, when the final size is known.
     /// Throws `.invalidSize(.shrink, newSize)` for a size of zero or above the block's size.
     /// In `.toggled` regions the block keeps whole pages (`newSize` rounds up to the page).
+    /// Cost: one lock round trip plus the fill of the tail; two for a large block.
     public func shrink(_ block: CodeBlock, to newSize: Int) throws(PasError) {
         guard let p = UnsafeMutableRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.shrink, address: block.address)
@@ -261,6 +270,9 @@ public final class JITHeap: @unchecked Sendable {
     }
 
     /// The usable size of a live block (its requested size rounded up to the granule).
+    /// Throws `.unknownPointer` for an address that is not a live block's start (`.doubleFree`
+    /// for a freed one, when the heap can tell). Cost: one lock round trip; two for a large
+    /// block. Thread-safe.
     public func size(of block: CodeBlock) throws(PasError) -> Int {
         guard let p = UnsafeRawPointer(bitPattern: block.address) else {
             throw .unknownPointer(.sizeQuery, address: block.address)
@@ -290,17 +302,48 @@ public final class JITHeap: @unchecked Sendable {
     /// are not executable while `body` runs, and `body` must not call into the heap at all:
     /// such calls throw `.reentrantWrite` (they would otherwise wait forever for this scope,
     /// or deadlock with another thread's fill). The caller must not free the block meanwhile.
-    public func withWritableBytes<R>(of block: CodeBlock, _ body: (UnsafeMutableRawBufferPointer) throws -> R) throws -> R {
+    ///
+    /// Throws the heap's `PasError` (`.unknownPointer` for a block that is not live, the
+    /// `mprotect` failure of a `.toggled` scope) or, unchanged, the `PasError` `body` throws;
+    /// a body that throws another error type gets the overload that throws `WriteScopeError`.
+    /// Write access is closed and the cache flushed whether or not `body` throws.
+    /// Cost: a size query (one lock round trip, two for a large block), then no lock except
+    /// the region's toggle lock in `.toggled` mode. Thread-safe.
+    public func withWritableBytes<R>(of block: CodeBlock,
+                                     _ body: (UnsafeMutableRawBufferPointer) throws(PasError) -> R) throws(PasError) -> R {
+        try writeScope(of: block, body).get()
+    }
+
+    /// `withWritableBytes(of:_:)` for a `body` that throws its own error type: a failure of
+    /// the heap is `WriteScopeError.heap`, an error `body` throws is `WriteScopeError.body`.
+    /// Cost and thread-safety as for the `PasError` overload.
+    public func withWritableBytes<R, E: Error>(of block: CodeBlock,
+                                               _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(WriteScopeError<E>) -> R {
+        let outcome: Result<R, E>
+        do { outcome = try writeScope(of: block, body) } catch { throw .heap(error) }
+        do { return try outcome.get() } catch { throw .body(error) }
+    }
+
+    /// Runs `body` in a write scope covering `block`: the heap's failures are thrown, `body`'s
+    /// outcome is returned.
+    @inline(__always)
+    private func writeScope<R, E: Error>(of block: CodeBlock,
+                                         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(PasError) -> Result<R, E> {
         let size = try blockSize(block, for: .write)
-        var result: Result<R, any Error>? = nil
+        var outcome: Result<R, E>? = nil
         try write(block.address, byteCount: size) { p in
-            result = Result { try body(UnsafeMutableRawBufferPointer(start: p, count: size)) }
+            do throws(E) { outcome = .success(try body(UnsafeMutableRawBufferPointer(start: p, count: size))) } catch {
+                outcome = .failure(error)
+            }
         }
-        return try result!.get()
+        // Invariant: `write` runs its body exactly once when it returns without throwing.
+        return outcome.unsafelyUnwrapped
     }
 
     /// Copies `bytes` into `block` at `offset` and flushes the instruction cache.
     /// Throws `.outOfBounds(.write, ...)` if the bytes would reach past the block.
+    /// Cost: a size query (one lock round trip, two for a large block) and the copy; no lock
+    /// for the copy except in `.toggled` mode. Thread-safe.
     public func copy(_ bytes: UnsafeRawBufferPointer, into block: CodeBlock, at offset: Int = 0) throws(PasError) {
         let size = try blockSize(block, for: .write)
         guard offset >= 0, bytes.count <= size, offset <= size - bytes.count else {
@@ -310,7 +353,7 @@ public final class JITHeap: @unchecked Sendable {
         try write(block.address + UInt(offset), byteCount: bytes.count) { $0.copyMemory(from: source, byteCount: bytes.count) }
     }
 
-    /// Copies `bytes` into `block` at `offset`.
+    /// Copies `bytes` into `block` at `offset` (see `copy(_:into:at:)` for a buffer).
     public func copy(_ bytes: [UInt8], into block: CodeBlock, at offset: Int = 0) throws(PasError) {
         // Invariant: the buffer lives for the duration of the closure; copy does not keep it.
         let result = bytes.withUnsafeBytes { (b) -> PasError? in
@@ -321,16 +364,19 @@ public final class JITHeap: @unchecked Sendable {
 
     // MARK: Memory
 
-    /// Returns the physical memory of every code page that holds no live block to the
-    /// system now. Returns the bytes decommitted. Without this call, the page sharing pool
-    /// (`Options.pageSharing`) returns pages that stay empty for longer than its delay.
+    /// Returns to the system the physical memory of every code page that has held no live
+    /// block for at least `olderThan` (`.zero`: every such page, now). Returns the bytes
+    /// decommitted. Without this call, the page sharing pool (`Options.pageSharing`) returns
+    /// pages that stay empty for longer than its delay.
     @discardableResult
-    public func scavenge() throws(PasError) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
         if chunks.hasToggledRegion.load(ordering: .relaxed) { try refuseInsideWriteScope(.decommit) }
-        return try small.decommitEmptyPages() + medium.decommitEmptyPages() + large.decommitFreePages()
+        return try small.decommitEmptyPages(olderThan: age) + medium.decommitEmptyPages(olderThan: age)
+            + large.decommitEmptyPages(olderThan: age)
     }
 
-    /// A snapshot of the heap's memory use.
+    /// A snapshot of the heap's memory use. Cost: each sub-heap's lock in turn, the chunk
+    /// source's lock, and a size query of each owned code file. Thread-safe.
     public var statistics: Statistics {
         let s = small.statistics, m = medium.statistics, l = large.statistics
         let regions = chunks.allRegions
@@ -350,7 +396,8 @@ public final class JITHeap: @unchecked Sendable {
             freeBytes: s.freeBytes + m.freeBytes + l.freeBytes)
     }
 
-    /// Checks every invariant of the three sub-heaps.
+    /// Checks every invariant of the three sub-heaps; throws `.corrupted` naming the first
+    /// broken one. Cost: a walk of every page and object, under each sub-heap's lock in turn.
     public func verify() throws(PasError) {
         for problem in small.verify() + medium.verify() {
             throw .corrupted(.verify, address: problem.pageAddress, reason: problem.description)
@@ -392,7 +439,7 @@ public final class JITHeap: @unchecked Sendable {
         }
         // Invariant: the alias covers the same bytes and is always writable (dual or RWX).
         body(UnsafeMutableRawPointer(bitPattern: address &+ record.writeOffset)!)
-        pas_shim_flush_icache(range.pointer, range.pointer + byteCount)
+        InstructionCache.flush(range)
     }
 
     /// Overwrites freed code with the fill pattern.

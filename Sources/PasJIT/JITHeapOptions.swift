@@ -15,7 +15,7 @@ extension JITHeap {
         public var reservesRegion: Bool = true
         /// The pool the heap's three sub-heaps report empty code pages to; its scavenger
         /// returns them to the system (punching them out of the code file in dual-mapped
-        /// regions). Default: the process-wide pool. nil: only `scavenge()` returns pages.
+        /// regions). Default: the process-wide pool. nil: only `decommitEmptyPages(olderThan:)` returns pages.
         public var pageSharing: PageSharingPool? = .shared
         /// How long a code page must stay empty before the scavenger returns it; nil for the
         /// pool's delay (300 ms by default).
@@ -27,6 +27,8 @@ extension JITHeap {
         /// statistics tells what was reserved.
         public var minimumRegionSize: Int? = nil
 
+        /// Options with the given values; a parameter left out keeps the default of the
+        /// property of the same name (`minimumRegionSize` stays nil: set the property).
         public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
                     fillPattern: FillPattern = .trap, reservesRegion: Bool = true,
                     pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
@@ -68,6 +70,7 @@ extension JITHeap {
         /// Bytes free inside those committed pages.
         public var freeBytes: Int = 0
 
+        /// One line: mode, reserved, used, live, committed and decommitted sizes, fragmentation.
         public var description: String {
             var s = "mode \(protectionMode), reserved \(reservedBytes >> 10) KiB, used \(usedAddressSpace >> 10) KiB, "
             s += "live \(liveBytes) B in \(blockCount) blocks, committed \(committedBytes >> 10) KiB, "

@@ -17,6 +17,7 @@ public enum ProtectionMode: String, Sendable, CaseIterable, CustomStringConverti
     /// 16-byte block takes a 4 KiB page on x86-64), and shrinking keeps whole pages.
     case toggled
 
+    /// The mode's name (`dualMapped`, `rwx`, `toggled`).
     public var description: String { rawValue }
 }
 

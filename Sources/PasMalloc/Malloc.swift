@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CPasShim
+import CPasMalloc
 import Pas
 import PasSystem
 
@@ -29,33 +29,33 @@ import PasSystem
 // Until the heap is published these functions call only C and bind optionals (see
 // `MallocState`).
 
-/// `malloc` (the C symbol comes from CPasMallocExports, which forwards here).
+/// `malloc` (the C symbol comes from CPasMalloc, which forwards here).
 @_cdecl("pas_malloc_entry")
 public func pas_malloc(_ size: Int) -> UnsafeMutableRawPointer? {
     #if DEBUG
-    guard pas_shim_malloc_depth_enter() else {
-        pas_shim_malloc_depth_leave()
-        return pas_shim_bootstrap_allocate(size, 16)
+    guard pas_malloc_depth_enter() else {
+        pas_malloc_depth_leave()
+        return pas_malloc_bootstrap_allocate(size, 16)
     }
-    defer { pas_shim_malloc_depth_leave() }
+    defer { pas_malloc_depth_leave() }
     #endif
-    if let raw = pas_shim_malloc_heap_get() { return heapMalloc(Unmanaged.fromOpaque(raw), size) }
+    if let raw = pas_malloc_heap_get() { return heapMalloc(Unmanaged.fromOpaque(raw), size) }
     return mallocStarting(size, 16)
 }
 
-/// `free` (the C symbol comes from CPasMallocExports, which forwards here).
+/// `free` (the C symbol comes from CPasMalloc, which forwards here).
 @_cdecl("pas_free_entry")
 public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
     guard let pointer else { return }
     #if DEBUG
-    // A nested free (see `pas_shim_malloc_depth`) leaks its block rather than run Swift code.
-    guard pas_shim_malloc_depth_enter() else {
-        pas_shim_malloc_depth_leave()
+    // A nested free (see `pas_malloc_depth`) leaks its block rather than run Swift code.
+    guard pas_malloc_depth_enter() else {
+        pas_malloc_depth_leave()
         return
     }
-    defer { pas_shim_malloc_depth_leave() }
+    defer { pas_malloc_depth_leave() }
     #endif
-    if let raw = pas_shim_malloc_heap_get(), heapFree(Unmanaged.fromOpaque(raw), pointer) { return }
+    if let raw = pas_malloc_heap_get(), heapFree(Unmanaged.fromOpaque(raw), pointer) { return }
     freeNotOwned(pointer)
 }
 
@@ -64,8 +64,8 @@ public func pas_free(_ pointer: UnsafeMutableRawPointer?) {
 @inline(never)
 func freeNotOwned(_ pointer: UnsafeMutableRawPointer) {
     if let aux = auxiliaryHeap(owning: pointer), heapFree(aux, pointer) { return }
-    if pas_shim_bootstrap_contains(pointer) { return }
-    _ = pas_shim_malloc_ignored_frees(1)
+    if pas_malloc_bootstrap_contains(pointer) { return }
+    pas_malloc_count_foreign_free()
 }
 
 @_cdecl("calloc")
@@ -77,7 +77,7 @@ public func pas_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     let bytes = count &* size
     guard let p = pas_malloc(bytes) else { return nil }
     // Bootstrap memory is fresh (zero); heap memory may have been used before.
-    if !pas_shim_bootstrap_contains(p) { memset(p, 0, bytes) }
+    if !pas_malloc_bootstrap_contains(p) { memset(p, 0, bytes) }
     return p
 }
 
@@ -94,10 +94,10 @@ public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> Uns
         return nil
     }
     #if DEBUG
-    if pas_shim_malloc_nested(), !pas_shim_bootstrap_contains(pointer) {
-        // Nested (see `pas_shim_malloc_depth`): the old size is unknown without Swift code, so
+    if pas_malloc_nested(), !pas_malloc_bootstrap_contains(pointer) {
+        // Nested (see `pas_malloc_depth`): the old size is unknown without Swift code, so
         // `size` bytes are copied (a debug-build fallback for runtime-internal reallocations).
-        let moved = pas_shim_bootstrap_allocate(size, 16)
+        let moved = pas_malloc_bootstrap_allocate(size, 16)
         if let moved { memcpy(moved, pointer, size) }
         return moved
     }
@@ -106,8 +106,8 @@ public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> Uns
         return heapRealloc(heap, pointer, size)
     }
     if let aux = auxiliaryHeap(owning: pointer) { return heapRealloc(aux, pointer, size) }
-    if pas_shim_bootstrap_contains(pointer) {
-        let old = pas_shim_bootstrap_size(pointer)
+    if pas_malloc_bootstrap_contains(pointer) {
+        let old = pas_malloc_bootstrap_size(pointer)
         guard let moved = pas_malloc(size) else { return nil }
         memcpy(moved, pointer, old < size ? old : size)
         return moved
@@ -140,11 +140,11 @@ func isSupportedAlignment(_ alignment: Int) -> Bool {
 func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     if alignment <= 16 { return pas_malloc(size) }
     #if DEBUG
-    guard pas_shim_malloc_depth_enter() else {
-        pas_shim_malloc_depth_leave()
-        return pas_shim_bootstrap_allocate(size, alignment)
+    guard pas_malloc_depth_enter() else {
+        pas_malloc_depth_leave()
+        return pas_malloc_bootstrap_allocate(size, alignment)
     }
-    defer { pas_shim_malloc_depth_leave() }
+    defer { pas_malloc_depth_leave() }
     #endif
     if size < 0 {
         errno = ENOMEM
@@ -211,7 +211,7 @@ public func pas_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> Int {
         if size >= 0 { return size }
     }
     if let aux = auxiliaryHeap(owning: pointer) { return heapUsableSize(aux, pointer) }
-    return pas_shim_bootstrap_size(pointer)
+    return pas_malloc_bootstrap_size(pointer)
 }
 
 /// Gives free memory back to the system; returns 1 if some was released (glibc's contract).
@@ -225,7 +225,7 @@ public func pas_malloc_trim(_ pad: Int) -> Int32 {
 /// dlsym.
 @_cdecl("pas_scavenge")
 public func pas_scavenge() -> Int {
-    maintenance { $0.scavenge() } ?? 0
+    maintenance { $0.decommitEmptyPages() } ?? 0
 }
 
 /// Frees the library ignored so far: foreign pointers (outside the heap, the auxiliary heap and
@@ -233,7 +233,7 @@ public func pas_scavenge() -> Int {
 /// and checked bitfit/large frees of pointers that were not live objects (double frees).
 @_cdecl("pas_malloc_ignored_frees")
 public func pas_malloc_ignored_frees() -> Int {
-    let outside = pas_shim_malloc_ignored_frees(0)
+    let outside = pas_malloc_foreign_frees()
     guard let heap = publishedHeap() else { return outside }
     return outside + heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
 }

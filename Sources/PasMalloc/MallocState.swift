@@ -1,17 +1,17 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CPasShim
+import CPasMalloc
 import Pas
 import PasSystem
 
 // Start-up of the malloc library.
 //
 // The heap behind malloc is a `PasHeap`: creating it allocates Swift objects and runtime
-// metadata, which call malloc again. The first allocation call passes the shim's start gate
-// (`pas_shim_malloc_start_enter`, plain C): the winning thread creates the heap in
+// metadata, which call malloc again. The first allocation call passes the start gate
+// (`pas_malloc_start_enter`, plain C in CPasMalloc): the winning thread creates the heap in
 // `createHeap`, and every allocation it makes meanwhile — the re-entrant ones — is served from
-// the shim's bootstrap arena (plain C, a bump pointer in a 16 MiB private mapping). Other
+// the bootstrap arena (plain C in CPasMalloc, a bump pointer in a 64 MiB private mapping). Other
 // threads wait at the gate until the heap is published. Once published, the entry points
 // read one pointer and never look at the gate again.
 //
@@ -27,7 +27,7 @@ import PasSystem
 /// The heap once published.
 @inline(__always)
 func publishedHeap() -> Unmanaged<PasHeap>? {
-    guard let raw = pas_shim_malloc_heap_get() else { return nil }
+    guard let raw = pas_malloc_heap_get() else { return nil }
     // Invariant: the published pointer is a `PasHeap` retained forever by `createHeap`.
     return Unmanaged.fromOpaque(raw)
 }
@@ -37,26 +37,26 @@ func publishedHeap() -> Unmanaged<PasHeap>? {
 /// Metadata-free up to the gate (C calls and optional binding only).
 @inline(never)
 func mallocStarting(_ size: Int, _ alignment: Int) -> UnsafeMutableRawPointer? {
-    let gate = pas_shim_malloc_start_enter()
-    if gate == -2, let aux = pas_shim_malloc_aux_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(aux), size, alignment) }
-    if gate < 0 { return pas_shim_bootstrap_allocate(size, alignment) }
+    let gate = pas_malloc_start_enter()
+    if gate == -2, let aux = pas_malloc_aux_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(aux), size, alignment) }
+    if gate < 0 { return pas_malloc_bootstrap_allocate(size, alignment) }
     if gate > 0 { createHeap() }
-    if let raw = pas_shim_malloc_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(raw), size, alignment) }
-    return pas_shim_bootstrap_allocate(size, alignment)
+    if let raw = pas_malloc_heap_get() { return heapMallocSlow(Unmanaged.fromOpaque(raw), size, alignment) }
+    return pas_malloc_bootstrap_allocate(size, alignment)
 }
 
-/// Called by the shim's constructor when the library is loaded: creates the heap there (see
-/// shim.c) unless an earlier allocation already did.
+/// Called by the start gate's constructor when the library is loaded: creates the heap there
+/// (see CPasMalloc's start_gate.c) unless an earlier allocation already did.
 @_cdecl("pas_malloc_create_heap")
 public func pas_malloc_create_heap() {
     #if DEBUG
-    guard pas_shim_malloc_depth_enter() else {
-        pas_shim_malloc_depth_leave()
+    guard pas_malloc_depth_enter() else {
+        pas_malloc_depth_leave()
         return
     }
-    defer { pas_shim_malloc_depth_leave() }
+    defer { pas_malloc_depth_leave() }
     #endif
-    if pas_shim_malloc_start_enter() > 0 { createHeap() }
+    if pas_malloc_start_enter() > 0 { createHeap() }
 }
 
 /// Creates, warms up and publishes the heap. Runs once, on the thread that won the start gate
@@ -71,7 +71,7 @@ func createHeap() {
     // The default cage, or a smaller one when the address space is limited (see MallocCage).
     guard let heap = try? PasHeap(minimumCageBytes: MallocCage.minimumBytes, pageSharing: nil) else {
         MallocCage.reportNoHeap()
-        pas_shim_malloc_start_finish(nil)
+        pas_malloc_start_finish(nil)
         return
     }
     let limited = heap.cage.byteCount < PasHeap.defaultCageBytes
@@ -82,9 +82,9 @@ func createHeap() {
                               minimumCageBytes: MallocCage.auxiliaryLimitedBytes, pageSharing: nil) {
         let auxiliary = Unmanaged.passRetained(aux)
         warmUp(auxiliary)
-        pas_shim_malloc_aux_heap_set(auxiliary.toOpaque())
+        pas_malloc_aux_heap_set(auxiliary.toOpaque())
     }
-    pas_shim_malloc_start_finish(unmanaged.toOpaque())
+    pas_malloc_start_finish(unmanaged.toOpaque())
 }
 
 /// Runs each heap path of the entry points once (see the note at the top of this file).
@@ -99,13 +99,13 @@ func warmUp(_ heap: Unmanaged<PasHeap>) {
     _ = heapFree(heap, UnsafeMutableRawPointer(bitPattern: 16).unsafelyUnwrapped)
     _ = heapMallocSlow(heap, 0, 16).map { heapFree(heap, $0) }
     _ = heap._withUnsafeGuaranteedRef { $0.ignoredFrees }
-    _ = heap._withUnsafeGuaranteedRef { $0.scavenge() }
+    _ = heap._withUnsafeGuaranteedRef { $0.decommitEmptyPages() }
     _ = SystemInfo.pageSize
 }
 
 /// The auxiliary heap, if `pointer` is one of its objects.
 func auxiliaryHeap(owning pointer: UnsafeMutableRawPointer) -> Unmanaged<PasHeap>? {
-    guard let raw = pas_shim_malloc_aux_heap_get() else { return nil }
+    guard let raw = pas_malloc_aux_heap_get() else { return nil }
     let aux = Unmanaged<PasHeap>.fromOpaque(raw)
     return aux._withUnsafeGuaranteedRef { $0.contains(pointer) } ? aux : nil
 }
@@ -119,8 +119,8 @@ func maintenance<R>(_ body: (PasHeap) -> R) -> R? {
     let fork = MallocFork.shared
     fork.maintenanceLock.lock()
     defer { fork.maintenanceLock.unlock() }
-    pas_shim_malloc_maintenance_begin()
-    defer { pas_shim_malloc_maintenance_end() }
+    pas_malloc_maintenance_begin()
+    defer { pas_malloc_maintenance_end() }
     return heap._withUnsafeGuaranteedRef(body)
 }
 
@@ -192,7 +192,7 @@ final class MallocFork: ForkParticipant, @unchecked Sendable {
     func parentAfterFork(_ stage: ForkStage) { maintenanceLock.unlock() }
 
     func childAfterFork(_ stage: ForkStage) {
-        pas_shim_malloc_reset_after_fork()
+        pas_malloc_reset_after_fork()
         maintenanceLock.unlock()
     }
 }

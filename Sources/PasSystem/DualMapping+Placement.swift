@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CPasShim
-
 extension DualMapping {
     /// Where a dual mapping's writable view was placed.
     public enum Placement: Sendable, Equatable, CustomStringConvertible {
@@ -13,6 +8,7 @@ extension DualMapping {
         /// Where the kernel put it, because no random placement worked; `reason` says why.
         case kernel(reason: String)
 
+        /// "random", or "kernel (reason)".
         public var description: String {
             switch self {
             case .random: return "random"
@@ -27,7 +23,7 @@ extension DualMapping {
     /// True in a process built with ThreadSanitizer, whose `mmap` interceptor ends the process
     /// when a mapping lands outside the ranges it keeps for the application (a random hint
     /// can): such a process gets the kernel's placement. Looked up once.
-    static let underThreadSanitizer: Bool = dlsym(nil, "__tsan_init") != nil
+    static let underThreadSanitizer: Bool = PlatformProcess.runsUnderThreadSanitizer()
 
     /// Maps all of `file` read + write at a random page-aligned address (`MAP_FIXED_NOREPLACE`,
     /// so an existing mapping is never replaced), retrying a few times on a collision, and
@@ -55,17 +51,18 @@ extension DualMapping {
             reason = ""
             for _ in 0 ..< placementAttempts {
                 let hint = low + UInt.random(in: 0 ..< slots, using: &rng) * page
-                let raw = mmap(UnsafeMutableRawPointer(bitPattern: hint), Int(size), Protection.readWrite.rawValue,
-                               pas_shim_map_shared() | MAP_FIXED_NOREPLACE, file.descriptor, 0)
-                guard let raw, raw != MAP_FAILED else {
-                    let e = Glibc.errno
-                    if e == EEXIST { collisions += 1; continue }
-                    reason = "mmap(MAP_FIXED_NOREPLACE) failed: \(PasError.system(.mapView, errno: e))"
+                let raw: UnsafeMutableRawPointer
+                do {
+                    raw = try PlatformMemory.mapShared(descriptor: file.descriptor, byteCount: Int(size), protection: .readWrite,
+                                                       at: UnsafeMutableRawPointer(bitPattern: hint), use: .noReplace)
+                } catch {
+                    if error == .alreadyExists { collisions += 1; continue }
+                    reason = "mmap(MAP_FIXED_NOREPLACE) failed: \(PasError.system(.mapView, errno: error.code))"
                     break
                 }
                 if UInt(bitPattern: raw) == hint { return (MemoryRange(raw, byteCount: Int(size)), .random) }
                 // A kernel older than 4.17 takes the flag as a plain hint.
-                munmap(raw, Int(size))
+                try? PlatformMemory.unmap(raw, byteCount: Int(size))
                 reason = "the kernel does not honour MAP_FIXED_NOREPLACE"
                 break
             }

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One memory file mapped twice: an executable view (read + execute) where code runs and a
 /// writable view (read + write) where it is written, at unrelated addresses. No address is
 /// ever both writable and executable.
@@ -38,6 +34,8 @@ public final class DualMapping: @unchecked Sendable {
     /// or where the kernel chooses if that fails (see `writablePlacement`), so neither its
     /// address nor its distance from the executable view is predictable.
     /// The executable view starts at a multiple of `alignment` (a power of two; default the page size).
+    /// Cost: a memfd, a reservation and one `mmap` per view (plus retries of the random
+    /// placement). Thread-safety: any thread.
     public init(byteCount: Int, alignment: Int = SystemInfo.pageSize, name: String = "pas-code") throws(PasError) {
         let page = SystemInfo.pageSize
         guard byteCount > 0, let size = Alignment.roundUp(byteCount, to: page) else {
@@ -51,7 +49,7 @@ public final class DualMapping: @unchecked Sendable {
         do {
             exec = try file.map(protection: .readExecute, at: slot.pointer, fixed: true)
         } catch {
-            munmap(slot.pointer, slot.byteCount)
+            try? VirtualMemory.release(slot)
             throw error
         }
         let rw: MemoryRange
@@ -59,9 +57,9 @@ public final class DualMapping: @unchecked Sendable {
         do {
             (rw, placement) = try Self.mapWritableView(of: file)
         } catch {
-            munmap(exec.pointer, exec.byteCount)
+            try? VirtualMemory.release(exec)
             // No room for the second view is the address space running out, as for the first.
-            if error.errno == ENOMEM { throw .outOfMemory(.reserve, requested: size) }
+            if error.errno == Errno.outOfMemory.code { throw .outOfMemory(.reserve, requested: size) }
             throw error
         }
         self.file = file
@@ -71,14 +69,15 @@ public final class DualMapping: @unchecked Sendable {
     }
 
     deinit {
-        munmap(executable.pointer, executable.byteCount)
-        munmap(writable.pointer, writable.byteCount)
+        try? VirtualMemory.release(executable)
+        try? VirtualMemory.release(writable)
     }
 
-    /// Size of each view in bytes.
+    /// Size of each view in bytes. Thread-safety: any thread.
     @inlinable public var byteCount: Int { executable.byteCount }
 
-    /// The writable alias of an executable address inside the mapping.
+    /// The writable alias of an executable address inside the mapping: one addition, no check.
+    /// Thread-safety: any thread.
     @inlinable @inline(__always)
     public func writableAddress(of executableAddress: UInt) -> UInt {
         executableAddress &- executable.start &+ writable.start
@@ -117,6 +116,7 @@ public final class DualMapping: @unchecked Sendable {
 
     /// Frees the memory behind `range` (executable coordinates, page aligned) for both
     /// views by punching a hole in the file. Both views read zero there afterwards.
+    /// Cost: one system call. Thread-safety: any thread, on ranges no other thread uses.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         guard executable.contains(range) else {
             throw .outsideReservation(.decommit, address: range.start, byteCount: range.byteCount)

@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The process's `fork()` hooks (`pthread_atfork`).
 ///
 /// Pas installs one set of handlers (see `ForkRegistry` in Pas), which run every registered
@@ -14,7 +10,7 @@ public enum ForkHandlers {
     public static func install(prepare: @escaping @convention(c) () -> Void,
                                parent: @escaping @convention(c) () -> Void,
                                child: @escaping @convention(c) () -> Void) throws(PasError) {
-        let rc = pthread_atfork(prepare, parent, child)
+        let rc = PlatformProcess.installForkHandlers(prepare: prepare, parent: parent, child: child)
         if rc != 0 { throw .system(.atfork, errno: rc) }
     }
 }

@@ -1,5 +1,4 @@
 import Synchronization
-import CPasShim
 
 /// A lock that puts waiters to sleep in the kernel (a futex), for critical sections that may
 /// be long: committing or decommitting pages, growing a heap, scavenging.
@@ -11,24 +10,33 @@ import CPasShim
 public struct FutexLock: ~Copyable, @unchecked Sendable {
     @usableFromInline let state = Atomic<UInt32>(0)
 
+    /// A free lock. Free: no system call, no allocation.
     @inlinable public init() {}
 
+    /// Takes the lock, sleeping in the kernel while another thread holds it (after a short
+    /// spin). Uncontended: one compare-and-swap, inlined.
     @inlinable @inline(__always)
     public func lock() {
         if state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged { return }
         lockSlow()
     }
 
+    /// Takes the lock if it is free and returns true; returns false at once otherwise.
+    /// Cost: one compare-and-swap, inlined.
     @inlinable @inline(__always)
     public func tryLock() -> Bool {
         state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
     }
 
+    /// Releases the lock (held by the calling thread) and wakes one waiter if there is one.
+    /// Cost: one atomic exchange, plus one system call when a thread waits.
     @inlinable @inline(__always)
     public func unlock() {
         if state.exchange(0, ordering: .releasing) == 2 { wake() }
     }
 
+    /// Runs `body` with the lock held and releases it afterwards, also when `body` throws.
+    /// Cost: `lock()` plus `unlock()`.
     @inlinable @inline(__always)
     public func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         lock()
@@ -49,7 +57,7 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
         }
         // Announce a waiter (2) and sleep until the word changes.
         while state.exchange(2, ordering: .acquiring) != 0 {
-            withWord { pas_shim_futex_wait($0, 2) }
+            withWord { FutexWord.wait($0, whileEqualTo: 2) }
         }
     }
 
@@ -64,7 +72,7 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
     }
 
     @usableFromInline @inline(never)
-    func wake() { withWord { _ = pas_shim_futex_wake($0, 1) } }
+    func wake() { withWord { FutexWord.wake($0, count: 1) } }
 
     /// The address of the state word, for the futex system call.
     /// Invariant: `self` is not copyable, so the atomic has a stable address while borrowed.

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CPasShim
-
 /// An anonymous in-memory file (`memfd_create`, close-on-exec, and `MFD_NOEXEC_SEAL` where
 /// the kernel has it: no execute bits, sealed, so the descriptor cannot be executed; mapping
 /// it `PROT_EXEC` still works), the backing store of dual-mapped code regions. Its pages are allocated when first written through any
@@ -17,41 +12,43 @@ public final class MemoryFile: @unchecked Sendable {
     public let byteCount: Int
 
     /// Creates a file of `byteCount` bytes (a multiple of the page size). No memory is
-    /// allocated until pages are written.
+    /// allocated until pages are written. Cost: two system calls. Thread-safety: any thread.
     public init(name: String = "pas-code", byteCount: Int) throws(PasError) {
         let page = SystemInfo.pageSize
         guard byteCount > 0, byteCount % page == 0 else { throw .invalidSize(.memfdCreate, byteCount) }
-        let fd = pas_shim_memfd_create(name, false)
-        guard fd >= 0 else { throw .system(.memfdCreate, errno: Glibc.errno) }
-        guard ftruncate(fd, off_t(byteCount)) == 0 else {
-            let e = Glibc.errno
-            close(fd)
-            throw .system(.truncate, errno: e)
+        let fd: Int32
+        do { fd = try PlatformMemoryFile.create(name: name) } catch { throw .system(.memfdCreate, errno: error.code) }
+        do {
+            try PlatformMemoryFile.truncate(fd, byteCount: byteCount)
+        } catch {
+            PlatformMemoryFile.close(fd)
+            throw .system(.truncate, errno: error.code)
         }
         descriptor = fd
         self.byteCount = byteCount
     }
 
-    deinit { close(descriptor) }
+    deinit { PlatformMemoryFile.close(descriptor) }
 
     /// Frees the file's pages in `offset ..< offset + length` (page aligned). Every mapping of
     /// those pages reads zero afterwards and their memory is returned to the system.
+    /// Cost: one system call.
     public func punchHole(offset: Int, length: Int) throws(PasError) {
         let page = SystemInfo.pageSize
         guard length > 0, length % page == 0, offset >= 0, offset % page == 0,
               offset <= byteCount, length <= byteCount - offset else {
             throw .invalidSize(.punchHole, length)
         }
-        if pas_shim_punch_hole(descriptor, Int64(offset), Int64(length)) != 0 {
-            throw .system(.punchHole, errno: Glibc.errno)
+        do {
+            try PlatformMemoryFile.punchHole(descriptor, offset: offset, length: length)
+        } catch {
+            throw .system(.punchHole, errno: error.code)
         }
     }
 
-    /// Bytes of memory the file holds now (from `fstat`'s block count).
+    /// Bytes of memory the file holds now (from `fstat`'s block count). Cost: one system call.
     public func allocatedBytes() throws(PasError) -> Int {
-        var st = stat()
-        guard fstat(descriptor, &st) == 0 else { throw .system(.stat, errno: Glibc.errno) }
-        return Int(st.st_blocks) * 512
+        do { return try PlatformMemoryFile.allocatedBytes(descriptor) } catch { throw .system(.stat, errno: error.code) }
     }
 
     /// The byte ranges of the file that hold pages (data), in increasing order; everything else
@@ -62,16 +59,17 @@ public final class MemoryFile: @unchecked Sendable {
         var extents: [Range<Int>] = []
         var offset = 0
         while offset < byteCount {
-            let data = pas_shim_seek_data(descriptor, Int64(offset), false)
-            if data < 0 {
-                let e = Glibc.errno
-                if e == ENXIO { break }  // no data from `offset` to the end
-                throw .system(.seekData, errno: e)
+            let data: Int, hole: Int
+            do {
+                guard let found = try PlatformMemoryFile.seek(descriptor, from: offset, hole: false) else { break }  // no data from `offset` to the end
+                data = found
+                // The end of the file counts as a hole.
+                hole = try PlatformMemoryFile.seek(descriptor, from: data, hole: true) ?? byteCount
+            } catch {
+                throw .system(.seekData, errno: error.code)
             }
-            let hole = pas_shim_seek_data(descriptor, data, true)
-            guard hole >= 0 else { throw .system(.seekData, errno: Glibc.errno) }
-            let end = min(Int(hole), byteCount)
-            if end > Int(data) { extents.append(Int(data) ..< end) }
+            let end = min(hole, byteCount)
+            if end > data { extents.append(data ..< end) }
             offset = end
         }
         return extents
@@ -89,27 +87,37 @@ public final class MemoryFile: @unchecked Sendable {
             var kernelCopies = true
             while offset < extent.upperBound {
                 let length = extent.upperBound - offset
-                var n: Int64 = -1
+                let n: Int
                 if kernelCopies {
-                    n = pas_shim_copy_file_range(descriptor, Int64(offset), copy.descriptor, Int64(offset), length)
-                    if n <= 0 { kernelCopies = false; continue }
+                    guard let copied = PlatformMemoryFile.copyRange(from: descriptor, offset: offset, to: copy.descriptor,
+                                                                    offset: offset, length: length) else {
+                        kernelCopies = false
+                        continue
+                    }
+                    n = copied
                 } else {
                     // Invariant: `view` maps the whole file, so `view + offset ..< + length` is readable.
-                    n = Int64(pwrite(copy.descriptor, view + offset, length, off_t(offset)))
-                    if n < 0 && Glibc.errno == EINTR { continue }
-                    guard n > 0 else { throw .system(.copyFile, errno: n < 0 ? Glibc.errno : EIO) }
+                    do {
+                        n = try PlatformMemoryFile.write(copy.descriptor, from: view + offset, length: length, at: offset)
+                    } catch {
+                        throw .system(.copyFile, errno: error.code)
+                    }
                 }
-                offset += Int(n)
+                offset += n
             }
         }
         return copy
     }
 
-    /// Maps the whole file at a fresh address with `protection`, shared.
+    /// Maps the whole file shared with `protection`: exactly at `hint` (replacing what is
+    /// mapped there) if `fixed`, else where the kernel chooses, `hint` being a hint.
     func map(protection: Protection, at hint: UnsafeMutableRawPointer?, fixed: Bool) throws(PasError) -> MemoryRange {
-        let flags = pas_shim_map_shared() | (fixed ? MAP_FIXED : 0)
-        let raw = mmap(hint, byteCount, protection.rawValue, flags, descriptor, 0)
-        guard let raw, raw != MAP_FAILED else { throw .system(.mapView, errno: Glibc.errno) }
-        return MemoryRange(raw, byteCount: byteCount)
+        do {
+            let raw = try PlatformMemory.mapShared(descriptor: descriptor, byteCount: byteCount, protection: protection,
+                                                   at: hint, use: fixed ? .replacing : .hint)
+            return MemoryRange(raw, byteCount: byteCount)
+        } catch {
+            throw .system(.mapView, errno: error.code)
+        }
     }
 }

@@ -15,15 +15,21 @@
 public protocol PageSource: AnyObject, Sendable {
     /// Granularity of every operation.
     var pageSize: Int { get }
+    /// Reserves `byteCount` bytes of address space (rounded up to pages) at a multiple of
+    /// `alignment` (a power of two), with no access.
     func reserve(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange
+    /// Makes `range` accessible with `protection`; its pages are backed on first touch.
     func commit(_ range: MemoryRange, protection: Protection) throws(PasError)
+    /// Returns the physical pages of `range`; it stays accessible and reads zero.
     func decommit(_ range: MemoryRange) throws(PasError)
+    /// Changes the access rights of `range`.
     func protect(_ range: MemoryRange, to protection: Protection) throws(PasError)
+    /// Gives back a whole range that `reserve` returned.
     func release(_ range: MemoryRange) throws(PasError)
 }
 
 extension PageSource {
-    /// Checks that `range` is page aligned and non-empty.
+    /// Checks that `range` is page aligned and non-empty. A few compares; any thread.
     @inlinable
     public func validate(_ range: MemoryRange, for operation: PasOperation) throws(PasError) {
         guard range.byteCount > 0, range.byteCount % pageSize == 0 else {

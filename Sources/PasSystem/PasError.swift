@@ -1,20 +1,29 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// The system call or allocator step that failed.
+/// The system call or allocator step that failed. The raw value is the name an error
+/// message shows.
 public enum PasOperation: String, Sendable, Equatable {
+    /// Page source and virtual memory operations (`PageSource`, `VirtualMemory`).
     case reserve, commit, decommit, protect, release
+    /// Creating a memory file.
     case memfdCreate = "memfd_create"
+    /// Sizing a memory file.
     case truncate = "ftruncate"
+    /// Freeing a memory file's pages.
     case punchHole = "fallocate(PUNCH_HOLE)"
+    /// Mapping a view of a memory file.
     case mapView = "mmap(view)"
+    /// Reading a file's status or a `/proc` file.
     case stat = "fstat"
+    /// Listing a memory file's data extents.
     case seekData = "lseek(SEEK_DATA)"
+    /// Copying a memory file.
     case copyFile = "copy_file_range"
+    /// Installing fork handlers.
     case atfork = "pthread_atfork"
+    /// Heap operations.
     case allocate, deallocate, shrink, reallocate, sizeQuery = "size(of:)"
+    /// Writing code through a write scope.
     case write
+    /// Checking a heap's invariants.
     case verify
 }
 
@@ -61,6 +70,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
     /// start of the open scope.
     case reentrantWrite(PasOperation, address: UInt)
 
+    /// The operation, what went wrong, and the values concerned (errno with its name, sizes,
+    /// addresses in hex), in one line.
     public var description: String {
         switch self {
         case let .system(op, errno):
@@ -108,14 +119,11 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The errno of a system failure, or nil.
+    /// The errno of a system failure, or nil. Cost: a pattern match.
     public var errno: Int32? {
         if case let .system(_, e) = self { return e }
         return nil
     }
 
-    static func errnoName(_ e: Int32) -> String {
-        guard let s = strerror(e) else { return "unknown error" }
-        return String(cString: s)
-    }
+    static func errnoName(_ e: Int32) -> String { Errno.name(of: e) }
 }

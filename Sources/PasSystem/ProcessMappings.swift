@@ -1,7 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// The calling process's mappings as `/proc/self/maps` lists them, to check memory a caller
 /// hands over before a heap relies on it.
 ///
@@ -22,13 +18,12 @@ public enum ProcessMappings {
     }
 
     /// Every mapping, in address order. Throws `.system(.stat, …)` if the file cannot be read.
+    /// Cost: reading and parsing the file. Thread-safety: any thread.
     public static func current() throws(PasError) -> [Mapping] {
-        guard let f = fopen("/proc/self/maps", "r") else { throw .system(.stat, errno: Glibc.errno) }
-        defer { fclose(f) }
+        let lines: [String]
+        do { lines = try PlatformProcess.mappingLines() } catch { throw .system(.stat, errno: error.code) }
         var result: [Mapping] = []
-        var line = [CChar](repeating: 0, count: 8192)
-        while fgets(&line, Int32(line.count), f) != nil {
-            let text = String(cString: line)
+        for text in lines {
             // start-end perms offset dev inode [name]
             let fields = text.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard fields.count >= 5 else { continue }

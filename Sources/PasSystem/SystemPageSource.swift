@@ -10,6 +10,7 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
     /// The process-wide instance.
     public static let shared = SystemPageSource()
 
+    /// The kernel's page size (`SystemInfo.pageSize`).
     public let pageSize: Int = SystemInfo.pageSize
 
     /// Protects `list`: the live reserved ranges, sorted by start address, never
@@ -19,8 +20,11 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
     private let lock = FutexLock()
     private var list: [MemoryRange] = []
 
+    /// A source with no reservation. Use `shared` unless reservations must be counted apart.
     public init() {}
 
+    /// Reserves address space (`VirtualMemory.reserve`) and records it. Cost: one to three
+    /// system calls and an insertion under the list's lock.
     public func reserve(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         guard byteCount > 0 else { throw .invalidSize(.reserve, byteCount) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.reserve, alignment) }
@@ -32,21 +36,29 @@ public final class SystemPageSource: PageSource, @unchecked Sendable {
         return range
     }
 
+    /// Makes `range` (inside one reservation) accessible with `protection`. Cost: a binary
+    /// search under the lock and one system call.
     public func commit(_ range: MemoryRange, protection: Protection) throws(PasError) {
         try checkInsideReservation(range, .commit)
         try VirtualMemory.commit(range, protection: protection)
     }
 
+    /// Returns the pages of `range` (inside one reservation) to the kernel; it stays
+    /// accessible and reads zero. Cost: a binary search under the lock and one system call.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         try checkInsideReservation(range, .decommit)
         try VirtualMemory.decommit(range)
     }
 
+    /// Changes the access rights of `range` (inside one reservation). Cost: a binary search
+    /// under the lock and one system call.
     public func protect(_ range: MemoryRange, to protection: Protection) throws(PasError) {
         try checkInsideReservation(range, .protect)
         try VirtualMemory.protect(range, to: protection)
     }
 
+    /// Unmaps a whole reservation and forgets it; a second release is `.notReserved`. Cost: a
+    /// removal under the lock and one system call.
     public func release(_ range: MemoryRange) throws(PasError) {
         try validate(range, for: .release)
         let found = lock.withLock { () -> Bool in

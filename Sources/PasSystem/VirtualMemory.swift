@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import CPasShim
-
 /// Thin wrappers over the memory system calls. They check nothing beyond what the
 /// kernel checks; `SystemPageSource` adds reservation bookkeeping on top.
 ///
@@ -23,19 +18,21 @@ public enum VirtualMemory {
               total > 0 else {
             throw .invalidSize(.reserve, byteCount)
         }
-        let raw = mmap(nil, total, PROT_NONE, pas_shim_map_reserve_flags(), -1, 0)
-        guard let raw, raw != MAP_FAILED else {
-            let e = Glibc.errno
-            if e == ENOMEM { throw .outOfMemory(.reserve, requested: byteCount) }
-            throw .system(.reserve, errno: e)
+        let raw: UnsafeMutableRawPointer
+        do {
+            raw = try PlatformMemory.reserve(byteCount: total)
+        } catch {
+            if error == .outOfMemory { throw .outOfMemory(.reserve, requested: byteCount) }
+            throw .system(.reserve, errno: error.code)
         }
         let base = UInt(bitPattern: raw)
         let aligned = Alignment.roundUp(base, to: align)
         let size = Alignment.roundUp(byteCount, to: page)!
         // Trim the slack on both sides so that only the aligned range stays mapped.
-        if aligned > base { munmap(raw, Int(aligned - base)) }
+        // Invariant: both pieces lie inside the mapping just made, which nothing else knows yet.
+        if aligned > base { try? PlatformMemory.unmap(raw, byteCount: Int(aligned - base)) }
         let tail = base + UInt(total) - (aligned + UInt(size))
-        if tail > 0 { munmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(size)), Int(tail)) }
+        if tail > 0 { try? PlatformMemory.unmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(size))!, byteCount: Int(tail)) }
         return MemoryRange(start: aligned, byteCount: size)
     }
 
@@ -69,32 +66,54 @@ public enum VirtualMemory {
     }
 
     /// Gives the range `protection`. On Linux an accessible private page is backed lazily
-    /// by the first touch; committing is making it accessible.
+    /// by the first touch; committing is making it accessible. Cost: one system call.
     public static func commit(_ range: MemoryRange, protection: Protection) throws(PasError) {
-        if mprotect(range.pointer, range.byteCount, protection.rawValue) != 0 {
-            throw .system(.commit, errno: Glibc.errno)
+        do {
+            try PlatformMemory.protect(range.pointer, byteCount: range.byteCount, to: protection)
+        } catch {
+            throw .system(.commit, errno: error.code)
         }
     }
 
     /// Returns the physical pages of a private anonymous range to the kernel
     /// (`MADV_DONTNEED`). The range stays accessible and reads as zero afterwards.
+    /// Cost: one system call plus the TLB shootdown.
     public static func decommit(_ range: MemoryRange) throws(PasError) {
-        if madvise(range.pointer, range.byteCount, pas_shim_madv_dontneed()) != 0 {
-            throw .system(.decommit, errno: Glibc.errno)
+        do {
+            try PlatformMemory.discardPrivatePages(range.pointer, byteCount: range.byteCount)
+        } catch {
+            throw .system(.decommit, errno: error.code)
         }
     }
 
-    /// Changes the access rights of the range.
+    /// Returns the pages of a memory file behind `range`, a shared mapping of that file, to the
+    /// kernel (`MADV_REMOVE`: a hole punched through the mapping). Every mapping of those pages
+    /// reads zero afterwards. For shared mappings whose file Pas does not hold (a runtime's
+    /// own dual mapping); `decommit` would only drop this mapping's view of the pages.
+    /// Cost: one system call.
+    public static func decommitShared(_ range: MemoryRange) throws(PasError) {
+        do {
+            try PlatformMemory.discardSharedPages(range.pointer, byteCount: range.byteCount)
+        } catch {
+            throw .system(.decommit, errno: error.code)
+        }
+    }
+
+    /// Changes the access rights of the range. Cost: one system call.
     public static func protect(_ range: MemoryRange, to protection: Protection) throws(PasError) {
-        if mprotect(range.pointer, range.byteCount, protection.rawValue) != 0 {
-            throw .system(.protect, errno: Glibc.errno)
+        do {
+            try PlatformMemory.protect(range.pointer, byteCount: range.byteCount, to: protection)
+        } catch {
+            throw .system(.protect, errno: error.code)
         }
     }
 
-    /// Unmaps the range.
+    /// Unmaps the range. Cost: one system call.
     public static func release(_ range: MemoryRange) throws(PasError) {
-        if munmap(range.pointer, range.byteCount) != 0 {
-            throw .system(.release, errno: Glibc.errno)
+        do {
+            try PlatformMemory.unmap(range.pointer, byteCount: range.byteCount)
+        } catch {
+            throw .system(.release, errno: error.code)
         }
     }
 }

@@ -84,7 +84,7 @@ func jitPas(_ shape: JITShape, quick: Bool) throws -> Double {
             try churnCode.withUnsafeBytes { blocks.append(try heap.install(UnsafeRawBufferPointer(rebasing: $0[(4096 - n)...]))) }
         }
         for b in blocks.prefix(ops * 9 / 10) { try heap.deallocate(b) }
-        try heap.scavenge()
+        try heap.decommitEmptyPages()
         return Double(SystemInfo.residentBytes()) / Double(1 << 20)
     case .churnSmall, .churnMedium:
         let slots = JITShape.slots

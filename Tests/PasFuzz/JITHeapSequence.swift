@@ -33,7 +33,7 @@ public struct JITHeapSequence {
         step += 1
         while !shadow.live.isEmpty { try free(at: shadow.live.count - 1, "finish") }
         // Empty pages back to the system, so that many inputs on one heap keep memory bounded.
-        _ = try check("scavenge") { () throws(PasError) in try heap.scavenge() }
+        _ = try check("scavenge") { () throws(PasError) in try heap.decommitEmptyPages() }
         try check("verify") { () throws(PasError) in try heap.verify() }
         let s = heap.statistics
         guard s.blockCount == 0, s.liveBytes == 0 else {
@@ -69,7 +69,7 @@ public struct JITHeapSequence {
         case 4: try shrink(&input)
         case 5: try rewrite(&input)
         case 6:
-            _ = try check("scavenge") { () throws(PasError) in try heap.scavenge() }
+            _ = try check("scavenge") { () throws(PasError) in try heap.decommitEmptyPages() }
             for block in shadow.live { try ShadowBlocks.check(block, step: step, "scavenge") }
         case 7: try badCall(&input)
         case 8: try query(&input)
@@ -146,8 +146,9 @@ public struct JITHeapSequence {
                 guard bytes.count >= count else { throw FuzzFailure(step: step, operation: operation, problem: "buffer of \(bytes.count) bytes") }
                 ShadowBlocks.fill(UInt(bitPattern: bytes.baseAddress!), count, with: tag)
             }
-        } catch let error as FuzzFailure {
-            throw error
+        } catch let error as WriteScopeError<any Error> {
+            if case .body(let inner as FuzzFailure) = error { throw inner }
+            throw failure(operation, "unexpected \(error)")
         } catch {
             throw failure(operation, "unexpected \(error)")
         }

@@ -42,7 +42,7 @@ public struct PasHeapSequence {
         while !shadow.live.isEmpty { try free(at: shadow.live.count - 1) }
         heap.flushThreadCache()
         // Empty pages back to the system, so that many inputs on one heap keep memory bounded.
-        _ = heap.scavenge()
+        _ = heap.decommitEmptyPages()
         try check("verify") { () throws(PasError) in try heap.verify() }
         try checkCounts("finish")
     }
@@ -85,7 +85,7 @@ public struct PasHeapSequence {
             if !shadow.live.isEmpty { try free(at: input.below(shadow.live.count)) }
         case 5: try reallocate(&input)
         case 6:
-            if input.byte() & 1 == 0 { _ = heap.scavenge() } else { heap.flushThreadCache() }
+            if input.byte() & 1 == 0 { _ = heap.decommitEmptyPages() } else { heap.flushThreadCache() }
             for block in shadow.live { try ShadowBlocks.check(block, step: step, "scavenge") }
         case 7, 8: try badCall(&input)
         default:

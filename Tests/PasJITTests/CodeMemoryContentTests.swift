@@ -39,7 +39,7 @@ import PasSystem
             }
         }
         try heap.verify()
-        #expect(try heap.scavenge() > 0)
+        #expect(try heap.decommitEmptyPages() > 0)
         // Map every live byte, then scan the used part of the region, page by page.
         let used = heap.statistics.usedAddressSpace
         let sorted = live.sorted { $0.key < $1.key }

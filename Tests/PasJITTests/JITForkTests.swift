@@ -41,7 +41,7 @@ private enum ChildCode {
                 for i in 0 ..< 40 { mine.append(try heap.install(returnConstant(Int32(1000 + i)))) }
                 for (i, b) in mine.enumerated() where call(b) != Int32(1000 + i) { return ChildCode.wrongResult }
                 for b in mine { try heap.deallocate(b) }
-                _ = try heap.scavenge()
+                _ = try heap.decommitEmptyPages()
                 let last = try heap.install(returnConstant(7))
                 try heap.copy(returnConstant(8), into: last)
                 return call(last) == 8 ? ChildCode.ok : ChildCode.wrongResult
@@ -79,7 +79,7 @@ private enum ChildCode {
         var others: [CodeBlock] = []
         for i in 0 ..< 20 { others.append(try heap.install(returnConstant(Int32(i)))) }
         for b in others { try heap.deallocate(b) }
-        _ = try heap.scavenge()
+        _ = try heap.decommitEmptyPages()
         go.signal()
         #expect(child.wait(timeoutSeconds: 20) == .exited(ChildCode.ok))
     }
@@ -107,7 +107,7 @@ private enum ChildCode {
                 return ChildCode.donatedRegionWritable
             }
             // Scavenging must not punch the shared memory either (it may fail, not write).
-            _ = try? heap.scavenge()
+            _ = try? heap.decommitEmptyPages()
             return call(block) == 17 ? ChildCode.ok : ChildCode.wrongResult
         }
         #expect(outcome == .exited(ChildCode.ok))
@@ -132,7 +132,7 @@ private enum ChildCode {
                     }
                     if n % 50 == 0, let b = try? heap.install([UInt8](repeating: 0xC3, count: 300_000)) { blocks.append(b) }
                     for b in blocks { try? heap.deallocate(b) }
-                    if n % 16 == 0 { _ = try? heap.scavenge() }
+                    if n % 16 == 0 { _ = try? heap.decommitEmptyPages() }
                     n += 1
                 }
             }
@@ -153,7 +153,7 @@ private enum ChildCode {
                     try heap.deallocate(b)
                     try heap.deallocate(medium)
                     try heap.deallocate(big)
-                    _ = try heap.scavenge()
+                    _ = try heap.decommitEmptyPages()
                     try heap.verify()
                     return ChildCode.ok
                 } catch {

@@ -89,7 +89,7 @@ let trapByte: UInt8 = {
             let b = try heap.allocate(size: request)
             let size = try heap.size(of: b)
             #expect(size >= request)
-            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0x90) }
+            _ = try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0x90) }
             let half = max(1, request / 2)
             try heap.shrink(b, to: half)
             let shrunk = try heap.size(of: b)
@@ -111,7 +111,7 @@ let trapByte: UInt8 = {
         try heap.deallocate(b)
         let bytes = UnsafePointer<UInt8>(bitPattern: b.address)!
         for i in 0 ..< 64 { #expect(bytes[i] == trapByte) }
-        #expect(try heap.scavenge() > 0)
+        #expect(try heap.decommitEmptyPages() > 0)
         let perms = ProcessMaps.permissions(of: b.address) ?? "unmapped"
         #expect(perms.hasPrefix("---"), "a decommitted code page is \(perms)")
     }
@@ -217,13 +217,13 @@ let trapByte: UInt8 = {
         var blocks: [CodeBlock] = []
         for i in 0 ..< 4000 {
             let b = try heap.allocate(size: 2048 + (i % 5) * 512)
-            try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0xC3) }
+            _ = try heap.withWritableBytes(of: b) { $0.initializeMemory(as: UInt8.self, repeating: 0xC3) }
             blocks.append(b)
         }
         let before = heap.statistics.residentCodeBytes ?? 0
         // Free the oldest 90%.
         for b in blocks.prefix(3600) { try heap.deallocate(b) }
-        let freed = try heap.scavenge()
+        let freed = try heap.decommitEmptyPages()
         let after = heap.statistics.residentCodeBytes ?? 0
         #expect(freed > 0)
         #expect(after < before / 4, "resident code \(before) -> \(after)")

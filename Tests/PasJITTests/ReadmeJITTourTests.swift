@@ -20,7 +20,18 @@ import PasJIT
         try heap.deallocate(stub)
         #expect(heap.contains(block.address))
         try heap.deallocate(block)
-        try heap.scavenge()
+        try heap.decommitEmptyPages()
+        #expect(heap.statistics.blockCount == 0)
+        #endif
+    }
+
+    @Test func ownedBlockTour() throws {
+        #if arch(x86_64)
+        let heap = try JITHeap()
+        let owned = try OwnedCodeBlock(installing: [0xB8, 7, 0, 0, 0, 0xC3], in: heap)
+        let g = unsafeBitCast(owned.block.pointer, to: (@convention(c) () -> Int32).self)
+        #expect(g() == 7)
+        try owned.deallocate()
         #expect(heap.statistics.blockCount == 0)
         #endif
     }

@@ -6,8 +6,8 @@ import Glibc
 /// Runs real programs and C test programs with libpasmalloc.so preloaded.
 ///
 /// The library is linked by the test itself from the objects `swift test` already compiled
-/// (PasMalloc, Pas, PasSystem, CPasShim: every target is built for the tests), with `swiftc
-/// -emit-library`, into `<build dir>/pasmalloc-tests/`. The test target does not depend on
+/// (PasMalloc, CPasMalloc, Pas, PasSystem, CPasShim: every target is built for the tests),
+/// with `swiftc -emit-library`, into `<build dir>/pasmalloc-tests/`. The test target does not depend on
 /// PasMalloc: linking it into the test executable would replace malloc for every test.
 /// Every test runs against that debug library and against the release library, which the
 /// test builds with `swift build -c release --product pasmalloc` into its own scratch path
@@ -40,7 +40,7 @@ enum Preload {
               for f in $(find "$R/Sources/$t" -name '*.swift'); do objs="$objs $B/$t.build/$(basename "$f").o"; done
             done
             SWIFTC=$(command -v swiftc || echo "$(dirname "$(readlink -f "$(command -v swift)")")/swiftc")
-            "$SWIFTC" -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" "$B/CPasMallocExports.build/exports.c.o" > '\(workDirectory)/link.log' 2>&1
+            "$SWIFTC" -emit-library -o '\(out).tmp' $objs "$B/CPasShim.build/shim.c.o" "$B"/CPasMalloc.build/*.c.o > '\(workDirectory)/link.log' 2>&1
             mv '\(out).tmp' '\(out)'
             """
         return (out, shell(script))

@@ -89,44 +89,4 @@ import Glibc
         #expect(seen == nil)
         pas_shim_thread_slot_set(nil)
     }
-
-    /// The probe's answer against two sources that do not go through the shim: the CPU flags
-    /// the kernel publishes in /proc/cpuinfo (x86-64: `pku` and `ospke`, the latter set only
-    /// when the kernel enabled protection keys; arm64: the `poe` feature), and glibc's own
-    /// `pkey_alloc` wrapper found with dlsym. A sandbox that filters the system call
-    /// (ENOSYS / EPERM from glibc) makes keys unusable whatever the CPU says, so then the
-    /// probe must say false.
-    @Test func pkeysProbeAnswers() throws {
-        let probe = SystemInfo.supportsProtectionKeys
-        #expect(probe == pas_shim_pkeys_supported(), "the cached answer differs from a fresh probe")
-
-        var cpuSays: Bool? = nil
-        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
-            let flagLines = cpuinfo.split(separator: "\n").filter { $0.hasPrefix("flags") || $0.hasPrefix("Features") }
-            if let first = flagLines.first {
-                let flags = Set(first.split(separator: ":").last.map { $0.split(separator: " ").map(String.init) } ?? [])
-                #if arch(x86_64)
-                cpuSays = flags.contains("pku") && flags.contains("ospke")
-                #elseif arch(arm64)
-                cpuSays = flags.contains("poe")
-                #endif
-            }
-        }
-
-        typealias PkeyAlloc = @convention(c) (UInt32, UInt32) -> Int32
-        typealias PkeyFree = @convention(c) (Int32) -> Int32
-        var glibcSays: Bool? = nil
-        var filtered = false
-        // RTLD_DEFAULT (a null handle on glibc): the process's global symbols, i.e. libc's.
-        if let alloc = dlsym(nil, "pkey_alloc"), let free = dlsym(nil, "pkey_free") {
-            let key = unsafeBitCast(alloc, to: PkeyAlloc.self)(0, 0)
-            let error = errno
-            if key >= 0 { _ = unsafeBitCast(free, to: PkeyFree.self)(key) }
-            glibcSays = key >= 0
-            filtered = key < 0 && (error == ENOSYS || error == EPERM) && cpuSays == true
-        }
-        try #require(cpuSays != nil || glibcSays != nil, "neither /proc/cpuinfo flags nor glibc's pkey_alloc to compare with")
-        if let glibcSays { #expect(probe == glibcSays, "probe \(probe), glibc's pkey_alloc \(glibcSays)") }
-        if let cpuSays, !filtered { #expect(probe == cpuSays, "probe \(probe), /proc/cpuinfo flags say \(cpuSays)") }
-    }
 }

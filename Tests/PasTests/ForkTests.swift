@@ -45,7 +45,7 @@ import Glibc
                         live.removeAll(keepingCapacity: true)
                     }
                     if n % 256 == 0 {
-                        _ = facade.scavenge()
+                        _ = facade.decommitEmptyPages()
                         pool.scavenge()
                     }
                     n += 1
@@ -75,7 +75,7 @@ import Glibc
                 iso.deallocateUnchecked(i)
                 try? large.deallocate(l)
                 for p in blocks { _ = facade.deallocateUnchecked(p) }
-                _ = facade.scavenge()
+                _ = facade.decommitEmptyPages()
                 pool.scavenge()
                 do { try facade.verify() } catch { return ChildCode.verifyFailed }
                 return ChildCode.ok

@@ -8,26 +8,11 @@ import Glibc
 #endif
 
 final class Counter: @unchecked Sendable {
-    let spin = SpinLock()
     let futex = FutexLock()
-    var a = 0
     var b = 0
 }
 
 @Suite struct LockTests {
-    @Test func spinLockExcludes() {
-        let c = Counter()
-        DispatchQueue.concurrentPerform(iterations: 4) { _ in
-            for _ in 0 ..< 50_000 { c.spin.withLock { c.a += 1 } }
-        }
-        #expect(c.a == 200_000)
-        let locked = c.spin.isLocked
-        #expect(!locked)
-        let first = c.spin.tryLock(), second = c.spin.tryLock()
-        #expect(first && !second)
-        c.spin.unlock()
-    }
-
     @Test func futexLockExcludesAndSleeps() {
         let c = Counter()
         onThreads(4) { _ in
@@ -47,8 +32,8 @@ final class Counter: @unchecked Sendable {
     }
 
     @Test func lockInRawMemory() {
-        let p = UnsafeMutablePointer<SpinLock>.allocate(capacity: 1)
-        p.initialize(to: SpinLock())
+        let p = UnsafeMutablePointer<FutexLock>.allocate(capacity: 1)
+        p.initialize(to: FutexLock())
         p.pointee.lock()
         let locked = p.pointee.isLocked
         #expect(locked)

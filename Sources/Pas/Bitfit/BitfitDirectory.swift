@@ -1,8 +1,5 @@
 import PasSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Counters and cursors of a directory. Lives in side memory so that the fast path updates
 /// plain memory (no class-property exclusivity checks).
@@ -383,13 +380,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     /// scavenger return the page up to a tick sooner. Other time sources are read as they are.
     @inlinable @inline(__always)
     func emptyStamp() -> UInt64 {
-        #if canImport(Glibc)
-        if stampsWithCoarseClock {
-            var ts = timespec()
-            clock_gettime(CLOCK_MONOTONIC_COARSE, &ts)
-            return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
-        }
-        #endif
+        if stampsWithCoarseClock { return MonotonicClock.coarseNanoseconds() }
         return time.nowNanoseconds()
     }
 

@@ -9,9 +9,12 @@ extension BitfitHeap: PageSharingParticipant {
         return t == .max ? nil : t
     }
 
-    /// `decommitEmptyPages(emptySinceAtMost:)`, for the pool.
-    public func decommitPages(emptySince deadline: UInt64) throws(PasError) -> Int {
-        try directory.decommitEmptyPages(emptySinceAtMost: deadline)
+    /// Decommits the pages that became empty at `limit` (nanoseconds of the heap's time
+    /// source) or earlier: the pool's pass, and `decommitEmptyPages(olderThan:)`'s. Returns the
+    /// bytes decommitted. Cost and thread-safety as for `decommitEmptyPages(olderThan:)`.
+    @discardableResult
+    public func decommitEmptyPages(emptySinceAtMost limit: UInt64) throws(PasError) -> Int {
+        try directory.decommitEmptyPages(emptySinceAtMost: limit)
     }
 
     /// Bytes of committed pages. Takes the heap's lock.

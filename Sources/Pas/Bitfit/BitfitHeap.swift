@@ -37,7 +37,7 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     }
 
     /// Creates an empty heap outside any page sharing pool: `timeSource` stamps pages when
-    /// they become empty (see `decommitEmptyPages(emptySinceAtMost:)`), and pages are
+    /// they become empty (see `decommitEmptyPages(olderThan:)`), and pages are
     /// decommitted only on request.
     public convenience init(chunks: Chunks, timeSource: any TimeSource) {
         self.init(chunks: chunks, time: timeSource, pool: nil, delay: nil)
@@ -160,19 +160,16 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// A snapshot of the heap's memory use. Cost: O(1) under the lock.
     public var statistics: BitfitStatistics { directory.statistics() }
 
-    /// Decommits (through `chunks.decommit`) every page that is entirely free; such pages are
-    /// committed again (`chunks.commit`) before reuse. Returns the bytes decommitted.
+    /// Decommits (through `chunks.decommit`) every page that has been entirely free for at
+    /// least `olderThan` by the heap's time source (`.zero`: every entirely free page); such
+    /// pages are committed again (`chunks.commit`) before reuse. Returns the bytes decommitted.
     /// Pages decommitted before a failure stay decommitted; the error is rethrown.
+    /// Cost: a pass over the directory's empty pages under the heap's lock, plus one system
+    /// call per run of adjacent pages. Thread-safe.
     @discardableResult
-    public func decommitEmptyPages() throws(PasError) -> Int {
-        try directory.decommitEmptyPages(emptySinceAtMost: .max)
-    }
-
-    /// Like `decommitEmptyPages()`, but only pages that have been empty since `deadline`
-    /// (in the heap's time source's nanoseconds) or earlier: the scavenger's hook.
-    @discardableResult
-    public func decommitEmptyPages(emptySinceAtMost deadline: UInt64) throws(PasError) -> Int {
-        try directory.decommitEmptyPages(emptySinceAtMost: deadline)
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        guard let limit = age.emptySinceLimit(now: { directory.time.nowNanoseconds() }) else { return 0 }
+        return try directory.decommitEmptyPages(emptySinceAtMost: limit)
     }
 
     /// Calls `body` with every committed empty page and the time it became empty, for page

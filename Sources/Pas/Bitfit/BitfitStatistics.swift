@@ -26,6 +26,7 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
     /// lowers the page's largest-free hint, so the same request does not visit it again.
     public var failedPageSearches: Int
 
+    /// A snapshot with every field given (the heap builds these; tests and tools may too).
     public init(liveBytes: Int, objectCount: Int, freeBytes: Int, pageCount: Int, emptyPageCount: Int,
                 committedBytes: Int, decommittedBytes: Int, chunkCount: Int, metadataBytes: Int,
                 reservedTableBytes: Int = 0, failedPageSearches: Int = 0) {
@@ -48,6 +49,7 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
         committedBytes == 0 ? 0 : 1 - Double(liveBytes) / Double(committedBytes)
     }
 
+    /// One line for logs: bytes, objects, pages, fragmentation.
     public var description: String {
         "live \(liveBytes) B in \(objectCount) objects, free \(freeBytes) B, \(pageCount) pages "
             + "(\(emptyPageCount) empty), committed \(committedBytes) B, decommitted \(decommittedBytes) B, "
@@ -59,8 +61,10 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
 public struct BitfitProblem: Sendable, Equatable, CustomStringConvertible {
     /// Start of the page concerned, or 0 for a heap-wide total.
     public var pageAddress: UInt
+    /// What is inconsistent, in words.
     public var description: String
 
+    /// A problem at `pageAddress` (0: heap-wide) described by `description`.
     public init(pageAddress: UInt, description: String) {
         self.pageAddress = pageAddress
         self.description = description

@@ -15,7 +15,9 @@ import PasSystem
 public final class CageChunkSource: ChunkSource, @unchecked Sendable {
     /// The reserved range every chunk lies in.
     public let cage: MemoryRange
+    /// The system page size: the granularity of `decommit` and `commit`.
     public let pageSize: Int
+    /// True: cage memory is ordinary read-write memory, so heaps may keep metadata in it.
     public var allowsMetadataInChunks: Bool { true }
     /// `cage.byteCount - 1` if the cage size is a power of two (for `clamp`), else 0.
     @usableFromInline let mask: UInt
@@ -64,6 +66,10 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
         if ownsReservation { try? VirtualMemory.release(cage) }
     }
 
+    /// Commits and hands out the next `byteCount` bytes (a multiple of `pageSize`) of the cage,
+    /// aligned to `alignment` (a power of two). Throws `.invalidSize`, `.invalidAlignment`,
+    /// `.outOfMemory` when the cage is full, or the commit's error. Cost: one system call,
+    /// under `lock`. Thread-safe.
     public func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         guard byteCount > 0, byteCount % pageSize == 0 else { throw .invalidSize(.allocate, byteCount) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
@@ -79,11 +85,17 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
         return chunk
     }
 
+    /// Gives the physical pages of `range` (inside the cage) back to the system; it reads zero
+    /// afterwards. Throws `.outsideReservation` for a range outside the cage, or the system
+    /// call's error. Cost: one system call, no lock. Thread-safe.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         guard cage.contains(range) else { throw .outsideReservation(.decommit, address: range.start, byteCount: range.byteCount) }
         try VirtualMemory.decommit(range)
     }
 
+    /// Makes a decommitted `range` usable again: a check that it lies in the cage (private
+    /// memory re-commits on touch). Throws `.outsideReservation` otherwise. No system call,
+    /// no lock. Thread-safe.
     public func commit(_ range: MemoryRange) throws(PasError) {
         // Decommitted private memory stays read-write and re-commits on touch.
         guard cage.contains(range) else { throw .outsideReservation(.commit, address: range.start, byteCount: range.byteCount) }
@@ -115,7 +127,10 @@ public final class CageChunkSource: ChunkSource, @unchecked Sendable {
 
 /// Fork: the cursor lock is held across the fork (stage `leaf`).
 extension CageChunkSource: ForkParticipant {
+/// Takes the cursor lock. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) { lock.lock() }
+/// Releases the cursor lock, in the parent.
     public func parentAfterFork(_ stage: ForkStage) { lock.unlock() }
+/// Releases the cursor lock, in the child.
     public func childAfterFork(_ stage: ForkStage) { lock.unlock() }
 }

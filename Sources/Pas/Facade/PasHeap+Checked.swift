@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PasSystem
 
 /// The checked API: every bad input is a typed `PasError`, never silent corruption.

@@ -4,9 +4,13 @@ import PasSystem
 extension PasHeap {
     /// A snapshot of the building blocks' accounting.
     public struct Statistics: Sendable {
+    /// The segregated heap of small objects (16 KiB pages).
         public var small: SegregatedHeapStatistics
+    /// The segregated heap of medium objects (128 KiB pages).
         public var medium: SegregatedHeapStatistics
+    /// The bitfit heap of objects too large for the segregated heaps.
         public var marge: BitfitStatistics
+    /// The large heap (objects beyond the bitfit heap's limit).
         public var large: LargeHeapStatistics
         /// Bytes of live objects (class sizes for segregated objects, granule-rounded sizes
         /// for the others).
@@ -21,20 +25,23 @@ extension PasHeap {
         return Statistics(small: small.statistics, medium: medium.statistics, marge: marge.statistics, large: l)
     }
 
-    /// Gives the memory of empty pages and whole free large pages back to the system.
-    /// `idleFor` (nanoseconds): only segregated pages empty for at least that long are
-    /// decommitted (0: all). Returns the number of bytes decommitted. The calling thread's
-    /// cache is flushed first so that its empty pages count. Thread-safe.
+    /// Gives the memory of pages that have been empty (segregated and bitfit pages) or free
+    /// (whole large pages) for at least `olderThan` (`.zero`: all of them) back to the system.
+    /// Returns the number of bytes decommitted. Best effort: a building block whose decommit
+    /// fails keeps the pages it could not give back committed (a later call retries them), and
+    /// the others still run, so the call never fails. The calling thread's cache is flushed
+    /// first so that its empty pages count. Cost: a decommit pass of each building block (see
+    /// theirs). Thread-safe.
     @discardableResult
-    public func scavenge(idleFor: UInt64 = 0) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) -> Int {
         small.flushThreadCache()
         medium.flushThreadCache()
         var bytes = 0
-        bytes += (try? small.decommitEmptyPages(idleFor: idleFor)) ?? 0
-        bytes += (try? medium.decommitEmptyPages(idleFor: idleFor)) ?? 0
-        bytes += (try? marge.decommitEmptyPages()) ?? 0
+        bytes += (try? small.decommitEmptyPages(olderThan: age)) ?? 0
+        bytes += (try? medium.decommitEmptyPages(olderThan: age)) ?? 0
+        bytes += (try? marge.decommitEmptyPages(olderThan: age)) ?? 0
         largeLock.lock()
-        bytes += (try? large.decommitFreePages()) ?? 0
+        bytes += (try? large.decommitEmptyPages(olderThan: age)) ?? 0
         largeLock.unlock()
         return bytes
     }
@@ -61,7 +68,10 @@ extension PasHeap {
 /// Fork: `largeLock` is held across the fork (stage `facade`, before the building blocks' own
 /// locks, which they register themselves).
 extension PasHeap: ForkParticipant {
+/// Takes `largeLock`. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) { largeLock.lock() }
+/// Releases `largeLock`, in the parent.
     public func parentAfterFork(_ stage: ForkStage) { largeLock.unlock() }
+/// Releases `largeLock`, in the child.
     public func childAfterFork(_ stage: ForkStage) { largeLock.unlock() }
 }

@@ -94,8 +94,8 @@ public final class PasHeap: @unchecked Sendable {
     ///
     /// Page sharing: the four heaps report empty pages to `pageSharing` (by default the
     /// process-wide pool, whose scavenger returns pages idle for its delay); `nil` returns pages
-    /// only on `scavenge`. A heap given its own `timeSource` joins no pool.
-    public init(cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStartSharing: Bool = true,
+    /// only on `decommitEmptyPages(olderThan:)`. A heap given its own `timeSource` joins no pool.
+    public init(cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStart: Bool = true,
                 timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let clock: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
@@ -121,11 +121,11 @@ public final class PasHeap: @unchecked Sendable {
             sources = (try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
                        try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange))
             if let pool {
-                small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, pageSharing: pool)
-                medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, pageSharing: pool)
+                small = try SegregatedHeap(chunks: sources.0, coldStart: coldStart, pageSharing: pool)
+                medium = try SegregatedHeap(chunks: sources.1, coldStart: coldStart, pageSharing: pool)
             } else {
-                small = try SegregatedHeap(chunks: sources.0, coldStartSharing: coldStartSharing, timeSource: clock)
-                medium = try SegregatedHeap(chunks: sources.1, coldStartSharing: coldStartSharing, timeSource: clock)
+                small = try SegregatedHeap(chunks: sources.0, coldStart: coldStart, timeSource: clock)
+                medium = try SegregatedHeap(chunks: sources.1, coldStart: coldStart, timeSource: clock)
             }
         } catch {
             try? VirtualMemory.release(whole)
@@ -200,7 +200,15 @@ public final class PasHeap: @unchecked Sendable {
 
     /// Which building block owns an address.
     public enum Region: Sendable, Equatable {
-        case small, medium, marge, large
+        /// The small segregated heap's region (objects up to `smallLimit`).
+        case small
+        /// The medium segregated heap's region (objects up to `mediumLimit`, and small ones
+        /// spilled from a full small region).
+        case medium
+        /// The bitfit heap's region (objects up to `margeLimit`).
+        case marge
+        /// The large heap's region (larger and aligned objects, and spills from the others).
+        case large
         /// Not in the cage.
         case foreign
     }

@@ -73,8 +73,8 @@ public protocol ForkParticipant: AnyObject {
 /// The process-wide list of fork participants, and the one `pthread_atfork` registration
 /// that runs their handlers.
 ///
-/// Every heap, pool and shared structure of Pas registers when it is created, so a child of a
-/// multithreaded process never inherits a Pas lock held by a thread that does not exist in the
+/// Every heap, pool and process-wide structure of Pas registers when it is created, so a child
+/// of a multithreaded process never inherits a Pas lock held by a thread that does not exist in the
 /// child. Cost: registration appends to a list under a lock (once per object); a fork pays
 /// one call per registration and stage, plus whatever the participants do (the JIT heap copies
 /// its resident code). Nothing on an allocation fast path is involved.
@@ -106,7 +106,7 @@ public protocol ForkParticipant: AnyObject {
 ///   (`ForkRegistry.register(source, stage: .pageSource)`);
 /// - `MetadataPages` and `VirtualMemory`: no lock (stateless system calls);
 /// - the thread-local slot's `pthread_once` and key (CPasShim): set up once, before any heap;
-/// - the bootstrap arena and the start gate of the malloc library (CPasShim): lock-free; the
+/// - the bootstrap arena and the start gate of the malloc library (CPasMalloc): lock-free; the
 ///   gate's state is reset by `MallocFork` in the child;
 /// - lazily initialised globals (`PageSharingPool.shared`, `HeapRegistry.shared`, the C API's
 ///   process JIT heap): Swift's one-time initialisation, which a child inherits in progress
@@ -115,8 +115,8 @@ public protocol ForkParticipant: AnyObject {
 /// - pas-bench's result lock: a benchmark executable, not library code, that never forks.
 public enum ForkRegistry {
     /// Registers `participant` (unretained) for `stage`. Registering the same object again for
-    /// the same stage counts a reference instead of adding an entry (shared structures are
-    /// registered by each user). Cost: a lock and an array insertion.
+    /// the same stage counts a reference instead of adding an entry (a structure several objects
+    /// use is registered by each of them). Cost: a lock and an array insertion.
     public static func register<P: ForkParticipant>(_ participant: P, stage: ForkStage) {
         ForkTable.shared.register(participant, stage: stage)
     }
@@ -126,9 +126,6 @@ public enum ForkRegistry {
     public static func unregister<P: ForkParticipant>(_ participant: P, stage: ForkStage) {
         ForkTable.shared.unregister(ObjectIdentifier(participant), stage: stage)
     }
-
-    /// Number of registered entries (for tests). Takes the registry's lock.
-    public static var entryCount: Int { ForkTable.shared.count }
 
     /// True if `participant` is registered for `stage` (for tests). Takes the registry's lock.
     public static func isRegistered<P: ForkParticipant>(_ participant: P, stage: ForkStage) -> Bool {
@@ -181,8 +178,6 @@ final class ForkTable: @unchecked Sendable {
     let lock = FutexLock()
     /// Sorted by stage; within a stage, in registration order.
     private var entries: [Entry] = []
-
-    var count: Int { lock.withLock { entries.count } }
 
     func contains(_ identity: ObjectIdentifier, stage: ForkStage) -> Bool {
         lock.withLock { entries.contains { $0.identity == identity && $0.stage == stage } }

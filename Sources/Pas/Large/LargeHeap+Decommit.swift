@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Protocol (all under `decommitLock`, so one pass at a time per heap):
 /// 1. Choose, under `lock`: runs of whole free pages old enough and not yet decommitted, then
-///    pages shared by free ranges of different types that are all old enough, go into the
+///    partial pages (covered by free ranges of different types) that are all old enough, go into the
 ///    decommitted set at once (and into the plan), and `decommitInFlight` is set.
 /// 2. Decommit, without `lock`: one `chunks.decommit` per run, in plan order, stopping at the
 ///    first failure.
@@ -19,9 +19,11 @@ extension LargeHeap {
     /// Runs a plan can hold: 16 system pages of metadata.
     static var planCapacity: Int { 16 * SystemInfo.pageSize / MemoryLayout<LargeDecommitRun>.stride }
 
-    /// Like `decommitFreePages()`, but only for free ranges whose last growth happened at or
-    /// before `epoch` (see `freeEpoch`). A range that merged with a newer free counts as new.
-    public func decommitFreePages(freedAtOrBefore epoch: UInt64) throws(PasError) -> Int {
+    /// Like `decommitEmptyPages(olderThan:)`, but only for free ranges whose last growth happened
+    /// at or before `limit` (a stamp, see `freeEpoch`): the pool's pass. A range that merged with
+    /// a newer free counts as new. Cost and thread-safety as for `decommitEmptyPages(olderThan:)`.
+    @discardableResult
+    public func decommitEmptyPages(emptySinceAtMost limit: UInt64) throws(PasError) -> Int {
         decommitLock.lock()
         defer { decommitLock.unlock() }
         // A heap that never allocated has nothing to decommit (and needs no plan pages).
@@ -40,7 +42,7 @@ extension LargeHeap {
             lock.unlock()
             return 0
         }
-        let (count, remaining, metadataError) = core!.planDecommit(freedAtOrBefore: epoch, into: plan,
+        let (count, remaining, metadataError) = core!.planDecommit(emptySinceAtMost: limit, into: plan,
                                                                    capacity: Self.planCapacity)
         earliestFree.store(remaining, ordering: .sequentiallyConsistent)
         lock.unlock()
@@ -77,7 +79,7 @@ extension LargeHeap {
         return bytes
     }
 
-    /// A free range that may hold a free page (whole, or shared with free ranges of other
+    /// A free range that may hold a free page (whole, or partial, with free ranges of other
     /// types) was made at `stamp`. Needs `lock`.
     @inline(__always)
     func noteFreePages(since stamp: UInt64) {
@@ -103,16 +105,11 @@ extension LargeHeap {
 /// ranges are the candidates, stamped when their range last grew, and pages covered by
 /// several free ranges, stamped when the last of them grew.
 extension LargeHeap: PageSharingParticipant {
-    /// Lower bound of the stamps of the committed free pages (whole or shared), or nil.
+    /// Lower bound of the stamps of the committed free pages (whole or partial), or nil.
     /// One atomic load.
     public var earliestEmptyTime: UInt64? {
         let t = earliestFree.load(ordering: .acquiring)
         return t == .max ? nil : t
-    }
-
-    /// `decommitFreePages(freedAtOrBefore:)`, for the pool.
-    public func decommitPages(emptySince deadline: UInt64) throws(PasError) -> Int {
-        try decommitFreePages(freedAtOrBefore: deadline)
     }
 
     /// Bytes drawn from the chunk source and not decommitted. Takes the heap's lock.

@@ -24,7 +24,8 @@ extension LargeHeap {
         guard let slot = core!.map.find(address) else { throw core!.misuse(address, .deallocate) }
         try retire(pointer, Int(core!.map[slot: slot].size))
         let now = time.nowNanoseconds()
-        if try core!.deallocate(address, now: now) { noteFreePages(since: core!.epoch) }
+        try core!.deallocate(address, now: now)
+        noteFreePages(since: core!.epoch)
     }
 
     /// Shrinks the live object at `pointer` like `shrink(_:to:)`, first calling `retire` with

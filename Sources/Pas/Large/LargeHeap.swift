@@ -12,7 +12,7 @@ import Synchronization
 ///   type memory rule).
 /// - The heap never reads or writes the memory it manages: all metadata lives in ordinary
 ///   pages of its own, so it can manage code memory.
-/// - Whole free pages can be decommitted (`decommitFreePages`); they are re-committed with
+/// - Whole free pages can be decommitted (`decommitEmptyPages`); they are re-committed with
 ///   `chunks.commit` before any of their bytes is handed out again.
 ///
 /// Thread-safety: every method may be called from any thread; one lock per heap serialises
@@ -225,7 +225,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// The free epoch: the stamp of the latest free, shrink or growth, in the time source's
     /// nanoseconds (strictly increasing). Every free range remembers the epoch at which it
     /// last grew. A scavenger samples it at time T and later passes the sample to
-    /// `decommitFreePages(freedAtOrBefore:)` to decommit only memory that has been free since T.
+    /// `decommitEmptyPages(emptySinceAtMost:)` to decommit only memory that has been free since T.
     public var freeEpoch: UInt64 {
         lock.lock()
         defer { lock.unlock() }
@@ -233,11 +233,16 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     }
 
     /// Decommits, through `chunks.decommit`, every whole page of free memory that is not
-    /// decommitted yet (including pages shared by adjacent free ranges of different types),
-    /// and returns the bytes decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
+    /// decommitted yet (including partial pages covered by adjacent free ranges of different
+    /// types) and has been free for at least `olderThan` by the heap's time source (`.zero`: all
+    /// of them; a range that merged with a newer free counts as new), and returns the bytes
+    /// decommitted. Pages partly used by a live object stay. On a failure the pages decommitted
     /// so far stay recorded and the error is thrown. Cost: O(free ranges × log n) plus one
     /// system call per run of pages; the heap's lock is not held during the system calls.
-    public func decommitFreePages() throws(PasError) -> Int {
-        try decommitFreePages(freedAtOrBefore: .max)
+    /// Thread-safe (one pass at a time).
+    @discardableResult
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        guard let limit = age.emptySinceLimit(now: { time.nowNanoseconds() }) else { return 0 }
+        return try decommitEmptyPages(emptySinceAtMost: limit)
     }
 }

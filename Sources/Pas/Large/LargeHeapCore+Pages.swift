@@ -39,20 +39,20 @@ extension LargeHeapCore {
     /// Phase 1 of a decommit pass (see `LargeHeap+Decommit.swift`): records in the
     /// decommitted set, and in `plan`, up to `capacity` runs of pages not decommitted yet:
     /// first the runs of whole pages inside a free range whose stamp is at most `limit`, then
-    /// the pages shared by several free ranges (of different types, which never coalesce)
-    /// that cover them entirely and all have a stamp of at most `limit`. A shared page's stamp
+    /// the partial pages that several free ranges (of different types, which never coalesce)
+    /// cover entirely together, all with a stamp of at most `limit`. A partial page's stamp
     /// is the latest of its ranges' stamps. Sets `decommitInFlight` if it chose any run.
     /// Returns the number of runs, the earliest stamp of the committed free pages left over
-    /// (whole or shared), and a metadata error that ended the choice early (the runs chosen
+    /// (whole or partial), and a metadata error that ended the choice early (the runs chosen
     /// before it stand). Cost: O(free ranges × log n).
-    mutating func planDecommit(freedAtOrBefore limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
+    mutating func planDecommit(emptySinceAtMost limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
                                capacity: Int) -> (count: Int, remaining: UInt64, error: PasError?) {
         var count = 0
         var remaining = UInt64.max
         var failure: PasError? = nil
         // Pages free ranges cover in part; temporary pool nodes, returned before this ends.
-        var shared: UInt32 = 0
-        defer { releaseTree(shared) }
+        var partial: UInt32 = 0
+        defer { releaseTree(partial) }
         var x = pool.treap.ceiling(freeRoot, 0, 0)
         while x != 0 {
             let n = pool.treap[x]
@@ -88,7 +88,7 @@ extension LargeHeapCore {
             }
             if failure == nil {
                 do {
-                    try countPartialPages(of: n, into: &shared)
+                    try countPartialPages(of: n, into: &partial)
                 } catch {
                     // The pages this range shares may go uncounted: report them as left over.
                     failure = error
@@ -99,7 +99,7 @@ extension LargeHeapCore {
             }
             x = pool.treap.higher(freeRoot, n.type, n.start)
         }
-        var p = pool.treap.ceiling(shared, 0, 0)
+        var p = pool.treap.ceiling(partial, 0, 0)
         while p != 0 {
             let page = pool.treap[p]
             let pageEnd = page.start + UInt(pageSize)
@@ -122,7 +122,7 @@ extension LargeHeapCore {
                     remaining = Swift.min(remaining, page.stamp)
                 }
             }
-            p = pool.treap.higher(shared, 0, page.start)
+            p = pool.treap.higher(partial, 0, page.start)
         }
         if count > 0 { decommitInFlight = true }
         return (count, remaining, failure)

@@ -129,9 +129,8 @@ struct LargeHeapCore {
     }
 
     /// Adds `start ..< end` to the free store as `type`, merging it with touching free ranges
-    /// of the same type. Needs one spare node. Expected O(log n). Returns the merged range.
-    @discardableResult
-    mutating func insertFree(start: UInt, end: UInt, type: UInt32, stamp: UInt64) -> (start: UInt, end: UInt) {
+    /// of the same type. Needs one spare node. Expected O(log n).
+    mutating func insertFree(start: UInt, end: UInt, type: UInt32, stamp: UInt64) {
         let t = pool.treap
         var s = start, e = end, st = stamp
         let left = t.lower(freeRoot, type, start)
@@ -154,32 +153,22 @@ struct LargeHeapCore {
         pool.treap.insert(&freeRoot, x)
         freeRangeCount += 1
         freeBytes += Int(end - start)
-        return (s, e)
-    }
-
-    /// True if the free range `start ..< end` holds a whole page, or shares its first or last
-    /// page with other memory: such a page may now be free end to end, covered by free ranges
-    /// of different types (a decommit pass finds out). Since a non-empty range aligned to
-    /// pages at both ends holds a whole page, this is true for every non-empty range; it
-    /// is kept as a named check so the reason is written down once.
-    func mayHoldFreePage(_ range: (start: UInt, end: UInt)) -> Bool {
-        Alignment.roundUp(range.start, to: pageSize) < Alignment.roundDown(range.end, to: pageSize)
-            || range.start % UInt(pageSize) != 0 || range.end % UInt(pageSize) != 0
     }
 
     // MARK: Deallocation and queries
 
     /// Frees the live object starting at `address`; its range becomes free with its type,
-    /// stamped `now`. Returns true if the merged free range may hold a free page (see
-    /// `mayHoldFreePage`).
-    mutating func deallocate(_ address: UInt, now: UInt64) throws(PasError) -> Bool {
+    /// stamped `now`. The merged free range may then hold a free page: a whole one, or a
+    /// partial page that free ranges of different types now cover end to end (a decommit
+    /// pass finds out).
+    mutating func deallocate(_ address: UInt, now: UInt64) throws(PasError) {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .deallocate) }
         let entry = map[slot: slot]
         map.remove(slot: slot)
         liveBytes -= Int(entry.size)
         let stamp = advanceEpoch(now)
-        return mayHoldFreePage(insertFree(start: address, end: address + entry.size, type: entry.type, stamp: stamp))
+        insertFree(start: address, end: address + entry.size, type: entry.type, stamp: stamp)
     }
 
     /// The size of the live object starting at `address`.
@@ -190,7 +179,8 @@ struct LargeHeapCore {
 
     /// Shrinks the live object at `address` to `newSize` (a positive multiple of the
     /// granule); the tail returns to the free store with the object's type, stamped `now`.
-    /// Returns true if the merged free range may hold a free page (see `mayHoldFreePage`).
+    /// Returns true if it freed a tail (the merged free range may then hold a free page, as
+    /// for `deallocate`), false if `newSize` is the object's size.
     mutating func shrink(_ address: UInt, to newSize: Int, requested: Int, now: UInt64) throws(PasError) -> Bool {
         try pool.reserve(1)
         guard let slot = map.find(address) else { throw misuse(address, .shrink) }
@@ -201,7 +191,8 @@ struct LargeHeapCore {
         map[slot: slot].size = want
         liveBytes -= Int(entry.size - want)
         let stamp = advanceEpoch(now)
-        return mayHoldFreePage(insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: stamp))
+        insertFree(start: address + want, end: address + entry.size, type: entry.type, stamp: stamp)
+        return true
     }
 
     /// True if `address` lies in a chunk this heap draws from.

@@ -17,6 +17,7 @@ public struct LargeHeapStatistics: Hashable, Sendable {
     /// Bytes of ordinary pages holding the heap's metadata (tree nodes, large map).
     public var metadataBytes: Int
 
+    /// A snapshot with every field given (the heap builds these; tests and tools may too).
     public init(liveBytes: Int, freeBytes: Int, objectCount: Int, freeRangeCount: Int, committedBytes: Int,
                 decommittedBytes: Int, chunkBytes: Int, metadataBytes: Int) {
         self.liveBytes = liveBytes

@@ -13,11 +13,13 @@ public struct LargeHeapType: Hashable, Sendable, CustomStringConvertible {
     /// The tag. Zero is `untyped`.
     public let rawValue: UInt32
 
+    /// The tag `rawValue` (0 is `untyped`). Free.
     @inlinable
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     /// Memory that carries no type: fresh chunk memory and objects allocated without a type.
     public static let untyped = LargeHeapType(rawValue: 0)
 
+    /// `untyped`, or `type#` and the tag.
     public var description: String { rawValue == 0 ? "untyped" : "type#\(rawValue)" }
 }

@@ -74,11 +74,4 @@ extension LargeNodePool {
         }
         return removed
     }
-
-    /// Total bytes in the set. O(n).
-    func spanBytes(_ root: UInt32) -> Int {
-        if root == 0 { return 0 }
-        let n = treap[root]
-        return Int(n.end - n.start) + spanBytes(n.left) + spanBytes(n.right)
-    }
 }

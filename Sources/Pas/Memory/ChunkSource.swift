@@ -36,9 +36,13 @@ public protocol ChunkSource: AnyObject, Sendable {
 /// chunk by chunk. Thread-safety: all methods may be called concurrently; `lock` protects
 /// the bump cursor and the list of reservations.
 public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unchecked Sendable {
+    /// The page source reservations are made through.
     public let source: Source
+    /// Bytes reserved at a time (a larger chunk gets a reservation of its own).
     public let reservationSize: Int
+    /// The page source's page size: the granularity of `decommit` and `commit`.
     public var pageSize: Int { source.pageSize }
+    /// True: chunks are ordinary read-write memory, so heaps may keep metadata in them.
     public var allowsMetadataInChunks: Bool { true }
 
     /// Protects `cursor`, `limit` and `reservations`. Held across reserve/commit system calls
@@ -50,6 +54,8 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
     private var limit: UInt = 0
     private var reservations: [MemoryRange] = []
 
+    /// A source that reserves `reservationSize` bytes at a time from `source`. Registers with
+    /// `ForkRegistry`; reserves nothing until the first chunk. Thread-safe once created.
     public init(source: Source, reservationSize: Int = 64 << 20) {
         self.source = source
         self.reservationSize = reservationSize
@@ -63,6 +69,10 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
         for r in reservations { try? source.release(r) }
     }
 
+    /// Commits and hands out `byteCount` bytes (a multiple of the page size) aligned to
+    /// `alignment` (a power of two), reserving more address space when the current reservation
+    /// is used up. Throws `.invalidSize`, `.invalidAlignment` or the page source's error.
+    /// Cost: one or two system calls, under `lock`. Thread-safe.
     public func allocateChunk(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         let page = source.pageSize
         guard byteCount > 0, byteCount % page == 0 else { throw .invalidSize(.allocate, byteCount) }
@@ -86,10 +96,14 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
         return chunk
     }
 
+    /// Gives the physical pages of `range` back through the page source; it reads zero
+    /// afterwards. Throws the page source's error. Cost: one system call, no lock. Thread-safe.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         try source.decommit(range)
     }
 
+    /// Makes a decommitted `range` usable again (tells the page source; private memory
+    /// re-commits on touch). Throws the page source's error. No lock. Thread-safe.
     public func commit(_ range: MemoryRange) throws(PasError) {
         // Decommitted private memory stays accessible and re-commits on touch; only tell the
         // source so that a mock can observe (and fail) the step.
@@ -102,7 +116,10 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
 
 /// Fork: the cursor lock is held across the fork (stage `leaf`).
 extension ReservationChunkSource: ForkParticipant {
+/// Takes the cursor lock. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) { lock.lock() }
+/// Releases the cursor lock, in the parent.
     public func parentAfterFork(_ stage: ForkStage) { lock.unlock() }
+/// Releases the cursor lock, in the child.
     public func childAfterFork(_ stage: ForkStage) { lock.unlock() }
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PasSystem
 
 /// The scavenger thread's mutex, condition variable and flags.
@@ -10,63 +7,32 @@ import PasSystem
 /// `registryLock` (fork stage `poolState`; a fork child re-initialises it, see `resetInChild`). The thread never calls a participant while holding it, except for the
 /// lock-free `earliestEmptyTime` loads of its exit check.
 final class ScavengerThreadControl: @unchecked Sendable {
-    /// Invariant: allocated and initialised in `init`, destroyed in `deinit`; never moved.
-    let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    let condition: UnsafeMutablePointer<pthread_cond_t>
+    /// The mutex and its condition, waited on with deadlines on the monotonic clock.
+    let mutex = ConditionMutex()
     /// Set by `stopScavengerThread`; the thread exits at its next check. Under `mutex`.
     var stopRequested = false
     /// False while background scavenging is disabled. Under `mutex`.
     var enabled = true
 
-    init() {
-        mutex = .allocate(capacity: 1)
-        condition = .allocate(capacity: 1)
-        initialiseMutexAndCondition()
-    }
-
-    /// Initialises `mutex`, and `condition` on the monotonic clock (the scavenger's waits are
-    /// deadlines on that clock).
-    private func initialiseMutexAndCondition() {
-        pthread_mutex_init(mutex, nil)
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
-
     /// In a fork child, on its only thread, with `mutex` held by that thread (the prepare handler
     /// took it): releases it and re-initialises the mutex and the condition, whose waiter
     /// bookkeeping may name threads of the parent; clears the stop request.
-    /// Both are initialised afresh without being destroyed: destroying a condition waits for
-    /// its waiters, which here are threads that do not exist.
+    /// Both are initialised afresh without being destroyed (`ConditionMutex.resetInForkChild`).
     func resetInChild() {
-        pthread_mutex_unlock(mutex)
-        initialiseMutexAndCondition()
+        mutex.resetInForkChild()
         stopRequested = false
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    func lock() { mutex.lock() }
+    func unlock() { mutex.unlock() }
 
     /// Waits on the condition for at most `nanoseconds` (real time). Needs `mutex`.
-    func wait(nanoseconds: UInt64) {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let total = UInt64(ts.tv_nsec) &+ nanoseconds % 1_000_000_000
-        ts.tv_sec += Int(nanoseconds / 1_000_000_000) + Int(total / 1_000_000_000)
-        ts.tv_nsec = Int(total % 1_000_000_000)
-        pthread_cond_timedwait(condition, mutex, &ts)
-    }
+    func wait(nanoseconds: UInt64) { mutex.wait(nanoseconds: nanoseconds) }
 
-    func broadcast() { pthread_cond_broadcast(condition) }
+    /// Waits on the condition until a broadcast (or a spurious wake-up). Needs `mutex`.
+    func wait() { mutex.wait() }
+
+    func broadcast() { mutex.broadcast() }
 }
 
 extension PageSharingPool {
@@ -85,13 +51,12 @@ extension PageSharingPool {
         threadState.store(Self.threadRunning, ordering: .sequentiallyConsistent)
         // The thread owns one reference to the pool until it exits.
         let context = Unmanaged.passRetained(self).toOpaque()
-        var id = pthread_t()
-        let rc = pthread_create(&id, nil, { raw in
+        let rc = SystemThread.startDetached({ raw in
             // Invariant: `raw` is the retained pool passed below; taken exactly once here.
             let pool = Unmanaged<PageSharingPool>.fromOpaque(raw!).takeRetainedValue()
             pool.scavengerMain()
             return nil
-        }, context)
+        }, context: context)
         if rc != 0 {
             threadState.store(Self.threadIdle, ordering: .sequentiallyConsistent)
             Unmanaged<PageSharingPool>.fromOpaque(context).release()
@@ -101,7 +66,6 @@ extension PageSharingPool {
             }
             return
         }
-        pthread_detach(id)
         withCounters { $0.threadStarts += 1 }
     }
 
@@ -157,7 +121,7 @@ extension PageSharingPool {
             thread.stopRequested = true
             thread.broadcast()
             while threadState.load(ordering: .relaxed) == Self.threadRunning {
-                pthread_cond_wait(thread.condition, thread.mutex)
+                thread.wait()
             }
         }
         thread.unlock()

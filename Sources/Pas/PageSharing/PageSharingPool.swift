@@ -1,15 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import PasSystem
 import Synchronization
 
 /// The pool every heap reports its empty pages to, and the scavenger that gives pages back
 /// to the system once they have been empty for longer than a delay (default 300 ms).
 ///
-/// Participants (`PageSharingParticipant`: bitfit heaps, large heaps, later segregated
-/// directories) register once, when they are created. A participant publishes the earliest
-/// time one of its committed pages became empty as an atomic word; when that word goes from
+/// Participants (`PageSharingParticipant`: bitfit, large and segregated heaps) register once,
+/// when they are created. A participant publishes the earliest time one of its committed
+/// pages became empty as an atomic word; when that word goes from
 /// "none" to a time it calls `participantHasEmptyPages()`, which is one atomic load while
 /// the scavenger runs and starts the scavenger thread otherwise. Frees that leave a page
 /// empty while the participant already has empty pages cost nothing more.
@@ -137,8 +134,8 @@ public final class PageSharingPool: @unchecked Sendable {
     }
 
     static var environmentDelayMilliseconds: Int64? {
-        guard let text = getenv("PAS_SCAVENGE_DELAY_MS") else { return nil }
-        return Int64(String(cString: text)).flatMap { $0 >= 0 ? $0 : nil }
+        guard let text = ProcessEnvironment.value(of: "PAS_SCAVENGE_DELAY_MS") else { return nil }
+        return Int64(text).flatMap { $0 >= 0 ? $0 : nil }
     }
 
     // MARK: Registration
@@ -146,7 +143,7 @@ public final class PageSharingPool: @unchecked Sendable {
     /// Registers `participant` (held weakly) with its own `delay`, or the pool's if nil.
     /// Cost: appends to a list under a lock; call once per participant, at creation.
     public func register(_ participant: any PageSharingParticipant, delay: Duration? = nil) -> PageSharingRegistration {
-        let r = PageSharingRegistration(participant, delayNanoseconds: delay?.clampedNanoseconds)
+        let r = PageSharingRegistration(participant, delay: delay)
         withRegistry { $0.append(r) }
         if participant.earliestEmptyTime != nil { participantHasEmptyPages() }
         return r
@@ -207,13 +204,13 @@ public final class PageSharingPool: @unchecked Sendable {
         let retryGap = max(poolDelay, periodNanoseconds.load(ordering: .relaxed))
         var attempted = false
         for (r, p) in live {
-            let delay = r.delayNanoseconds ?? poolDelay
+            let delay = r.delay?.clampedNanoseconds ?? poolDelay
             let deadline: UInt64 = everything ? .max : (now >= delay ? now - delay : 0)
             if let earliest = p.earliestEmptyTime ?? (everything ? 0 : nil),
                everything || (earliest <= deadline && now >= r.retryAfter) {
                 attempted = true
                 do {
-                    report.decommittedBytes += try p.decommitPages(emptySince: deadline)
+                    report.decommittedBytes += try p.decommitEmptyPages(emptySinceAtMost: deadline)
                     r.retryAfter = 0
                 } catch {
                     report.failures.append(error)

@@ -23,6 +23,7 @@ public struct PageSharingStatistics: Sendable, CustomStringConvertible {
     /// True while the scavenger thread exists.
     public var isScavengerRunning: Bool
 
+    /// One line for logs: sizes in KiB, passes, failures, the thread's state.
     public var description: String {
         var s = "\(participantCount) participants, committed \(committedBytes >> 10) KiB, "
         s += "decommitted \(decommittedBytes >> 10) KiB (total \(totalDecommittedBytes >> 10) KiB in \(passCount) passes), "

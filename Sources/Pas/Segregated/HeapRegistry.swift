@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 
 /// What the registry knows about one segregated heap.
@@ -7,7 +6,7 @@ struct HeapSlot {
     /// False once the heap is deinitialised. Protected by the heap's lock.
     var alive: Bool
     /// The heap's metadata while alive. Protected by the heap's lock.
-    var core: UnsafeMutablePointer<HeapCore>?
+    var core: UnsafeMutablePointer<SegregatedHeapCore>?
     /// First local-allocator slot of the heap in every thread cache. Written once at
     /// registration (under the registry lock), then read-only.
     var allocatorBase: Int
@@ -30,7 +29,7 @@ struct HeapSlot {
 ///
 /// Locks: `registryLock` protects `heapCount` and `nextAllocator`; it is a leaf and is never held
 /// together with a heap lock. `heapLocks[i]` protects heap i's slot (`alive`, `core`) and all of
-/// that heap's page and directory state (see `HeapCore`); it is taken before the chunk source's
+/// that heap's page and directory state (see `SegregatedHeapCore`); it is taken before the chunk source's
 /// own lock, and never together with another heap's lock.
 ///
 /// Fork: the registry is the `ForkParticipant` of every segregated heap (and so of every
@@ -68,7 +67,7 @@ final class HeapRegistry: @unchecked Sendable {
         slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)
         slots.initialize(repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
                          count: HeapRegistry.maxHeaps)
-        if pas_shim_thread_slot_set_destructor(threadCacheDestructor) != 0 { return nil }
+        if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
     }
@@ -94,7 +93,7 @@ final class HeapRegistry: @unchecked Sendable {
     @inline(__always) func unlock(heap index: Int) { (heapLocks + index).pointee.unlock() }
 
     /// Publishes a heap's metadata. Caller holds no lock.
-    func activate(heap index: Int, core: UnsafeMutablePointer<HeapCore>) {
+    func activate(heap index: Int, core: UnsafeMutablePointer<SegregatedHeapCore>) {
         lock(heap: index)
         slots[index].core = core
         slots[index].alive = true
@@ -110,7 +109,7 @@ final class HeapRegistry: @unchecked Sendable {
     }
 
     /// The live heap's metadata. Caller holds heap `index`'s lock.
-    @inline(__always) func core(ofHeap index: Int) -> UnsafeMutablePointer<HeapCore>? {
+    @inline(__always) func core(ofHeap index: Int) -> UnsafeMutablePointer<SegregatedHeapCore>? {
         slots[index].alive ? slots[index].core : nil
     }
 }
@@ -143,7 +142,7 @@ extension HeapRegistry: ForkParticipant {
     @usableFromInline func childAfterFork(_ stage: ForkStage) { parentAfterFork(stage) }
 }
 
-/// Runs at thread exit (through the shim's pthread key) with the thread cache's address.
+/// Runs at thread exit (through `ThreadLocalSlot`'s destructor) with the thread cache's address.
 let threadCacheDestructor: @convention(c) (UnsafeMutableRawPointer?) -> Void = { cache in
     if let cache { ThreadCache.destroy(cache) }
 }

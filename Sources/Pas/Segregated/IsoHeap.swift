@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 
 /// A heap for values of one type `T`: a segregated heap with a single size class of
@@ -16,11 +15,12 @@ import PasSystem
 /// Thread-safety: every method may be called from any thread.
 public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     // The fast paths touch neither heap object (that would cost a retain and a release); they
-    // use `allocatorOffset` and the page layout, and hand `self` to the out-of-line slow paths.
-    @usableFromInline let small: SegregatedHeap<SmallPagesConfig, Chunks>?
-    @usableFromInline let medium: SegregatedHeap<MediumPagesConfig, Chunks>?
-    /// Byte offset of the heap's only local allocator in a thread cache.
-    @usableFromInline let allocatorOffset: Int
+    // use `segregated.allocatorOffset` and the page layout, and hand `self` to the out-of-line
+    // slow paths.
+    /// The heap of `objectSize`-byte objects. Invariant: its `small` is set exactly when
+    /// `usesSmallPages` (both compare `objectSize`, already a multiple of the alignment, with
+    /// `SmallPagesConfig.maxObjectSize`).
+    @usableFromInline let segregated: SingleClassHeap<Chunks>
 
     /// Bytes of each object: `T`'s stride rounded up to 16 and to its alignment.
     @inlinable
@@ -36,39 +36,17 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     /// Page sharing as for `SegregatedHeap`: the pool's clock and scavenger unless `timeSource` is given.
     public init(chunks: Chunks, timeSource: (any TimeSource)? = nil,
                 pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
-        let align = max(MemoryLayout<T>.alignment, SizeClasses.minAlign)
-        if Self.usesSmallPages {
-            let h = try SegregatedHeap<SmallPagesConfig, Chunks>(chunks: chunks, objectSize: Self.objectSize,
-                                                                 alignment: align, timeSource: timeSource,
-                                                                 pageSharing: pageSharing, scavengeDelay: scavengeDelay)
-            small = h
-            medium = nil
-            allocatorOffset = h.allocatorOffset
-        } else {
-            let h = try SegregatedHeap<MediumPagesConfig, Chunks>(chunks: chunks, objectSize: Self.objectSize,
-                                                                  alignment: align, timeSource: timeSource,
-                                                                 pageSharing: pageSharing, scavengeDelay: scavengeDelay)
-            small = nil
-            medium = h
-            allocatorOffset = h.allocatorOffset
-        }
+        segregated = try SingleClassHeap(chunks: chunks, objectSize: Self.objectSize,
+                                         alignment: max(MemoryLayout<T>.alignment, SizeClasses.minAlign),
+                                         timeSource: timeSource, pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
     /// Memory for one `T` (uninitialised), or nil if no memory is available. Cost when the
     /// thread's allocator has a free slot: about 19 instructions, no lock, no atomic, no call.
     @inlinable @inline(__always)
     public func allocateUnchecked() -> UnsafeMutablePointer<T>? {
-        if let cache = pas_shim_thread_slot_get() {
-            // Invariant: the thread cache maps every allocator slot; this heap owns the one at
-            // `allocatorOffset`.
-            let la = cache.advanced(by: allocatorOffset).assumingMemoryBound(to: LocalAllocator.self)
-            let word = la.pointee.word
-            if word != 0 {
-                la.pointee.word = word & (word &- 1)
-                return UnsafeMutablePointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
-            }
-        }
+        // This heap owns the one allocator slot at `allocatorOffset`.
+        if let p = LocalAllocator.popCallingThread(offset: segregated.allocatorOffset) { return p.assumingMemoryBound(to: T.self) }
         return isoAllocateSlowOrNil(self)?.assumingMemoryBound(to: T.self)
     }
 
@@ -77,10 +55,10 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     public func allocate() throws(PasError) -> UnsafeMutablePointer<T> {
         let raw: UnsafeMutableRawPointer
         if Self.usesSmallPages {
-            let heap = small.unsafelyUnwrapped
+            let heap = segregated.small.unsafelyUnwrapped
             if let p = heap.popLocal(classIndex: 0) { raw = p } else { raw = try heap.allocateSlow(classIndex: 0) }
         } else {
-            let heap = medium.unsafelyUnwrapped
+            let heap = segregated.medium.unsafelyUnwrapped
             if let p = heap.popLocal(classIndex: 0) { raw = p } else { raw = try heap.allocateSlow(classIndex: 0) }
         }
         return raw.bindMemory(to: T.self, capacity: 1)
@@ -99,7 +77,7 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
 
     /// Frees memory from `allocate`, checked like `SegregatedHeap.deallocate(_:)`.
     public func deallocate(_ pointer: UnsafeMutablePointer<T>) throws(PasError) {
-        if let small { try small.deallocate(pointer) } else { try medium.unsafelyUnwrapped.deallocate(pointer) }
+        try segregated.deallocate(pointer)
     }
 
     /// Allocates and initialises a `T`.
@@ -113,43 +91,38 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     /// Checks `pointer`, deinitialises the `T` there and frees it. Throws (and touches nothing)
     /// for a pointer that is not a live object of this heap.
     public func destroy(_ pointer: UnsafeMutablePointer<T>) throws(PasError) {
-        if let small { _ = try small.size(of: pointer) } else { _ = try medium.unsafelyUnwrapped.size(of: pointer) }
+        _ = try segregated.size(of: pointer)
         pointer.deinitialize(count: 1)
         try deallocate(pointer)
     }
 
     /// See `SegregatedHeap.statistics`.
-    public var statistics: SegregatedHeapStatistics { small?.statistics ?? medium.unsafelyUnwrapped.statistics }
+    public var statistics: SegregatedHeapStatistics { segregated.statistics }
     /// See `SegregatedHeap.verify()`.
-    public func verify() throws(PasError) {
-        if let small { try small.verify() } else { try medium.unsafelyUnwrapped.verify() }
-    }
-    /// See `SegregatedHeap.decommitEmptyPages(idleFor:)`.
+    public func verify() throws(PasError) { try segregated.verify() }
+    /// See `SegregatedHeap.decommitEmptyPages(olderThan:)`.
     @discardableResult
-    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
-        if let small { return try small.decommitEmptyPages(idleFor: idleFor) }
-        return try medium.unsafelyUnwrapped.decommitEmptyPages(idleFor: idleFor)
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        try segregated.decommitEmptyPages(olderThan: age)
     }
     /// See `SegregatedHeap.flushThreadCache()`.
     public func flushThreadCache() {
-        if let small { small.flushThreadCache() } else { medium.unsafelyUnwrapped.flushThreadCache() }
+        segregated.flushThreadCache()
     }
     /// True if `pointer` is a live object of this heap (checked; takes the heap lock).
     public func contains(_ pointer: UnsafeRawPointer) -> Bool {
-        if let small { return (try? small.size(of: pointer)) != nil }
-        return (try? medium.unsafelyUnwrapped.size(of: pointer)) != nil
+        (try? segregated.size(of: pointer)) != nil
     }
 }
 
 @usableFromInline @inline(never)
 func isoAllocateSlowOrNil<T, Chunks>(_ heap: IsoHeap<T, Chunks>) -> UnsafeMutableRawPointer? {
-    if let small = heap.small { return try? small.allocateSlow(classIndex: 0) }
-    return try? heap.medium.unsafelyUnwrapped.allocateSlow(classIndex: 0)
+    heap.segregated.allocateSlowOrNil()
 }
 
 @usableFromInline @inline(never)
 func isoDeallocateNotOwned<T, Chunks>(_ heap: IsoHeap<T, Chunks>, _ address: UInt) {
-    if let small = heap.small { small.deallocateNotOwned(address) } else { heap.medium.unsafelyUnwrapped.deallocateNotOwned(address) }
+    heap.segregated.deallocateNotOwned(address)
 }
 
 extension IsoHeap where Chunks == ReservationChunkSource<SystemPageSource> {

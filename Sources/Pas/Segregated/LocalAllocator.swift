@@ -1,14 +1,14 @@
 /// A thread's allocator for one size class of one heap: 64 bytes inside its thread cache.
 ///
-/// It owns a ring of up to `HeapCore.ringCapacity(_:layout:)` pages of its class (`ringCount` of them,
-/// linked through the pages' `prev`/`next` while owned) and allocates from the current one
-/// (`page`, a header address). `word` holds the free slots of the current 64-slot window of that
-/// page, `base` the address of the window's slot 0. Allocation pops the lowest set bit:
-/// `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local. When
-/// `word` runs dry the slow path takes the next non-empty owner-free word of the current page,
-/// then of the other ring pages, then merges remote frees, then adds a page (giving one back to
-/// the heap when the ring is full). During cold start `page` may instead be the heap's shared
-/// page (then `ringCount` is 0).
+/// It owns a ring of up to `SegregatedHeapCore.ringCapacity(_:layout:)` pages of its class
+/// (`ringCount` of them, linked through the pages' `prev`/`next` while owned) and allocates from
+/// the current one (`page`, a header address). `word` holds the free slots of the current 64-slot
+/// window of that page, `base` the address of the window's slot 0. Allocation pops the lowest set
+/// bit: `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local.
+/// When `word` runs dry the slow path takes the next non-empty owner-free word of the current
+/// page, then of the other ring pages, then merges remote frees, then adds a page (giving one back
+/// to the heap when the ring is full). During cold start `page` may instead be the heap's
+/// cold-start page (then `ringCount` is 0).
 ///
 /// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow
 /// path), so a fresh thread cache needs no initialisation. Only the owning thread touches it,
@@ -24,9 +24,9 @@ struct LocalAllocator {
     @usableFromInline var page: UInt
     /// Pages in the ring (owned by this allocator), 0 if none.
     @usableFromInline var ringCount: Int
-    /// Pages the ring may hold beyond `HeapCore.ringCapacity(layout)`; grows (never shrinks)
+    /// Pages the ring may hold beyond `SegregatedHeapCore.ringCapacity(layout)`; grows (never shrinks)
     /// while this thread frees its own objects into pages it gave back. Written by the owner,
-    /// under the heap lock (`HeapCore.noteSelfFree`).
+    /// under the heap lock (`SegregatedHeapCore.noteSelfFree`).
     @usableFromInline var ringGrowth: UInt32
     /// Such frees since the ring last grew.
     @usableFromInline var selfFrees: UInt32
@@ -34,4 +34,27 @@ struct LocalAllocator {
 
     @usableFromInline static let stride = 64
     @usableFromInline static let strideShift = 6
+}
+
+extension LocalAllocator {
+    /// The allocation fast path: pops the lowest free slot of the calling thread's allocator
+    /// at byte `offset` of its thread cache (`ThreadCache.allocatorsOffset` plus the slot times
+    /// `stride`), or returns nil if the thread has no cache yet or the allocator's window is
+    /// empty (the caller then takes its slow path). Cost: one thread-local load, one load of
+    /// the window and, when it is not empty, a count-trailing-zeros, a multiply and one store;
+    /// no lock, no atomic, no call. Only the calling thread touches its allocator.
+    @inlinable @inline(__always)
+    static func popCallingThread(offset: Int) -> UnsafeMutableRawPointer? {
+        guard let cache = ThreadCache.current else { return nil }
+        // Invariant: the thread cache maps every allocator slot, so `offset` (a slot the
+        // caller's heap owns) lies inside it.
+        let la = cache.advanced(by: offset).assumingMemoryBound(to: LocalAllocator.self)
+        let word = la.pointee.word
+        guard word != 0 else { return nil }
+        la.pointee.word = word & (word &- 1)
+        // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
+        return UnsafeMutableRawPointer(
+            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize)
+        ).unsafelyUnwrapped
+    }
 }

@@ -7,16 +7,16 @@
 ///   and handed to it, so frees from other threads never race with its allocation).
 /// - owner-free (`ownerFree`): only the owning thread writes it, without a lock. Slots in the
 ///   owner's private pool; always a subset of allocated. (Other threads read it, under the heap
-///   lock, only to recognise double frees; see `HeapCore.ownerHoldsFree`.)
+///   lock, only to recognise double frees; see `SegregatedHeapCore.ownerHoldsFree`.)
 /// - remote-free (`remoteFree`, heap lock): slots freed by other threads while the page is
 ///   owned; the owner merges them into owner-free under the lock when its pool runs dry.
 ///
 /// States: `fresh` (never formatted), `owned` (a thread cache allocates from it), `full`,
 /// `eligible` (has free slots; in its class's eligible list), `empty` (no live object; in the
-/// heap's empty list, possibly decommitted), `shared` (a cold-start page that holds objects of
-/// several classes and no thread carves from any more; see `HeapCore+Primordial`).
+/// heap's empty list, possibly decommitted), `coldStart` (a cold-start page that holds objects of
+/// several classes and no thread carves from any more; see `SegregatedHeapCore+ColdStart`).
 ///
-/// A shared page (`classIndex == PageHeader.sharedClass`) is formatted with 16-byte slots
+/// A cold-start page (`classIndex == PageHeader.coldStartClassIndex`) is formatted with 16-byte slots
 /// ("granules"): its bitmaps have one bit per granule, set at object starts, and its first
 /// `pageSize / 256` granules hold a class map (one byte per granule: class + 1 at an object start,
 /// `PageHeader.interiorGranule` inside an object, 0 where nothing was carved).
@@ -31,7 +31,7 @@ struct PageHeader {
     @usableFromInline var reciprocal: UInt32
     /// The object-start test of the free fast path: `offset` (from the page start) is the start
     /// of one of the page's objects exactly when the low 32 bits of `offset * reciprocal` are
-    /// below `exactLimit`. 0 on shared (cold-start) pages, whose frees all take the slow path.
+    /// below `exactLimit`. 0 on cold-start pages, whose frees all take the slow path.
     ///
     /// Why one compare suffices (page size at most 2^17, objects `d` at most pageSize / 8, so
     /// `reciprocal` >= 2^18): let `k = reciprocal * d - 2^32` (0 <= k < d) and
@@ -40,7 +40,7 @@ struct PageHeader {
     /// (`r == 0`) and at least `reciprocal` > pageSize otherwise. `q * k` grows with `q`, so
     /// `exactLimit = objectsPerPage * k` also refuses the address just past the last object;
     /// when `k == 0` (d a power of two) every start has low half 0, the page has no tail, and
-    /// `exactLimit` is 1. See `HeapCore.format`.
+    /// `exactLimit` is 1. See `SegregatedHeapCore.format`.
     @usableFromInline var exactLimit: UInt32
     @usableFromInline var objectSize: UInt32
     @usableFromInline var objectsPerPage: UInt32
@@ -50,7 +50,7 @@ struct PageHeader {
     @usableFromInline var decommitted: UInt8
     /// Bitmap words in use: ceil(objectsPerPage / 64).
     @usableFromInline var wordCount: UInt16
-    /// Shared pages only: the next granule the owner carves objects from.
+    /// Cold-start pages only: the next granule the owner carves objects from.
     @usableFromInline var bumpGranule: UInt16
     /// Number of set allocated bits (heap lock).
     @usableFromInline var allocatedCount: UInt32
@@ -65,7 +65,7 @@ struct PageHeader {
     @usableFromInline var emptySince: UInt64
 
     /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.
-    /// Lets a log flush tell a thread's frees of its own former objects (`HeapCore.noteSelfFree`).
+    /// Lets a log flush tell a thread's frees of its own former objects (`SegregatedHeapCore.noteSelfFree`).
     /// Shares storage with `emptySince`; meaningless in other states.
     @inlinable var lastOwner: UInt {
         get { UInt(truncatingIfNeeded: emptySince) }
@@ -80,11 +80,11 @@ struct PageHeader {
     @usableFromInline static let full: UInt8 = 2
     @usableFromInline static let eligible: UInt8 = 3
     @usableFromInline static let empty: UInt8 = 4
-    @usableFromInline static let shared: UInt8 = 5
+    @usableFromInline static let coldStart: UInt8 = 5
     @usableFromInline static let stateCount = 6
 
-    /// `classIndex` of a shared page.
-    @usableFromInline static let sharedClass: UInt16 = 0xFFFF
+    /// `classIndex` of a cold-start page.
+    @usableFromInline static let coldStartClassIndex: UInt16 = 0xFFFF
     /// Class-map byte of a granule inside (not at the start of) an object.
     @usableFromInline static let interiorGranule: UInt8 = 0xFF
 }
@@ -119,27 +119,27 @@ struct PageRef {
 
     @inlinable @inline(__always) var pageStart: UInt { layout.pageStart(ofHeader: address) }
 
-    /// True for a cold-start page shared by several classes.
+    /// True for a cold-start page, which holds objects of several classes.
     @inlinable @inline(__always)
-    var isShared: Bool { fields.pointee.classIndex == PageHeader.sharedClass }
+    var isColdStart: Bool { fields.pointee.classIndex == PageHeader.coldStartClassIndex }
 
-    /// A shared page's class map (one byte per granule) at the start of the page.
+    /// A cold-start page's class map (one byte per granule) at the start of the page.
     @inlinable @inline(__always)
     var classMap: UnsafeMutablePointer<UInt8> { UnsafeMutablePointer(bitPattern: pageStart).unsafelyUnwrapped }
 
-    /// Granules of a shared page taken by its class map.
+    /// Granules of a cold-start page taken by its class map.
     @inlinable @inline(__always)
     var mapGranules: Int { layout.pageSize >> 8 }
 
     /// True if `address` (inside this page) is the start of an object: on a page of one class,
-    /// the fast path's multiply-compare (see `PageHeader.exactLimit`); on a shared page, a
+    /// the fast path's multiply-compare (see `PageHeader.exactLimit`); on a cold-start page, a
     /// granule start whose class-map byte starts an object. Slow paths only.
     func isObjectStart(_ address: UInt) -> Bool {
         let offset = address & layout.pageMask
         let f = fields
-        if f.pointee.classIndex == PageHeader.sharedClass {
+        if f.pointee.classIndex == PageHeader.coldStartClassIndex {
             guard offset & UInt(SizeClasses.minAlign &- 1) == 0 else { return false }
-            return HeapCore.sharedClass(of: self, granule: Int(offset &>> UInt(SizeClasses.minAlignShift))) != nil
+            return SegregatedHeapCore.coldStartClass(of: self, granule: Int(offset &>> UInt(SizeClasses.minAlignShift))) != nil
         }
         let product = UInt64(offset) &* UInt64(f.pointee.reciprocal)
         return UInt32(truncatingIfNeeded: product) < f.pointee.exactLimit

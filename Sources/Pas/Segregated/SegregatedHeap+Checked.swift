@@ -35,10 +35,10 @@ extension SegregatedHeap {
         let owner = page.fields.pointee.owner
         if owner == PageHeader.unowned {
             var now: UInt64? = nil
-            HeapCore.freeRemotely(core, address: address, freer: cache, now: &now)
+            SegregatedHeapCore.freeRemotely(core, address: address, freer: cache, now: &now)
             return
         }
-        guard page.remoteFree[word] & bit == 0, !HeapCore.ownerHoldsFree(core, page, slot: slot) else {
+        guard page.remoteFree[word] & bit == 0, !SegregatedHeapCore.ownerHoldsFree(core, page, slot: slot) else {
             throw .doubleFree(.deallocate, address: address)
         }
         if let cache, owner == UInt(bitPattern: cache) {
@@ -61,9 +61,9 @@ extension SegregatedHeap {
         let (page, slot) = try validate(address, for: .sizeQuery)
         let free = page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
-            || HeapCore.ownerHoldsFree(core, page, slot: slot)
+            || SegregatedHeapCore.ownerHoldsFree(core, page, slot: slot)
         guard !free else { throw .unknownPointer(.sizeQuery, address: address) }
-        if page.isShared, let c = HeapCore.sharedClass(of: page, granule: slot) { return size(ofClass: c) }
+        if page.isColdStart, let c = SegregatedHeapCore.coldStartClass(of: page, granule: slot) { return size(ofClass: c) }
         return Int(page.fields.pointee.objectSize)
     }
 
@@ -74,13 +74,13 @@ extension SegregatedHeap {
         let address = UInt(bitPattern: pointer)
         let header = Config.layout.header(containing: address)
         let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-        if fields.pointee.classIndex != PageHeader.sharedClass { return Int(fields.pointee.objectSize) }
-        return sharedObjectSize(address)
+        if fields.pointee.classIndex != PageHeader.coldStartClassIndex { return Int(fields.pointee.objectSize) }
+        return coldStartObjectSize(address)
     }
 
-    /// Size of an object in a shared (cold-start) page, from the page's class map.
+    /// Size of an object in a cold-start page, from the page's class map.
     @usableFromInline
-    func sharedObjectSize(_ address: UInt) -> Int {
+    func coldStartObjectSize(_ address: UInt) -> Int {
         let page = PageRef(Config.layout.header(containing: address), Config.layout)
         let byte = page.classMap[Int((address & Config.layout.pageMask) >> UInt(SizeClasses.minAlignShift))]
         return size(ofClass: Int(byte) - 1)
@@ -93,14 +93,14 @@ extension SegregatedHeap {
         guard let cache = ThreadCache.current else { return }
         ThreadCache.flushLog(cache)
         registry.lock(heap: heapIndex)
-        HeapCore.releaseAll(core, cache: cache)
+        SegregatedHeapCore.releaseAll(core, cache: cache)
         registry.unlock(heap: heapIndex)
     }
 
     /// The page and slot of `address` if it is the start of an object slot of a formatted page
     /// of this heap. Caller holds the heap lock.
     func validate(_ address: UInt, for operation: PasOperation) throws(PasError) -> (PageRef, Int) {
-        guard HeapCore.owns(core, address: address) else { throw .unknownPointer(operation, address: address) }
+        guard SegregatedHeapCore.owns(core, address: address) else { throw .unknownPointer(operation, address: address) }
         let layout = Config.layout
         let page = PageRef(layout.header(containing: address), layout)
         let f = page.fields
@@ -110,7 +110,7 @@ extension SegregatedHeap {
         guard slot < Int(f.pointee.objectsPerPage), slot * Int(f.pointee.objectSize) == offset else {
             throw .unknownPointer(operation, address: address)
         }
-        if page.isShared, HeapCore.sharedClass(of: page, granule: slot) == nil {
+        if page.isColdStart, SegregatedHeapCore.coldStartClass(of: page, granule: slot) == nil {
             throw .unknownPointer(operation, address: address)
         }
         return (page, slot)

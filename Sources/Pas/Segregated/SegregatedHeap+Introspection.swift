@@ -17,9 +17,9 @@ extension SegregatedHeap {
         s.fullPages = c.pagesInState[Int(PageHeader.full)]
         s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
         s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
-        s.sharedPages = c.pagesInState[Int(PageHeader.shared)]
+        s.coldStartPages = c.pagesInState[Int(PageHeader.coldStart)]
         s.decommittedPages = c.decommittedPages
-        s.freshPages = HeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
+        s.freshPages = SegregatedHeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
         s.remoteFrees = c.remoteFrees
         s.lateDoubleFrees = c.lateDoubleFrees
         forEachFormattedPage { page in
@@ -33,16 +33,16 @@ extension SegregatedHeap {
                 var live = page.allocBits[i] & ~page.remoteFree[i]
                 if mine { live &= ~page.ownerFree[i] }
                 objects += live.nonzeroBitCount
-                if page.isShared {
+                if page.isColdStart {
                     while live != 0 {
-                        if let c = HeapCore.sharedClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                        if let c = SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
                             bytes += size(ofClass: c)
                         }
                         live &= live &- 1
                     }
                 }
             }
-            if !page.isShared { bytes = objects * Int(f.pointee.objectSize) }
+            if !page.isColdStart { bytes = objects * Int(f.pointee.objectSize) }
             if mine, let cache {
                 for c in 0 ..< classCount {
                     let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
@@ -58,14 +58,15 @@ extension SegregatedHeap {
         return s
     }
 
-    /// Reports the committed empty pages (each keeps the time it became empty), for a scavenger
-    /// deciding when to call `decommitEmptyPages(idleFor:)`. Cost: O(empty pages) under the heap
-    /// lock. Thread-safe.
-    public func emptyPageReport(idleFor: UInt64 = 0) -> EmptyPageReport {
+    /// Reports the committed empty pages (each keeps the time it became empty), counting as
+    /// idle those empty for at least `olderThan`, for a scavenger deciding when to call
+    /// `decommitEmptyPages(olderThan:)`. Cost: O(empty pages) under the heap lock. Thread-safe.
+    public func emptyPageReport(olderThan age: Duration = .zero) -> EmptyPageReport {
+        let idle = age.clampedNanoseconds
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         var cached: UInt64? = nil
-        let now = HeapCore.now(core, &cached)
+        let now = SegregatedHeapCore.now(core, &cached)
         var report = EmptyPageReport()
         var p = core.pointee.emptyHead
         // Committed pages come first in the empty list.
@@ -74,7 +75,7 @@ extension SegregatedHeap {
             guard f.pointee.decommitted == 0 else { break }
             let since = f.pointee.emptySince
             report.committedEmptyPages += 1
-            if now &- since >= idleFor { report.idleEmptyPages += 1 }
+            if now &- since >= idle { report.idleEmptyPages += 1 }
             report.oldestEmptySince = min(report.oldestEmptySince ?? since, since)
             p = f.pointee.next
         }
@@ -92,22 +93,28 @@ extension SegregatedHeap {
         while chunk != 0 {
             let end = chunk == core.pointee.freshChunk ? core.pointee.freshNext : layout.pagesPerChunk
             for i in layout.metaPages ..< end { try body(PageRef(layout.header(chunk: chunk, page: i), layout)) }
-            chunk = HeapCore.nextChunk(after: chunk)
+            chunk = SegregatedHeapCore.nextChunk(after: chunk)
         }
     }
 
-    /// Gives the memory of empty pages that have been empty for at least `idleFor` nanoseconds
-    /// back to the chunk source (`decommit`), in runs of adjacent pages. Such pages stay this
-    /// heap's; the next allocation that reuses one commits it again. Returns the bytes
-    /// decommitted (like the bitfit and large heaps). Cost: O(pages) plus one decommit call per run, under the heap lock (never
-    /// on a fast path). Throws the chunk source's error; pages decommitted before it stay so.
+    /// Gives the memory of pages that have been empty for at least `olderThan` by the heap's
+    /// time source (`.zero`: every empty page) back to the chunk source (`decommit`), in runs of
+    /// adjacent pages. Such pages stay this heap's; the next allocation that reuses one commits
+    /// it again. Returns the bytes decommitted. Cost: O(pages) plus one decommit call per run,
+    /// under the heap lock (never on a fast path). Throws the chunk source's error; pages
+    /// decommitted before it stay so. Thread-safe.
     @discardableResult
-    public func decommitEmptyPages(idleFor: UInt64 = 0) throws(PasError) -> Int {
+    public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
+        try decommitEmptyPages(idleNanoseconds: age.clampedNanoseconds)
+    }
+
+    /// `decommitEmptyPages(olderThan:)` for pages empty for at least `idle` nanoseconds.
+    func decommitEmptyPages(idleNanoseconds idle: UInt64) throws(PasError) -> Int {
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         let layout = Config.layout
         var cached: UInt64? = nil
-        let now = HeapCore.now(core, &cached)
+        let now = SegregatedHeapCore.now(core, &cached)
         var total = 0
         // The current run: `runCount` adjacent empty pages of one chunk starting at `runStart`.
         var runStart: PageRef? = nil
@@ -117,9 +124,9 @@ extension SegregatedHeap {
             try chunks.decommit(MemoryRange(start: first.pageStart, byteCount: runCount * layout.pageSize))
             for k in 0 ..< runCount {
                 let page = PageRef(first.address &+ (UInt(k) << UInt(layout.strideShift)), layout)
-                HeapCore.unlink(core, page)
+                SegregatedHeapCore.unlink(core, page)
                 page.fields.pointee.decommitted = 1
-                HeapCore.pushEmpty(core, page, atTail: true)
+                SegregatedHeapCore.pushEmpty(core, page, atTail: true)
             }
             core.pointee.decommittedPages += runCount
             total += runCount
@@ -129,7 +136,7 @@ extension SegregatedHeap {
         try forEachFormattedPage { (page) throws(PasError) in
             let f = page.fields
             let candidate = f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
-                && now &- f.pointee.emptySince >= idleFor
+                && now &- f.pointee.emptySince >= idle
             if candidate, let first = runStart,
                first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart {
                 try flushRun()

@@ -24,28 +24,33 @@ final class SegregatedEmptySignal: @unchecked Sendable {
 }
 
 /// A segregated heap takes part in page sharing with its empty pages: they carry the time they
-/// became empty, and `decommitEmptyPages(idleFor:)` gives back those idle long enough in runs of
+/// became empty, and `decommitEmptyPages(emptySinceAtMost:)` gives back those idle long enough in runs of
 /// adjacent pages. The pass holds the heap lock (which only slow paths take: allocation and
 /// free fast paths never do) across its decommit calls.
 extension SegregatedHeap: PageSharingParticipant {
+    /// Lower bound of the empty times of the committed empty pages, or nil. One atomic load.
     public var earliestEmptyTime: UInt64? {
         let t = emptySignal.earliest.load(ordering: .acquiring)
         return t == .max ? nil : t
     }
 
-    public func decommitPages(emptySince deadline: UInt64) throws(PasError) -> Int {
+    /// Decommits the pages that became empty at `limit` (nanoseconds of the heap's time source)
+    /// or earlier: the pool's pass. Returns the bytes decommitted. Cost and thread-safety as
+    /// for `decommitEmptyPages(olderThan:)`.
+    @discardableResult
+    public func decommitEmptyPages(emptySinceAtMost limit: UInt64) throws(PasError) -> Int {
         let now = clock.source.nowNanoseconds()
         // Clear first: a page emptied during the pass stores a new time and wakes the pool.
         emptySignal.earliest.store(.max, ordering: .sequentiallyConsistent)
         var bytes = 0
         var failure: PasError? = nil
         do {
-            bytes = try decommitEmptyPages(idleFor: now >= deadline ? now - deadline : 0)
+            bytes = try decommitEmptyPages(idleNanoseconds: now >= limit ? now - limit : 0)
         } catch {
             failure = error
         }
         // What is left empty and committed keeps the pool asking.
-        if let oldest = emptyPageReport(idleFor: 0).oldestEmptySince {
+        if let oldest = emptyPageReport().oldestEmptySince {
             let current = emptySignal.earliest.load(ordering: .relaxed)
             if oldest < current { emptySignal.earliest.store(oldest, ordering: .sequentiallyConsistent) }
             pageSharing?.participantHasEmptyPages()
@@ -54,8 +59,10 @@ extension SegregatedHeap: PageSharingParticipant {
         return bytes
     }
 
+    /// Bytes of committed pages. Takes the heap's lock.
     public var committedPageBytes: Int { statistics.committedPageBytes }
 
+    /// Bytes of decommitted pages. Takes the heap's lock.
     public var decommittedPageBytes: Int {
         let s = statistics
         return s.decommittedPages * s.pageSize

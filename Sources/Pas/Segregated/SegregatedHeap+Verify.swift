@@ -15,9 +15,9 @@ extension SegregatedHeap {
         var chunks = 0
         while chunk != 0 {
             let words = UnsafeMutablePointer<UInt64>(bitPattern: chunk).unsafelyUnwrapped
-            try check(words[0] == HeapCore.chunkMagic && words[1] == UInt64(heapIndex), chunk, "chunk header")
+            try check(words[0] == SegregatedHeapCore.chunkMagic && words[1] == UInt64(heapIndex), chunk, "chunk header")
             chunks += 1
-            chunk = HeapCore.nextChunk(after: chunk)
+            chunk = SegregatedHeapCore.nextChunk(after: chunk)
         }
         try check(chunks == core.pointee.chunkCount, 0, "chunk count")
         // Stack memory, not an Array: verify may run where this heap backs malloc.
@@ -39,12 +39,12 @@ extension SegregatedHeap {
             inState[Int(state)] += 1
             let objects = Int(f.pointee.objectsPerPage)
             let c = Int(f.pointee.classIndex)
-            let shared = page.isShared
-            if shared {
+            let coldStart = page.isColdStart
+            if coldStart {
                 try check(Int(f.pointee.objectSize) == SizeClasses.minAlign && objects == layout.pageSize / SizeClasses.minAlign
                           && Int(f.pointee.wordCount) == (objects + 63) / 64
                           && Int(f.pointee.bumpGranule) >= page.mapGranules && Int(f.pointee.bumpGranule) <= objects,
-                          a, "shared page fields")
+                          a, "cold-start page fields")
             } else {
                 try check(c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
                           && objects == layout.pageSize / size(ofClass: c)
@@ -57,11 +57,11 @@ extension SegregatedHeap {
                           a, "bits outside objects or remote free of an unallocated slot")
                 allocated += page.allocBits[i].nonzeroBitCount
                 remote += page.remoteFree[i].nonzeroBitCount
-                if shared {
+                if coldStart {
                     var w = page.allocBits[i]
                     while w != 0 {
-                        try check(HeapCore.sharedClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
-                                  a, "shared page bit without an object start")
+                        try check(SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
+                                  a, "cold-start page bit without an object start")
                         w &= w &- 1
                     }
                 }
@@ -72,9 +72,9 @@ extension SegregatedHeap {
             if f.pointee.decommitted != 0 { decommitted += 1 }
             if state == PageHeader.owned {
                 try check(f.pointee.owner != PageHeader.unowned, a, "owned page without owner")
-                try check(shared ? a == core.pointee.primordialPage : allocated == objects, a, "owned page")
+                try check(coldStart ? a == core.pointee.coldStartPage : allocated == objects, a, "owned page")
                 if let cache, f.pointee.owner == UInt(bitPattern: cache) {
-                    if !shared {
+                    if !coldStart {
                         let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
                         var p = la.pointee.page
                         var found = false
@@ -93,7 +93,7 @@ extension SegregatedHeap {
                 try check(f.pointee.owner == PageHeader.unowned && remote == 0, a, "unowned page with owner state")
                 for i in 0 ..< Int(f.pointee.wordCount) { try check(page.ownerFree[i] == 0, a, "unowned page with a pool") }
                 let expected = allocated == 0 ? PageHeader.empty
-                    : shared ? PageHeader.shared : allocated < objects ? PageHeader.eligible : PageHeader.full
+                    : coldStart ? PageHeader.coldStart : allocated < objects ? PageHeader.eligible : PageHeader.full
                 try check(state == expected, a, "state does not match count")
             }
         }
@@ -118,11 +118,11 @@ extension SegregatedHeap {
                 try check(p == la.pointee.page, p, "ring of class \(c) does not close")
             }
         }
-        let primordial = core.pointee.primordialPage
-        if primordial != 0 {
-            let f = PageRef(primordial, layout).fields
-            try check(f.pointee.classIndex == PageHeader.sharedClass && f.pointee.state == PageHeader.owned,
-                      primordial, "cold-start page neither shared nor owned")
+        let coldStartPage = core.pointee.coldStartPage
+        if coldStartPage != 0 {
+            let f = PageRef(coldStartPage, layout).fields
+            try check(f.pointee.classIndex == PageHeader.coldStartClassIndex && f.pointee.state == PageHeader.owned,
+                      coldStartPage, "cold-start page neither in the cold-start state nor owned")
         }
         // Lists: every linked page has the list's state, links agree, lengths match counts.
         var eligible = 0

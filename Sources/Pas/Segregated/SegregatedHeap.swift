@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 import Synchronization
 
@@ -17,12 +16,12 @@ import Synchronization
 /// pointers, double frees. The unchecked paths state their preconditions; double frees through
 /// them are mostly caught later and counted (`statistics.lateDoubleFrees`), not guaranteed.
 ///
-/// Cold start: a heap with several classes carves each class's first objects from a page shared
-/// by all classes (`coldStartSharing`, see `HeapCore+Primordial`).
+/// Cold start: a heap with several classes carves each class's first objects from a page common
+/// to all classes (`coldStart`, see `SegregatedHeapCore+ColdStart`).
 ///
 /// Memory comes from `chunks` in chunks of `Config.layout.chunkSize`; chunks are never returned,
 /// and an empty page is only reused by this heap (so an isoheap's memory never holds another
-/// type). `decommitEmptyPages(idleFor:)` gives empty pages' memory back to the system.
+/// type). `decommitEmptyPages(olderThan:)` gives empty pages' memory back to the system.
 ///
 /// Thread-safety: all methods may be called from any thread. Locks: the heap's lock in the
 /// `HeapRegistry` protects pages, lists and counters; it is taken before `chunks`' lock.
@@ -31,7 +30,7 @@ import Synchronization
 public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSource>: @unchecked Sendable {
     /// Where the heap's chunks come from.
     public let chunks: Chunks
-    @usableFromInline let core: UnsafeMutablePointer<HeapCore>
+    @usableFromInline let core: UnsafeMutablePointer<SegregatedHeapCore>
     @usableFromInline let heapIndex: Int
     /// Byte offset of this heap's first local allocator in a thread cache.
     @usableFromInline let allocatorOffset: Int
@@ -55,8 +54,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     public var exhaustedFallback: SegregatedExhaustedFallback?
 
     /// Creates a heap with every size class of `SizeClasses` up to `Config.maxObjectSize`.
-    /// With `coldStartSharing`, each class's first `pageSize / 8` bytes of objects are carved from
-    /// pages shared by all classes (see `HeapCore+Primordial`), so a lightly used heap touches
+    /// With `coldStart`, each class's first `pageSize / 8` bytes of objects are carved from
+    /// pages common to all classes (see `SegregatedHeapCore+ColdStart`), so a lightly used heap touches
     /// one page instead of one per class.
     /// Cost: two small mappings and a registry entry; no chunk is allocated before first use.
     ///
@@ -64,14 +63,14 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// pool), whose scavenger decommits pages empty longer than `scavengeDelay` (nil: the pool's
     /// delay), using the pool's clock. A heap given its own `timeSource` joins no pool (its
     /// times would not be the pool's); it decommits only on request.
-    public convenience init(chunks: Chunks, coldStartSharing: Bool = true,
+    public convenience init(chunks: Chunks, coldStart: Bool = true,
                             timeSource: (any TimeSource)? = nil,
                             pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
         var sizes: [Int] = []
         for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
         try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
-                      primordialBudget: coldStartSharing ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
+                      coldStartBudget: coldStart ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
@@ -87,11 +86,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let align = max(alignment, SizeClasses.minAlign)
         guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
               size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
-        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, primordialBudget: 0, timeSource: timeSource,
+        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, coldStartBudget: 0, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
-    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, primordialBudget: Int,
+    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, coldStartBudget: Int,
          timeSource: (any TimeSource)?, pageSharing: PageSharingPool?, scavengeDelay: Duration?) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let timeSource: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
@@ -109,9 +108,10 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let read: ClockRead = { context in
             Unmanaged<ClockBox>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().source.nowNanoseconds()
         }
-        self.core = try HeapCore.create(layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
-                                        sizeLimit: sizeLimit, primordialBudget: primordialBudget, clockRead: read,
-                                        clockContext: Unmanaged.passUnretained(clock).toOpaque())
+        self.core = try SegregatedHeapCore.create(
+            layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
+            sizeLimit: sizeLimit, coldStartBudget: coldStartBudget, clockRead: read,
+            clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
         self.registry = registry
@@ -136,7 +136,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     deinit {
         if let registration { pageSharing?.unregister(registration) }
         registry.retire(heap: heapIndex)
-        HeapCore.destroy(core)
+        SegregatedHeapCore.destroy(core)
     }
 
     /// Number of size classes.
@@ -163,33 +163,15 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// out-of-line refill.
     @inlinable @inline(__always)
     func allocateUnchecked(classIndex: Int) -> UnsafeMutableRawPointer? {
-        if let cache = pas_shim_thread_slot_get() {
-            // Invariant: the thread cache maps every allocator slot; this heap owns slots
-            // allocatorOffset ..< allocatorOffset + classCount * 32.
-            let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
-                .assumingMemoryBound(to: LocalAllocator.self)
-            let word = la.pointee.word
-            if word != 0 {
-                la.pointee.word = word & (word &- 1)
-                // Invariant: a non-zero window lies inside a live page, so the address is non-zero.
-                return UnsafeMutableRawPointer(
-                    bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
-            }
-        }
+        if let p = popLocal(classIndex: classIndex) { return p }
         return segregatedAllocateSlowOrNil(self, classIndex: classIndex)
     }
 
     /// Pops a slot from the calling thread's allocator for `classIndex`, or nil if it is dry.
     @inlinable @inline(__always)
     func popLocal(classIndex: Int) -> UnsafeMutableRawPointer? {
-        guard let cache = pas_shim_thread_slot_get() else { return nil }
-        let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
-            .assumingMemoryBound(to: LocalAllocator.self)
-        let word = la.pointee.word
-        guard word != 0 else { return nil }
-        la.pointee.word = word & (word &- 1)
-        return UnsafeMutableRawPointer(
-            bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize))
+        // This heap owns slots allocatorOffset ..< allocatorOffset + classCount * stride.
+        LocalAllocator.popCallingThread(offset: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
     }
 
     /// Frees `pointer`. Preconditions (unchecked): it was returned by this heap's allocation
@@ -210,7 +192,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// Counts ignored frees; written only on that error path.
     let ignoredFreeCount = Atomic<Int>(0)
 
-    /// Free the fast path did not apply (page of another thread, shared page, or not an
+    /// Free the fast path did not apply (page of another thread, cold-start page, or not an
     /// object start): ignored and counted if `address` does not start an object, else logged.
     @usableFromInline
     func deallocateNotOwned(_ address: UInt) {
@@ -227,14 +209,14 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         // No thread cache (no memory for one): apply the free at once.
         registry.lock(heap: heapIndex)
         var now: UInt64? = nil
-        HeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
+        SegregatedHeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
         registry.unlock(heap: heapIndex)
     }
 
     // MARK: slow path
 
     /// Refills the calling thread's allocator for `classIndex` and allocates from it: next word
-    /// of the owner's pool, then remote frees, then (cold start) a carve from the shared page,
+    /// of the owner's pool, then remote frees, then (cold start) a carve from the cold-start page,
     /// then an eligible, empty or fresh page.
     @usableFromInline
     func allocateSlow(classIndex: Int) throws(PasError) -> UnsafeMutableRawPointer {
@@ -247,30 +229,30 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
             let ring = la.pointee.ringCount
-            if ring > 0, HeapCore.refillFromRing(la, layout: layout) { continue }
+            if ring > 0, SegregatedHeapCore.refillFromRing(la, layout: layout) { continue }
             ThreadCache.noteHeld(cache, heap: heapIndex)
             registry.lock(heap: heapIndex)
             if ring > 0 {
-                if HeapCore.mergeRemoteInRing(core, la) {
+                if SegregatedHeapCore.mergeRemoteInRing(core, la) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
                 // Every ring page is fully allocated: give one back when the ring is full.
-                if ring >= HeapCore.ringCapacity(la, layout: layout) {
+                if ring >= SegregatedHeapCore.ringCapacity(la, layout: layout) {
                     var now: UInt64? = nil
-                    HeapCore.releaseCurrentPage(core, allocator: la, now: &now)
+                    SegregatedHeapCore.releaseCurrentPage(core, allocator: la, now: &now)
                 }
             }
             // Here the window is empty; the allocator has a ring with room, or no ring (and may
-            // point at the shared cold-start page).
+            // point at the cold-start page).
             do {
-                if la.pointee.ringCount == 0, HeapCore.wantsPrimordial(core, classIndex: classIndex),
+                if la.pointee.ringCount == 0, SegregatedHeapCore.wantsColdStart(core, classIndex: classIndex),
                    try carve(classIndex: classIndex, allocator: la, cache: cache) {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
                 let page = try obtainPage(classIndex: classIndex)
-                HeapCore.claim(core, page, allocator: la, cache: cache)
+                SegregatedHeapCore.claim(core, page, allocator: la, cache: cache)
             } catch {
                 registry.unlock(heap: heapIndex)
                 throw error
@@ -279,23 +261,23 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         }
     }
 
-    /// Cold start: carves objects of `classIndex` from the shared page this thread owns,
-    /// starting a new shared page when the heap has none or this thread's is full. Returns false
-    /// if another thread owns the shared page (the class then takes a page of its own).
+    /// Cold start: carves objects of `classIndex` from the cold-start page this thread owns,
+    /// starting a new cold-start page when the heap has none or this thread's is full. Returns false
+    /// if another thread owns the cold-start page (the class then takes a page of its own).
     /// Caller holds the heap lock.
     func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
                cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
-        if HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
+        if SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
         let layout = Config.layout
-        let current = core.pointee.primordialPage
+        let current = core.pointee.coldStartPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
         let blank = try obtainBlankPage()
         if current != 0 {
             var now: UInt64? = nil
-            HeapCore.releaseSharedPage(core, PageRef(current, layout), cache: cache, now: &now)
+            SegregatedHeapCore.releaseColdStartPage(core, PageRef(current, layout), cache: cache, now: &now)
         }
-        HeapCore.formatShared(core, blank, cache: cache)
-        return HeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
+        SegregatedHeapCore.formatColdStart(core, blank, cache: cache)
+        return SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
     }
 
     /// A page for `classIndex` that no thread owns: eligible, else empty, else fresh.
@@ -305,7 +287,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         if eligible != 0 { return PageRef(eligible, Config.layout) }
         let page = try obtainBlankPage()
         if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
-            HeapCore.format(core, page, classIndex: classIndex)
+            SegregatedHeapCore.format(core, page, classIndex: classIndex)
         }
         return page
     }
@@ -325,11 +307,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             }
             return page
         }
-        if !HeapCore.hasFreshPage(core) {
+        if !SegregatedHeapCore.hasFreshPage(core) {
             let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
-            HeapCore.addChunk(core, chunk)
+            SegregatedHeapCore.addChunk(core, chunk)
         }
-        return HeapCore.takeFreshPage(core)
+        return SegregatedHeapCore.takeFreshPage(core)
     }
 }
 
@@ -345,7 +327,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     let header = layout.header(containing: address)
     let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-    guard segregatedIsOwner(fields, cache: unsafeBitCast(pas_shim_thread_slot_get(), to: UInt.self)) else { return false }
+    guard segregatedIsOwner(fields, cache: unsafeBitCast(ThreadLocalSlot.load(), to: UInt.self)) else { return false }
     let product = UInt64(address & layout.pageMask) &* UInt64(fields.pointee.reciprocal)
     guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
     let slot = product &>> 32
@@ -360,14 +342,14 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
 /// scripts/tsan.supp can name it (`race:segregatedIsOwner`) and nothing else.
 ///
 /// ThreadSanitizer reports this load against the stores of `owner` that other threads make
-/// under the heap lock (`HeapCore.claim` and `formatShared` for their own cache,
-/// `releaseCurrentPage` / `releaseSharedPage` / `format` storing `PageHeader.unowned`), and
+/// under the heap lock (`SegregatedHeapCore.claim` and `formatColdStart` for their own cache,
+/// `releaseCurrentPage` / `releaseColdStartPage` / `format` storing `PageHeader.unowned`), and
 /// against Swift's instrumentation of `f.pointee.field op= ...` in `carve`, `freeRemotely`,
 /// `releaseCurrentPage` (a "modifying access" of the whole `PageHeader`, which TSan records at
 /// the header's first byte, i.e. on `owner`; the machine code stores only the named field).
 /// No happens-before edge orders those stores before this load, and none is needed: the answer
 /// depends only on whether the word holds `cache`, and that value is stored and withdrawn only
-/// by the calling thread itself (every `claim`/`formatShared` names the claimer's own cache;
+/// by the calling thread itself (every `claim`/`formatColdStart` names the claimer's own cache;
 /// every release runs on the owning thread: `allocateSlow`, `flushThreadCache` with
 /// `ThreadCache.current`, thread exit with the exiting thread's cache, which releases all its
 /// pages under the heap lock before its cache is unmapped, so a later cache at the same address
@@ -421,10 +403,10 @@ func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config,
 
 extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(coldStartSharing: Bool = true, timeSource: (any TimeSource)? = nil,
+    public convenience init(coldStart: Bool = true, timeSource: (any TimeSource)? = nil,
                             pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
         try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
-                      coldStartSharing: coldStartSharing, timeSource: timeSource,
+                      coldStart: coldStart, timeSource: timeSource,
                       pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }

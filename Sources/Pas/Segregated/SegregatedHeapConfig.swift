@@ -22,15 +22,21 @@ extension SegregatedHeapConfig {
 
 /// 16 KiB pages in 1 MiB chunks, objects of 16 B ... 2 KiB (24 classes).
 public enum SmallPagesConfig: SegregatedHeapConfig {
+    /// log2 of the page size: `14`. A compile-time constant.
     @inlinable public static var pageShift: Int { 14 }
+    /// log2 of the chunk size: `20`. A compile-time constant.
     @inlinable public static var chunkShift: Int { 20 }
+    /// Largest object served, in bytes: `2048`. A compile-time constant.
     @inlinable public static var maxObjectSize: Int { 2048 }
 }
 
 /// 128 KiB pages in 4 MiB chunks, objects of 16 B ... 16 KiB (36 classes).
 public enum MediumPagesConfig: SegregatedHeapConfig {
+    /// log2 of the page size: `17`. A compile-time constant.
     @inlinable public static var pageShift: Int { 17 }
+    /// log2 of the chunk size: `22`. A compile-time constant.
     @inlinable public static var chunkShift: Int { 22 }
+    /// Largest object served, in bytes: `16384`. A compile-time constant.
     @inlinable public static var maxObjectSize: Int { 16384 }
 }
 

@@ -13,7 +13,7 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     /// Unowned pages with no live object (committed or not).
     public var emptyPages = 0
     /// Unowned cold-start pages that hold objects of several classes.
-    public var sharedPages = 0
+    public var coldStartPages = 0
     /// Empty pages whose memory was given back (`decommitEmptyPages`).
     public var decommittedPages = 0
     /// Never used pages left in the newest chunk.
@@ -28,13 +28,14 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     /// Double frees detected only when a log was applied or a thread refilled; they were ignored.
     public var lateDoubleFrees = 0
 
+    /// All counts zero (the heap fills them in).
     public init() {}
 
     /// Bytes of pages that hold or may hold objects and are committed.
-    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + sharedPages + emptyPages - decommittedPages) * pageSize }
+    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + coldStartPages + emptyPages - decommittedPages) * pageSize }
 }
 
-/// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(idleFor:)`).
+/// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(olderThan:)`).
 public struct EmptyPageReport: Sendable, Equatable {
     /// Empty pages whose memory is still committed.
     public var committedEmptyPages = 0
@@ -43,5 +44,6 @@ public struct EmptyPageReport: Sendable, Equatable {
     /// When the longest-empty committed page became empty (time source nanoseconds), or nil.
     public var oldestEmptySince: UInt64? = nil
 
+    /// No pages (the heap fills the report in).
     public init() {}
 }

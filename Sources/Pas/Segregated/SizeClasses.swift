@@ -15,7 +15,7 @@
 /// `s <= 128`, and `c - s < s / 4` above (four classes per doubling: in `(2^k, 2^(k+1)]` the
 /// step is `2^k / 4`). So internal fragmentation is below 15 bytes or below 25% of the request,
 /// whichever is larger. Every class size is a multiple of 16, so every object is 16-byte aligned
-/// (in a page of its own class a power-of-two class is naturally aligned, but cold-start shared
+/// (in a page of its own class a power-of-two class is naturally aligned, but cold-start
 /// pages only guarantee 16). A page holds
 /// `pageSize / c` objects; the configs cap objects at 1/8 of a page, so the unused tail of a page is
 /// smaller than one object and at most 1/9 of the page.

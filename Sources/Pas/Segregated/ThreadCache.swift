@@ -1,4 +1,3 @@
-import CPasShim
 import PasSystem
 
 /// The fields at the start of a thread cache.
@@ -11,7 +10,7 @@ struct ThreadCacheHeader {
 }
 
 /// Per-thread state of every segregated heap, in raw memory reached from the one
-/// initial-exec thread-local pointer (`pas_shim_thread_slot_get`).
+/// initial-exec thread-local pointer (`ThreadLocalSlot` in PasSystem).
 ///
 /// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
 /// - offset 0: `ThreadCacheHeader`;
@@ -44,11 +43,11 @@ enum ThreadCache {
 
     /// The calling thread's cache, or nil. Cost: one %fs-relative load.
     @inlinable @inline(__always)
-    static var current: UnsafeMutableRawPointer? { pas_shim_thread_slot_get() }
+    static var current: UnsafeMutableRawPointer? { ThreadLocalSlot.load() }
 
     /// The calling thread's cache, created on first use; nil if no memory could be mapped.
     static func currentOrCreate() -> UnsafeMutableRawPointer? {
-        if let cache = pas_shim_thread_slot_get() { return cache }
+        if let cache = ThreadLocalSlot.load() { return cache }
         guard HeapRegistry.shared != nil,
               let range = try? MetadataPages.allocate(byteCount: byteCount) else { return nil }
         let cache = range.pointer
@@ -58,8 +57,8 @@ enum ThreadCache {
         (cache + touchedHeapsOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxHeaps / 64)
         (cache + logOffset).bindMemory(to: UInt.self, capacity: logCapacity)
         (cache + allocatorsOffset).bindMemory(to: LocalAllocator.self, capacity: HeapRegistry.maxAllocatorSlots)
-        pas_shim_thread_slot_set(cache)
-        pas_shim_thread_slot_arm_destructor(cache)
+        ThreadLocalSlot.store(cache)
+        ThreadLocalSlot.armDestructor(cache)
         return cache
     }
 
@@ -103,7 +102,7 @@ enum ThreadCache {
         guard count > 0, let registry = HeapRegistry.shared else { return }
         let entries = log(cache)
         var held = -1
-        var core: UnsafeMutablePointer<HeapCore>? = nil
+        var core: UnsafeMutablePointer<SegregatedHeapCore>? = nil
         var now: UInt64? = nil
         for i in 0 ..< count {
             let entry = entries[i]
@@ -115,7 +114,7 @@ enum ThreadCache {
                 core = registry.core(ofHeap: heap)
                 now = nil
             }
-            if let core { HeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
+            if let core { SegregatedHeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
         }
         if held >= 0 { registry.unlock(heap: held) }
         h.pointee.logCount = 0
@@ -132,13 +131,13 @@ enum ThreadCache {
                 let index = w * 64 + word.trailingZeroBitCount
                 word &= word &- 1
                 registry.lock(heap: index)
-                if let core = registry.core(ofHeap: index) { HeapCore.releaseAll(core, cache: cache) }
+                if let core = registry.core(ofHeap: index) { SegregatedHeapCore.releaseAll(core, cache: cache) }
                 registry.unlock(heap: index)
             }
         }
         flushLog(cache)
         let region = header(cache).pointee.region
-        if pas_shim_thread_slot_get() == cache { pas_shim_thread_slot_set(nil) }
+        if ThreadLocalSlot.load() == cache { ThreadLocalSlot.store(nil) }
         try? VirtualMemory.release(region)
     }
 }

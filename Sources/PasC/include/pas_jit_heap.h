@@ -142,12 +142,15 @@ pas_error_code pas_jit_heap_add_fresh_memory(pas_jit_heap* heap, void* executabl
 /* Allocates a block of at least size bytes at a multiple of alignment (a power of two;
    0 means 16). Returns its executable address, or NULL: INVALID_SIZE for 0 or a size too
    large to represent, INVALID_ALIGNMENT, OUT_OF_MEMORY when the heap's memory is used up.
-   The block's bytes are unspecified until written. Cost: a lock of one sub-heap. */
+   The block's bytes are unspecified until written. Cost: one lock round trip on the sub-heap
+   of small and medium sizes; two for a large block (the allocation, then the query of its
+   usable size), three if it is given back because it lies in a region detached by fork. */
 void* pas_jit_heap_allocate(pas_jit_heap* heap, size_t size, size_t alignment);
 
 /* Frees a block; its bytes are overwritten with the fill pattern first. Errors:
    UNKNOWN_POINTER (NULL, foreign or interior pointer), DOUBLE_FREE (when the heap can
-   tell: the block is already free and its memory has not been handed out again). */
+   tell: the block is already free and its memory has not been handed out again).
+   Cost: one lock round trip and the fill; two for a large block. */
 pas_error_code pas_jit_heap_deallocate(pas_jit_heap* heap, void* block);
 
 /* Shrinks a block in place to at least new_size bytes (0 < new_size <= its size); the tail
@@ -159,7 +162,9 @@ pas_error_code pas_jit_heap_shrink(pas_jit_heap* heap, void* block, size_t new_s
 size_t pas_jit_heap_get_size(pas_jit_heap* heap, const void* block);
 
 /* Allocates a block for count bytes, copies them in and flushes the instruction cache, in one
-   step (the way to publish a finished function; one lock round trip). Alignment 0 means 16.
+   step (the way to publish a finished function). Cost: for small and medium blocks one lock
+   round trip, the copy made under the sub-heap's lock; for large blocks the two or three of
+   pas_jit_heap_allocate(), the copy made after them. Alignment 0 means 16.
    Returns the executable address, or NULL with the error recorded (INVALID_ARGUMENT for NULL
    bytes or count 0, and the errors of pas_jit_heap_allocate). */
 void* pas_jit_heap_install(pas_jit_heap* heap, const void* bytes, size_t count, size_t alignment);

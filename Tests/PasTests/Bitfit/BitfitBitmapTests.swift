@@ -48,3 +48,18 @@ import PasTestSupport
         }
     }
 }
+
+extension BitfitBitmap {
+    /// Number of set bits in `0 ..< limit`, a word at a time (the tests' count of free bits).
+    func popCount(limit: Int) -> Int {
+        var n = 0
+        var i = 0
+        while i < limit {
+            let w = i &>> 6
+            let high = min(64, limit &- (w &<< 6))
+            n &+= (words[w] & Self.mask(0, high)).nonzeroBitCount
+            i = (w &+ 1) &<< 6
+        }
+        return n
+    }
+}

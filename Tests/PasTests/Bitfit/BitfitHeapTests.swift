@@ -143,6 +143,25 @@ import PasTestSupport
         #expect(heap.verify().isEmpty)
     }
 
+    @Test func onlyPagesEmptyForAtLeastTheGivenDurationAreDecommitted() throws {
+        typealias C = MediumBitfitConfig
+        let mock = RecordingPageSource()
+        let clock = ManualTimeSource()
+        let heap = BitfitHeap<C, ReservationChunkSource<RecordingPageSource>>(
+            chunks: ReservationChunkSource(source: mock), timeSource: clock)
+        let a = try heap.allocate(size: 1000)
+        clock.advance(milliseconds: 1000)
+        try heap.deallocate(a)
+        clock.advance(milliseconds: 100)
+        // Page 0 has been empty for 100 ms, the others since the chunk came (1.1 s ago).
+        #expect(try heap.decommitEmptyPages(olderThan: .seconds(2)) == 0)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(500)) == (C.pagesPerChunk - 1) * C.pageSize)
+        clock.advance(milliseconds: 500)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(500)) == C.pageSize)
+        #expect(try heap.decommitEmptyPages() == 0)
+        #expect(heap.verify().isEmpty)
+    }
+
     @Test func emptyPagesAreReportedDecommittedAndReused() throws {
         typealias C = MediumBitfitConfig
         let mock = RecordingPageSource()

@@ -6,10 +6,10 @@ import PasSystem
 @Suite struct PasHeapBadFreeTests {
     /// An interior pointer of a small or medium object is detected on the free path, ignored
     /// and counted; the object stays live and is not handed out again. Covers cold-start
-    /// (shared) pages and pages of one class.
+    /// cold-start pages and pages of one class.
     @Test(arguments: [true, false])
     func interiorFreeOfASegregatedObjectIsIgnoredAndCounted(coldStart: Bool) throws {
-        let heap = try PasHeap(cageBytes: 1 << 30, coldStartSharing: coldStart, pageSharing: nil)
+        let heap = try PasHeap(cageBytes: 1 << 30, coldStart: coldStart, pageSharing: nil)
         for size in [16, 48, 64, 80, 100, 1000, 2048, 3000, 9000, 16384] {
             let p = try #require(heap.allocateUnchecked(size: size))
             p.initializeMemory(as: UInt8.self, repeating: 0x5A, count: size)
@@ -38,7 +38,7 @@ import PasSystem
     /// The address just past the last object of a page (a multiple of the object size, but
     /// no object) is never handed out after being freed.
     @Test func freeOfThePageTailIsNeverHandedOut() throws {
-        let heap = try PasHeap(cageBytes: 1 << 30, coldStartSharing: false, pageSharing: nil)
+        let heap = try PasHeap(cageBytes: 1 << 30, coldStart: false, pageSharing: nil)
         let size = 48
         let first = try #require(heap.allocateUnchecked(size: size))
         let pageSize = 16 << 10

@@ -100,7 +100,7 @@ import PasTestSupport
                     model.live[start]!.end = start + rounded
                 }
             } else {
-                _ = try heap.decommitFreePages()
+                _ = try heap.decommitEmptyPages()
             }
             let s = heap.statistics
             #expect(s.freeRangeCount == model.free.count, "seed \(seed) step \(step)")

@@ -50,7 +50,7 @@ final class NoAccessChunkSource: ChunkSource, @unchecked Sendable {
                 }
             }
             if step % 500 == 0 {
-                _ = try heap.decommitFreePages()
+                _ = try heap.decommitEmptyPages()
                 #expect(throws: Never.self, "seed 0xACCE55 step \(step)") { try heap.verify() }
             }
         }

@@ -57,7 +57,7 @@ import Synchronization
                         }
                     }
                     if worker == 0 && step % 100 == 0 {
-                        _ = try heap.decommitFreePages()
+                        _ = try heap.decommitEmptyPages()
                         try heap.verify()
                     }
                 }
@@ -75,7 +75,7 @@ import Synchronization
         let s = heap.statistics
         #expect(s.objectCount == 0 && s.liveBytes == 0, "seed \(seed)")
         #expect(s.freeBytes == s.chunkBytes, "seed \(seed)")
-        #expect(try heap.decommitFreePages() + s.decommittedBytes == s.chunkBytes, "seed \(seed)")
+        #expect(try heap.decommitEmptyPages() + s.decommittedBytes == s.chunkBytes, "seed \(seed)")
         #expect(heap.statistics.committedBytes == 0, "seed \(seed)")
     }
 }

@@ -141,7 +141,7 @@ func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: In
         #expect(throws: PasError.unknownPointer(.sizeQuery, address: 0x10_0000)) { try heap.size(of: p) }
         #expect(throws: PasError.unknownPointer(.shrink, address: 0x10_0000)) { try heap.shrink(p, to: 16) }
         #expect(!heap.owns(p) && !heap.contains(0x10_0000))
-        #expect(try heap.decommitFreePages() == 0)
+        #expect(try heap.decommitEmptyPages() == 0)
         try heap.verify()
         #expect(throws: PasError.invalidSize(.allocate, Int.max - 7)) { try heap.allocate(size: Int.max - 7) }
         #expect(throws: PasError.invalidSize(.allocate, LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1)) {

@@ -11,11 +11,11 @@ import PasSystem
         for i in 0 ..< 12 {
             objects.append(try core.allocate(size: 4096 * (i % 3 + 1), alignment: 16, type: UInt32(i % 2), chunks: chunks, now: 1))
         }
-        for i in stride(from: 0, to: 12, by: 3) { _ = try core.deallocate(objects[i], now: 2) }
+        for i in stride(from: 0, to: 12, by: 3) { try core.deallocate(objects[i], now: 2) }
         // A decommit pass as the heap runs it: choose, decommit, record.
         let plan = UnsafeMutablePointer<LargeDecommitRun>.allocate(capacity: 64)
         defer { plan.deallocate() }
-        let (count, _, error) = core.planDecommit(freedAtOrBefore: .max, into: plan, capacity: 64)
+        let (count, _, error) = core.planDecommit(emptySinceAtMost: .max, into: plan, capacity: 64)
         #expect(error == nil)
         for i in 0 ..< count { try chunks.decommit(MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start))) }
         _ = core.finishDecommit(plan, count: count, failedFrom: count)

@@ -30,7 +30,7 @@ final class FakeParticipant: PageSharingParticipant, @unchecked Sendable {
     var deadlines: [UInt64] { state.withLock { $0.deadlines } }
 
     var earliestEmptyTime: UInt64? { state.withLock { $0.emptyTimes.min() } }
-    func decommitPages(emptySince deadline: UInt64) throws(PasError) -> Int {
+    func decommitEmptyPages(emptySinceAtMost deadline: UInt64) throws(PasError) -> Int {
         let result: Int? = state.withLock { s in
             s.deadlines.append(deadline)
             if s.failNext { s.failNext = false; return nil }

@@ -21,7 +21,7 @@ import Glibc
     @Test func pageEmptyFor299msStaysAt301msItIsDecommitted() throws {
         let (pool, clock) = makeManualPool()
         let mock = RecordingPageSource()
-        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false, pageSharing: pool)
+        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStart: false, pageSharing: pool)
         #expect(heap.earliestEmptyTime == nil)
         try emptyPages(heap, objects: 2000)
         let since = try #require(heap.earliestEmptyTime)
@@ -45,7 +45,7 @@ import Glibc
     @Test func pageReusedBeforeTheDelayIsNeverDecommitted() throws {
         let (pool, clock) = makeManualPool()
         let mock = RecordingPageSource()
-        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false, pageSharing: pool)
+        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStart: false, pageSharing: pool)
         try emptyPages(heap, objects: 500)
         clock.advance(milliseconds: 200)
         // Reuse: the same number of objects takes the empty pages again.
@@ -61,7 +61,7 @@ import Glibc
     @Test func decommitFailureIsReportedAndRetried() throws {
         let (pool, clock) = makeManualPool()
         let mock = RecordingPageSource()
-        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false, pageSharing: pool)
+        let heap = try Heap(chunks: ReservationChunkSource(source: mock), coldStart: false, pageSharing: pool)
         try emptyPages(heap, objects: 2000)
         clock.advance(milliseconds: 301)
         mock.failNext(.decommit)
@@ -82,7 +82,7 @@ import Glibc
     /// ~256 MiB of small objects, oldest 90% freed: with no explicit call, RSS falls below twice
     /// the live bytes within about a second (polled; the scavenger's delay is the default 300 ms).
     @Test func realMemoryComesBackWithoutAnExplicitCall() async throws {
-        let heap = try SegregatedHeap<SmallPagesConfig, ReservationChunkSource<SystemPageSource>>(coldStartSharing: false)
+        let heap = try SegregatedHeap<SmallPagesConfig, ReservationChunkSource<SystemPageSource>>(coldStart: false)
         var blocks: [UnsafeMutableRawPointer] = []
         var total = 0
         var random = SplitMix64(seed: 0x5EED)

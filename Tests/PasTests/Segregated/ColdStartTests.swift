@@ -12,7 +12,7 @@ import Synchronization
 
     @Test func aLightlyUsedHeapSharesOnePageAcrossClasses() throws {
         let heap = try SmallHeap()
-        let separate = try SmallHeap(coldStartSharing: false)
+        let separate = try SmallHeap(coldStart: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for c in 0 ..< Self.classCount {
             let size = SizeClasses.size(ofClass: c)
@@ -45,7 +45,7 @@ import Synchronization
         for p in pointers where p != pointers[3] { heap.deallocateUnchecked(p) }
         heap.flushThreadCache()
         let after = heap.statistics
-        #expect(after.objectsInUse == 0 && after.ownedPages == 0 && after.sharedPages == 0 && after.emptyPages == 1)
+        #expect(after.objectsInUse == 0 && after.ownedPages == 0 && after.coldStartPages == 0 && after.emptyPages == 1)
         try heap.verify()
     }
 
@@ -54,12 +54,12 @@ import Synchronization
         var pointers: [UnsafeMutableRawPointer] = []
         // 2 KiB of 64-byte objects fit the budget (16384 / 8); the rest get a page of their own.
         for _ in 0 ..< 400 { pointers.append(try heap.allocate(size: 64)) }
-        let sharedPage = UInt(bitPattern: pointers[0]) & ~UInt(16383)
-        let inShared = pointers.filter { UInt(bitPattern: $0) & ~UInt(16383) == sharedPage }
-        #expect(heap.statistics.ownedPages == 3, "the shared page and two pages of 64-byte objects")
+        let coldStartPage = UInt(bitPattern: pointers[0]) & ~UInt(16383)
+        let inColdStartPage = pointers.filter { UInt(bitPattern: $0) & ~UInt(16383) == coldStartPage }
+        #expect(heap.statistics.ownedPages == 3, "the cold-start page and two pages of 64-byte objects")
         #expect(heap.statistics.fullPages == 0)
-        #expect(inShared.count == 2048 / 64)
-        // Objects of another class still carve from the shared page.
+        #expect(inColdStartPage.count == 2048 / 64)
+        // Objects of another class still carve from the cold-start page.
         let other = try heap.allocate(size: 160)
         #expect(UInt(bitPattern: other) & ~UInt(16383) == UInt(bitPattern: pointers[0]) & ~UInt(16383))
         try heap.verify()
@@ -69,14 +69,14 @@ import Synchronization
         #expect(heap.statistics.objectsInUse == 0)
         #expect(heap.statistics.ownedPages == 0 && heap.statistics.emptyPages == 3)
         try heap.verify()
-        // Emptied pages, the shared one included, are reused by any class.
+        // Emptied pages, the cold-start one included, are reused by any class.
         let q = try heap.allocate(size: 2048)
         #expect(try heap.size(of: q) == 2048)
         try heap.deallocate(q)
         try heap.verify()
     }
 
-    @Test func sharedPagesSurviveTheirOwnersExit() throws {
+    @Test func coldStartPagesSurviveTheirOwnersExit() throws {
         let heap = try SmallHeap()
         let box = Unchecked(UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: Self.classCount))
         defer { box.value.deallocate() }
@@ -86,7 +86,7 @@ import Synchronization
             for c in stride(from: 0, to: Self.classCount, by: 3) { heap.deallocateUnchecked(box.value[c]) }
         }
         var s = heap.statistics
-        #expect(s.ownedPages == 0 && s.sharedPages == 1, "\(s)")
+        #expect(s.ownedPages == 0 && s.coldStartPages == 1, "\(s)")
         #expect(s.objectsInUse == Self.classCount - (Self.classCount + 2) / 3)
         try heap.verify()
         for c in 0 ..< Self.classCount where c % 3 != 0 {
@@ -95,11 +95,11 @@ import Synchronization
         }
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) { try heap.deallocate(box.value[0]) }
         s = heap.statistics
-        #expect(s.sharedPages == 0 && s.emptyPages == 1 && s.objectsInUse == 0)
+        #expect(s.coldStartPages == 0 && s.emptyPages == 1 && s.objectsInUse == 0)
         try heap.verify()
     }
 
-    @Test func remoteFreesIntoAnotherThreadsSharedPage() throws {
+    @Test func remoteFreesIntoAnotherThreadsColdStartPage() throws {
         let heap = try SmallHeap()
         let box = Unchecked(UnsafeMutablePointer<UnsafeMutableRawPointer>.allocate(capacity: 8))
         defer { box.value.deallocate() }

@@ -97,7 +97,7 @@ import PasTestSupport
     }
 
     @Test func uncheckedDoubleFreesAcrossThreadsAreCountedNotReused() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let p = try heap.allocate(size: 64)
         heap.deallocateUnchecked(p)          // into this thread's pool
         let q = Unchecked(p)

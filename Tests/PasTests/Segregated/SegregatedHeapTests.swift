@@ -29,7 +29,7 @@ import PasTestSupport
     }
 
     @Test func uncheckedPathsAllocateAndReuse() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let p = try #require(heap.allocateUnchecked(size: 64))
         heap.deallocateUnchecked(p)
         // The freed slot goes to the owner's pool; the window still has fresh slots first, but
@@ -51,7 +51,7 @@ import PasTestSupport
     }
 
     @Test func pageAccountingThroughRefillAndReturn() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let perPage = 16384 / 256
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 3 * perPage { pointers.append(try heap.allocate(size: 256)) }
@@ -92,7 +92,7 @@ import PasTestSupport
     }
 
     @Test func aFullRingGivesPagesBack() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let perPage = 16384 / 1024
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 11 * perPage { pointers.append(try heap.allocate(size: 1024)) }
@@ -109,7 +109,7 @@ import PasTestSupport
     }
 
     @Test func emptyPagesAreReusedByOtherSizeClasses() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 64 { pointers.append(try heap.allocate(size: 256)) }
         for p in pointers { try heap.deallocate(p) }
@@ -124,7 +124,7 @@ import PasTestSupport
     }
 
     @Test func threadExitReturnsPages() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let box = Unchecked<[UnsafeMutableRawPointer]>([])
         let result = Unchecked(UnsafeMutablePointer<[UnsafeMutableRawPointer]>.allocate(capacity: 1))
         result.value.initialize(to: box.value)
@@ -193,7 +193,7 @@ import PasTestSupport
     }
 
     @Test func verifyFindsCorruptedMetadata() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let p = try heap.allocate(size: 64)
         heap.flushThreadCache()   // the page is now unowned and eligible
         try heap.verify()

@@ -8,7 +8,7 @@ import PasTestSupport
 
     @Test func chunkCommitFailureIsATypedErrorAndTheHeapRecovers() throws {
         let mock = RecordingPageSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false)
         mock.failNext(.commit)
         #expect(throws: PasError.system(.commit, errno: 12)) { try heap.allocate(size: 100) }
         mock.failNext(.commit)
@@ -24,7 +24,7 @@ import PasTestSupport
     @Test func emptyPagesAreDecommittedInRunsAndRecommittedOnReuse() throws {
         let mock = RecordingPageSource()
         let clock = ManualTimeSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false, timeSource: clock)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false, timeSource: clock)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 8 * 8 { pointers.append(try heap.allocate(size: 2048)) }   // 8 pages of 8 objects
         #expect(heap.statistics.fullPages == 0 && heap.statistics.ownedPages == 8)
@@ -36,15 +36,15 @@ import PasTestSupport
         var s = heap.statistics
         #expect(s.emptyPages == 6 && s.eligiblePages == 2, "\(s)")
         // Nothing is old enough yet.
-        var report = heap.emptyPageReport(idleFor: 300_000_000)
+        var report = heap.emptyPageReport(olderThan: .milliseconds(300))
         #expect(report.committedEmptyPages == 6 && report.idleEmptyPages == 0)
         #expect(report.oldestEmptySince == clock.nowNanoseconds())
         mock.clearEvents()
-        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 0)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(300)) == 0)
         clock.advance(milliseconds: 301)
-        report = heap.emptyPageReport(idleFor: 300_000_000)
+        report = heap.emptyPageReport(olderThan: .milliseconds(300))
         #expect(report.committedEmptyPages == 6 && report.idleEmptyPages == 6)
-        #expect(try heap.decommitEmptyPages(idleFor: 300_000_000) == 6 * SmallPagesConfig.layout.pageSize)
+        #expect(try heap.decommitEmptyPages(olderThan: .milliseconds(300)) == 6 * SmallPagesConfig.layout.pageSize)
         #expect(heap.emptyPageReport().committedEmptyPages == 0)
         let decommits = mock.events.compactMap { if case let .decommit(r) = $0 { r } else { nil } }
         #expect(decommits.count == 2, "two runs of adjacent pages: \(decommits)")
@@ -79,7 +79,7 @@ import PasTestSupport
 
     @Test func decommitFailureIsReportedAndLeavesPagesCommitted() throws {
         let mock = RecordingPageSource()
-        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStartSharing: false)
+        let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false)
         var pointers: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 16 { pointers.append(try heap.allocate(size: 1024)) }
         for p in pointers { try heap.deallocate(p) }

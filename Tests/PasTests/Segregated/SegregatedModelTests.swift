@@ -51,6 +51,6 @@ import PasTestSupport
     }
 
     @Test func exclusivePagesFollowTheModel() throws {
-        try Self.run(try SmallHeap(coldStartSharing: false), seed: 99, steps: 20_000, maxSize: 2048)
+        try Self.run(try SmallHeap(coldStart: false), seed: 99, steps: 20_000, maxSize: 2048)
     }
 }

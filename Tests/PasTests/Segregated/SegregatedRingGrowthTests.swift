@@ -16,7 +16,7 @@ import PasTestSupport
     }
 
     @Test func freesOfOwnObjectsInGivenBackPagesGrowTheRing() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         var pointers = try fill(heap, pages: 11)
         var s = heap.statistics
         #expect(s.ownedPages == 8 && s.fullPages == 3, "the ring starts at 128 KiB of 16 KiB pages")
@@ -37,7 +37,7 @@ import PasTestSupport
     }
 
     @Test func ringGrowthStopsAtTwoMiB() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         var owned: [Int] = []
         for _ in 0 ..< 5 {
             let pointers = try fill(heap, pages: 200)
@@ -54,7 +54,7 @@ import PasTestSupport
     }
 
     @Test func freesByAnotherThreadDoNotGrowTheRing() throws {
-        let heap = try SmallHeap(coldStartSharing: false)
+        let heap = try SmallHeap(coldStart: false)
         let first = Unchecked(try fill(heap, pages: 11))
         // Another thread frees them all (its log is applied when it exits).
         runOnNewThread { for p in first.value { heap.deallocateUnchecked(p) } }

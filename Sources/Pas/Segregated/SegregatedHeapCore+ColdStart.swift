@@ -1,52 +1,52 @@
-/// Cold start ("primordial" sharing): while a class of a young heap has carved fewer than
-/// `primordialBudget` bytes, its objects are carved from one page shared by all classes instead
-/// of a page of its own, so a lightly used heap touches one page rather than one per class.
+/// Cold start: while a class of a young heap has carved fewer than `coldStartBudget` bytes, its
+/// objects are carved from one page common to all classes instead of a page of its own, so a
+/// lightly used heap touches one page rather than one per class.
 ///
-/// The shared page is owned by one thread cache at a time, like any owned page: the owner carves
-/// runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window; its frees
-/// (its own too: a shared page's `exactLimit` is 0, so the free fast path never takes them)
-/// are checked against the class map and go through logs. Freed slots of a shared page are not
-/// reused: once its bump space is spent (or its owner exits or flushes), the page is released and
-/// becomes empty when its last object is freed, and is then reused like any empty page. All
-/// functions run under the heap lock, by the owning thread.
-extension HeapCore {
+/// The cold-start page is owned by one thread cache at a time, like any owned page: the owner
+/// carves runs of up to 16 objects (about 256 bytes) by bump into a local allocator's window;
+/// its frees (its own too: a cold-start page's `exactLimit` is 0, so the free fast path never
+/// takes them) are checked against the class map and go through logs. Freed slots of a
+/// cold-start page are not reused: once its bump space is spent (or its owner exits or flushes),
+/// the page is released and becomes empty when its last object is freed, and is then reused
+/// like any empty page. All functions run under the heap lock, by the owning thread.
+extension SegregatedHeapCore {
     /// Objects per carve of class size `size`.
     @inline(__always)
     static func carveCount(size: Int) -> Int { max(1, min(16, 256 / size)) }
 
-    /// True if class `classIndex` should carve from the shared page.
+    /// True if class `classIndex` should carve from the cold-start page.
     @inline(__always)
-    static func wantsPrimordial(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int) -> Bool {
-        core.pointee.primordialBytes[classIndex] < core.pointee.primordialBudget
+    static func wantsColdStart(_ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int) -> Bool {
+        core.pointee.coldStartBytes[classIndex] < core.pointee.coldStartBudget
     }
 
-    /// Formats a blank page (fresh or empty, in no list) as the shared page owned by `cache`.
-    static func formatShared(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
+    /// Formats a blank page (fresh or empty, in no list) as the cold-start page owned by `cache`.
+    static func formatColdStart(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
         let f = page.fields
         for i in 0 ..< Int(f.pointee.wordCount) { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
         let granules = page.layout.pageSize / SizeClasses.minAlign
         setState(core, page, PageHeader.owned)
         f.pointee.owner = UInt(bitPattern: cache)
         f.pointee.reciprocal = UInt32(((UInt64(1) << 32) + 15) / 16)
-        // Every free of a shared page goes to the slow path, which checks the class map.
+        // Every free of a cold-start page goes to the slow path, which checks the class map.
         f.pointee.exactLimit = 0
         f.pointee.objectSize = UInt32(SizeClasses.minAlign)
         f.pointee.objectsPerPage = UInt32(granules)
-        f.pointee.classIndex = PageHeader.sharedClass
+        f.pointee.classIndex = PageHeader.coldStartClassIndex
         f.pointee.wordCount = UInt16((granules + 63) / 64)
         f.pointee.allocatedCount = 0
         f.pointee.remoteFreeCount = 0
         f.pointee.bumpGranule = UInt16(page.mapGranules)
         // Invariant: the map lies in the page's first granules, which no object uses.
         page.classMap.initialize(repeating: 0, count: granules)
-        core.pointee.primordialPage = page.address
+        core.pointee.coldStartPage = page.address
     }
 
-    /// Carves a run of objects of `classIndex` from the shared page owned by `cache` into
-    /// `allocator`. Returns false if there is no shared page owned by `cache` or it lacks room.
-    static func carve(_ core: UnsafeMutablePointer<HeapCore>, classIndex: Int,
+    /// Carves a run of objects of `classIndex` from the cold-start page owned by `cache` into
+    /// `allocator`. Returns false if there is no cold-start page owned by `cache` or it lacks room.
+    static func carve(_ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int,
                       allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) -> Bool {
-        let address = core.pointee.primordialPage
+        let address = core.pointee.coldStartPage
         guard address != 0 else { return false }
         let page = PageRef(address, core.pointee.layout)
         let f = page.fields
@@ -65,7 +65,7 @@ extension HeapCore {
         }
         f.pointee.allocatedCount += UInt32(count)
         f.pointee.bumpGranule = UInt16(first + count * step)
-        core.pointee.primordialBytes[classIndex] += count * size
+        core.pointee.coldStartBytes[classIndex] += count * size
         // Precondition: the allocator owns no ring (`ringCount == 0`) and its window is empty.
         allocator.pointee.word = count == 64 ? ~0 : (UInt64(1) << UInt64(count)) - 1
         allocator.pointee.base = page.pageStart + UInt(first * SizeClasses.minAlign)
@@ -74,18 +74,18 @@ extension HeapCore {
         return true
     }
 
-    /// The class of the object starting at granule `granule` of a shared page, or nil if no
+    /// The class of the object starting at granule `granule` of a cold-start page, or nil if no
     /// object starts there.
     @inline(__always)
-    static func sharedClass(of page: PageRef, granule: Int) -> Int? {
+    static func coldStartClass(of page: PageRef, granule: Int) -> Int? {
         guard granule >= page.mapGranules, granule < Int(page.fields.pointee.bumpGranule) else { return nil }
         let byte = page.classMap[granule]
         return byte == 0 || byte == PageHeader.interiorGranule ? nil : Int(byte) - 1
     }
 
-    /// Puts the window of an allocator that points into shared `page` back as owner-free
+    /// Puts the window of an allocator that points into cold-start `page` back as owner-free
     /// granule bits and detaches the allocator.
-    static func returnSharedWindow(_ page: PageRef, allocator: UnsafeMutablePointer<LocalAllocator>) -> Int {
+    static func returnColdStartWindow(_ page: PageRef, allocator: UnsafeMutablePointer<LocalAllocator>) -> Int {
         var window = allocator.pointee.word
         var duplicates = 0
         let first = Int((allocator.pointee.base &- page.pageStart) >> UInt(SizeClasses.minAlignShift))
@@ -103,15 +103,15 @@ extension HeapCore {
         return duplicates
     }
 
-    /// Releases the shared `page` owned by `cache`: every allocator of this heap in `cache`
+    /// Releases the cold-start `page` owned by `cache`: every allocator of this heap in `cache`
     /// that carves from it gives its window back, free slots are cleared, the page becomes
-    /// unowned (`shared`, or `empty` if nothing in it is live) and stops being the bump page.
-    static func releaseSharedPage(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
-                                  cache: UnsafeMutableRawPointer, now: inout UInt64?) {
+    /// unowned (`coldStart`, or `empty` if nothing in it is live) and stops being the bump page.
+    static func releaseColdStartPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
+                                     cache: UnsafeMutableRawPointer, now: inout UInt64?) {
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             if la.pointee.page == page.address {
-                core.pointee.lateDoubleFrees += returnSharedWindow(page, allocator: la)
+                core.pointee.lateDoubleFrees += returnColdStartWindow(page, allocator: la)
             }
         }
         mergeRemote(core, page)
@@ -126,24 +126,24 @@ extension HeapCore {
         }
         f.pointee.allocatedCount -= UInt32(freed)
         f.pointee.owner = PageHeader.unowned
-        if core.pointee.primordialPage == page.address { core.pointee.primordialPage = 0 }
+        if core.pointee.coldStartPage == page.address { core.pointee.coldStartPage = 0 }
         settle(core, page, now: &now)
     }
 
     /// Gives back every page `cache` holds in this heap (thread exit, `flushThreadCache`).
-    static func releaseAll(_ core: UnsafeMutablePointer<HeapCore>, cache: UnsafeMutableRawPointer) {
+    static func releaseAll(_ core: UnsafeMutablePointer<SegregatedHeapCore>, cache: UnsafeMutableRawPointer) {
         var now: UInt64? = nil
         let layout = core.pointee.layout
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             guard la.pointee.page != 0 else { continue }
             let page = PageRef(la.pointee.page, layout)
-            if page.isShared { releaseSharedPage(core, page, cache: cache, now: &now) }
+            if page.isColdStart { releaseColdStartPage(core, page, cache: cache, now: &now) }
             while la.pointee.ringCount > 0 { releaseCurrentPage(core, allocator: la, now: &now) }
         }
-        let shared = core.pointee.primordialPage
-        if shared != 0, PageRef(shared, layout).fields.pointee.owner == UInt(bitPattern: cache) {
-            releaseSharedPage(core, PageRef(shared, layout), cache: cache, now: &now)
+        let coldStartPage = core.pointee.coldStartPage
+        if coldStartPage != 0, PageRef(coldStartPage, layout).fields.pointee.owner == UInt(bitPattern: cache) {
+            releaseColdStartPage(core, PageRef(coldStartPage, layout), cache: cache, now: &now)
         }
     }
 }

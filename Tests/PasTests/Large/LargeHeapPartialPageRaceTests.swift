@@ -7,11 +7,11 @@ import Synchronization
 import Glibc
 #endif
 
-/// A page shared by free ranges of different types, racing with a decommit pass.
-@Suite struct LargeHeapSharedPageRaceTests {
-    /// An allocation whose fit touches a shared page that a pass is decommitting waits for the
+/// A partial page covered by free ranges of different types, racing with a decommit pass.
+@Suite struct LargeHeapPartialPageRaceTests {
+    /// An allocation whose fit touches a partial page that a pass is decommitting waits for the
     /// pass, then re-commits the page: the commit comes after the decommit, never before it.
-    @Test func allocationWaitsForASharedPageBeingDecommitted() throws {
+    @Test func allocationWaitsForAPartialPageBeingDecommitted() throws {
         let source = BlockingChunkSource()
         let page = source.pageSize
         let heap = LargeHeap(chunks: source, chunkSize: 16 * page, pageSharing: nil)
@@ -20,12 +20,12 @@ import Glibc
         _ = try heap.allocate(size: 16)
         #expect(b == a + page + page / 2)
         try heap.deallocate(a)
-        #expect(try heap.decommitFreePages() == 14 * page)
+        #expect(try heap.decommitEmptyPages() == 14 * page)
         try heap.deallocate(b)
-        let shared = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
+        let partial = MemoryRange(start: UInt(bitPattern: a) + UInt(page), byteCount: page)
         source.gate.store(1, ordering: .releasing)
         let passBytes = Atomic<Int>(-1)
-        let pass = JoinableThread { passBytes.store((try? heap.decommitFreePages()) ?? -2, ordering: .releasing) }
+        let pass = JoinableThread { passBytes.store((try? heap.decommitEmptyPages()) ?? -2, ordering: .releasing) }
         while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
         // The page is recorded as decommitted while its system call is in flight.
         #expect(heap.statistics.decommittedBytes == 15 * page)
@@ -43,7 +43,7 @@ import Glibc
         #expect(passBytes.load(ordering: .acquiring) == page)
         #expect(b2.load(ordering: .acquiring) == UInt(bitPattern: b))
         let events = source.mock.events.filter { if case .reserve = $0 { false } else { true } }
-        #expect(events.suffix(2) == [.decommit(shared), .commit(shared, .readWrite)])
+        #expect(events.suffix(2) == [.decommit(partial), .commit(partial, .readWrite)])
         try heap.verify()
     }
 }

@@ -1,6 +1,6 @@
 import PasSystem
 
-/// Pages shared by free ranges: free ranges of different types never coalesce, so a page
+/// Partial pages: free ranges of different types never coalesce, so a page
 /// can be free from end to end while no single free range holds it whole. A decommit pass
 /// counts such pages in a temporary tree of pool nodes, one node per page that some free
 /// range covers only in part, keyed by the page's start (type 0):

@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// Ring links (`prev`/`next` of the page headers) and the allocator's fields belong to the owning
 /// thread; functions marked "under the lock" also touch heap state.
-extension HeapCore {
+extension SegregatedHeapCore {
     /// Pages a local allocator owns before it gives one back, to begin with: 128 KiB worth, at
     /// least 2. The allocator's `ringGrowth` adds to it (see `noteSelfFree`).
     static func ringCapacity(_ layout: PageLayout) -> Int { max(2, (128 << 10) >> layout.pageShift) }
@@ -30,8 +30,8 @@ extension HeapCore {
     /// `maxRingCapacity`). Frees of other threads' objects never grow a ring, so pages that
     /// objects passed between threads live in stay few and mostly unowned (cheap remote frees).
     @inline(never)
-    static func noteSelfFree(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, freer: UnsafeMutableRawPointer) {
-        guard !page.isShared else { return }
+    static func noteSelfFree(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, freer: UnsafeMutableRawPointer) {
+        guard !page.isColdStart else { return }
         let layout = page.layout
         // Invariant: `freer` is the calling thread's live cache, so its allocator slots are
         // mapped and only this thread writes them.
@@ -48,7 +48,7 @@ extension HeapCore {
     /// Under the lock: makes `page` (fresh, empty or eligible; formatted for the allocator's
     /// class) owned by `cache`, moves its free slots to the owner's pool (marking them allocated),
     /// links it into the allocator's ring and makes it the current page with an empty window.
-    static func claim(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef,
+    static func claim(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
                       allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) {
         let f = page.fields
         setState(core, page, PageHeader.owned)
@@ -107,7 +107,7 @@ extension HeapCore {
     }
 
     /// Under the lock: takes in the remote frees of every ring page; true if there were any.
-    static func mergeRemoteInRing(_ core: UnsafeMutablePointer<HeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>) -> Bool {
+    static func mergeRemoteInRing(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>) -> Bool {
         var merged = false
         var address = la.pointee.page
         for _ in 0 ..< la.pointee.ringCount {
@@ -124,7 +124,7 @@ extension HeapCore {
     /// Under the lock: gives the current page of the ring back to the heap. Its window and pool
     /// become free slots; the page becomes full, eligible or empty; the next ring page (if any)
     /// becomes current with an empty window.
-    static func releaseCurrentPage(_ core: UnsafeMutablePointer<HeapCore>,
+    static func releaseCurrentPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>,
                                    allocator la: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?) {
         let page = PageRef(la.pointee.page, core.pointee.layout)
         let f = page.fields

@@ -1,14 +1,12 @@
+import PasSystem
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Frees applied by threads that do not own the page, and how an owner takes them in.
 /// Every function runs under the heap's lock.
-extension HeapCore {
+extension SegregatedHeapCore {
     /// Owner side, under the lock: moves remote frees into the owner's pool. A slot found in
     /// both (a double free) is counted in `lateDoubleFrees` and kept once.
-    static func mergeRemote(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
+    static func mergeRemote(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef) {
         let f = page.fields
         guard f.pointee.remoteFreeCount != 0 else { return }
         for i in 0 ..< Int(f.pointee.wordCount) {
@@ -23,13 +21,13 @@ extension HeapCore {
 
     /// Puts an unowned page in the list its count calls for.
     @inline(__always)
-    static func settle(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, now: inout UInt64?) {
+    static func settle(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, now: inout UInt64?) {
         let f = page.fields
         let count = f.pointee.allocatedCount
         if count == 0 {
-            setState(core, page, PageHeader.empty, now: HeapCore.now(core, &now))
-        } else if page.isShared {
-            setState(core, page, PageHeader.shared)
+            setState(core, page, PageHeader.empty, now: SegregatedHeapCore.now(core, &now))
+        } else if page.isColdStart {
+            setState(core, page, PageHeader.coldStart)
         } else if count < f.pointee.objectsPerPage {
             setState(core, page, PageHeader.eligible)
         } else {
@@ -41,7 +39,7 @@ extension HeapCore {
     /// its page. Double frees are counted in `lateDoubleFrees` and ignored. `freer` is the
     /// freeing thread's cache when it is that thread that applies the free (a log flush), else
     /// nil; a free into a page `freer` gave back may grow its ring (`noteSelfFree`).
-    static func freeRemotely(_ core: UnsafeMutablePointer<HeapCore>, address: UInt, freer: UnsafeMutableRawPointer?,
+    static func freeRemotely(_ core: UnsafeMutablePointer<SegregatedHeapCore>, address: UInt, freer: UnsafeMutableRawPointer?,
                              now: inout UInt64?) {
         let layout = core.pointee.layout
         let page = PageRef(layout.header(containing: address), layout)
@@ -76,7 +74,7 @@ extension HeapCore {
     /// slot that is allocated from the heap's point of view: a correct free of it happens after
     /// the owner popped it (the program passed the object on), so the owner's later writes can
     /// set its bit again only through a local free of the same object, which is a double free.
-    static func ownerHoldsFree(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, slot: Int) -> Bool {
+    static func ownerHoldsFree(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, slot: Int) -> Bool {
         let f = page.fields
         if page.ownerFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0 { return true }
         guard let cache = UnsafeMutableRawPointer(bitPattern: f.pointee.owner), f.pointee.owner != PageHeader.unowned else {
@@ -84,8 +82,8 @@ extension HeapCore {
         }
         var classIndex = Int(f.pointee.classIndex)
         var slotSize = Int(f.pointee.objectSize)
-        if page.isShared {
-            guard let c = sharedClass(of: page, granule: slot) else { return false }
+        if page.isColdStart {
+            guard let c = coldStartClass(of: page, granule: slot) else { return false }
             classIndex = c
             slotSize = SizeClasses.minAlign
         }
@@ -100,7 +98,7 @@ extension HeapCore {
         var attempts = 0
         repeat {
             attempts += 1
-            if attempts & 63 == 0 { sched_yield() }  // the owner was descheduled mid-refill
+            if attempts & 63 == 0 { SystemThread.yield() }  // the owner was descheduled mid-refill
             sequence = la.pointee.sequence
             atomicMemoryFence(ordering: .acquiring)
             current = la.pointee.page

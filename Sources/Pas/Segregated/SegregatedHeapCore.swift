@@ -17,7 +17,7 @@ final class ClockBox {
 /// Page operations that thread caches run after type erasure (log flush, thread exit) live here
 /// and use the runtime `layout`; the generic heap's fast paths use the same layout as constants.
 @usableFromInline
-struct HeapCore {
+struct SegregatedHeapCore {
     var layout: PageLayout
     var heapIndex: Int
     /// The heap's first local-allocator slot in every thread cache.
@@ -44,11 +44,11 @@ struct HeapCore {
     var freshNext: Int
     var decommittedPages: Int
     /// The cold-start page objects of several classes are carved from (0 = none), and the
-    /// bytes each class has carved from shared pages so far; a class carves while under
-    /// `primordialBudget` bytes (0 disables cold-start sharing).
-    var primordialPage: UInt
-    var primordialBytes: UnsafeMutablePointer<Int>
-    var primordialBudget: Int
+    /// bytes each class has carved from cold-start pages so far; a class carves while under
+    /// `coldStartBudget` bytes (0 disables cold start).
+    var coldStartPage: UInt
+    var coldStartBytes: UnsafeMutablePointer<Int>
+    var coldStartBudget: Int
     /// Frees found to be double frees only when a log was applied (counted, then ignored).
     var lateDoubleFrees: Int
     var remoteFrees: Int
@@ -66,22 +66,22 @@ struct HeapCore {
     /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
     /// multiples of 16) for requests up to `sizeLimit`.
     static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
-                       primordialBudget: Int,
+                       coldStartBudget: Int,
                        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
-        -> UnsafeMutablePointer<HeapCore> {
+        -> UnsafeMutablePointer<SegregatedHeapCore> {
         let classes = classSizes.count
         let tableEntries = (sizeLimit + 15) >> 4
-        var offset = (MemoryLayout<HeapCore>.size + 63) & ~63
+        var offset = (MemoryLayout<SegregatedHeapCore>.size + 63) & ~63
         let sizeOffset = offset; offset += classes * 4
         offset = (offset + 7) & ~7
         let eligibleOffset = offset; offset += classes * 8
         let stateOffset = offset; offset += PageHeader.stateCount * 8
-        let primordialOffset = offset; offset += classes * 8
+        let coldStartOffset = offset; offset += classes * 8
         let tableOffset = offset; offset += tableEntries
         let range = try MetadataPages.allocate(byteCount: offset)
         // Invariant: the mapping lives until `destroy`; it is zero-filled.
         let base = range.pointer
-        let core = base.bindMemory(to: HeapCore.self, capacity: 1)
+        let core = base.bindMemory(to: SegregatedHeapCore.self, capacity: 1)
         let sizes = (base + sizeOffset).bindMemory(to: UInt32.self, capacity: classes)
         for c in 0 ..< classes { sizes[c] = UInt32(classSizes[c]) }
         let table = (base + tableOffset).bindMemory(to: UInt8.self, capacity: tableEntries)
@@ -91,33 +91,28 @@ struct HeapCore {
             while c < classes - 1 && classSizes[c] < size { c += 1 }
             table[i] = UInt8(c)
         }
-        core.initialize(to: HeapCore(
+        core.initialize(to: SegregatedHeapCore(
             layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
             classSize: sizes, sizeTable: table,
             eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
             pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
             emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
             decommittedPages: 0,
-            primordialPage: 0,
-            primordialBytes: (base + primordialOffset).bindMemory(to: Int.self, capacity: classes),
-            primordialBudget: primordialBudget,
+            coldStartPage: 0,
+            coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
+            coldStartBudget: coldStartBudget,
             lateDoubleFrees: 0, remoteFrees: 0,
             clockRead: clockRead, clockContext: clockContext, region: range))
         return core
     }
 
-    static func destroy(_ core: UnsafeMutablePointer<HeapCore>) {
+    static func destroy(_ core: UnsafeMutablePointer<SegregatedHeapCore>) {
         let region = core.pointee.region
         core.deinitialize(count: 1)
         try? VirtualMemory.release(region)
     }
 
-    @inline(__always)
-    static func page(_ core: UnsafeMutablePointer<HeapCore>, _ header: UInt) -> PageRef {
-        PageRef(header, core.pointee.layout)
-    }
-
-    static func now(_ core: UnsafeMutablePointer<HeapCore>, _ cached: inout UInt64?) -> UInt64 {
+    static func now(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ cached: inout UInt64?) -> UInt64 {
         if let t = cached { return t }
         let t = core.pointee.clockRead(core.pointee.clockContext)
         cached = t
@@ -127,7 +122,7 @@ struct HeapCore {
     // MARK: chunks and fresh pages
 
     /// Adds a freshly allocated (zeroed) chunk; its payload pages become the fresh pages.
-    static func addChunk(_ core: UnsafeMutablePointer<HeapCore>, _ chunk: MemoryRange) {
+    static func addChunk(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ chunk: MemoryRange) {
         let layout = core.pointee.layout
         let start = chunk.start
         let words = UnsafeMutablePointer<UInt64>(bitPattern: start).unsafelyUnwrapped
@@ -152,7 +147,7 @@ struct HeapCore {
     }
 
     /// True if `address` lies in a payload page of one of the heap's chunks. Cost: O(chunks).
-    static func owns(_ core: UnsafeMutablePointer<HeapCore>, address: UInt) -> Bool {
+    static func owns(_ core: UnsafeMutablePointer<SegregatedHeapCore>, address: UInt) -> Bool {
         let layout = core.pointee.layout
         let chunk = address & ~layout.chunkMask
         var c = core.pointee.firstChunk
@@ -163,25 +158,25 @@ struct HeapCore {
         return false
     }
 
-    static func hasFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> Bool {
+    static func hasFreshPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>) -> Bool {
         core.pointee.freshChunk != 0 && core.pointee.freshNext < core.pointee.layout.pagesPerChunk
     }
 
     /// Takes a never-used page (caller checked `hasFreshPage`), in state `full` and unformatted
     /// (state `fresh` until the caller formats it; counted as full).
-    static func takeFreshPage(_ core: UnsafeMutablePointer<HeapCore>) -> PageRef {
+    static func takeFreshPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>) -> PageRef {
         let layout = core.pointee.layout
         let h = layout.header(chunk: core.pointee.freshChunk, page: core.pointee.freshNext)
         core.pointee.freshNext += 1
         let page = PageRef(h, layout)
         core.pointee.pagesInState[Int(PageHeader.full)] += 1
         page.fields.pointee.state = PageHeader.full
-        page.fields.pointee.classIndex = PageHeader.sharedClass - 1
+        page.fields.pointee.classIndex = PageHeader.coldStartClassIndex - 1
         return page
     }
 
     /// Sets the page up for objects of `classIndex`; all bits clear. The page is in no list.
-    static func format(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, classIndex: Int) {
+    static func format(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, classIndex: Int) {
         let f = page.fields
         let oldWords = Int(f.pointee.wordCount)
         for i in 0 ..< oldWords { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
@@ -207,7 +202,7 @@ struct HeapCore {
     // MARK: lists
 
     /// Moves `page` to `state`, unlinking it from its old list and linking it into the new one.
-    static func setState(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
+    static func setState(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
         let f = page.fields
         let old = f.pointee.state
         if old == state { return }
@@ -229,7 +224,7 @@ struct HeapCore {
         }
     }
 
-    static func pushEmpty(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef, atTail: Bool) {
+    static func pushEmpty(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, atTail: Bool) {
         let f = page.fields
         if atTail {
             f.pointee.next = 0
@@ -246,7 +241,7 @@ struct HeapCore {
         }
     }
 
-    static func unlink(_ core: UnsafeMutablePointer<HeapCore>, _ page: PageRef) {
+    static func unlink(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef) {
         let f = page.fields
         let prev = f.pointee.prev, next = f.pointee.next
         let isEmpty = f.pointee.state == PageHeader.empty
