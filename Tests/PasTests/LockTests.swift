@@ -2,7 +2,6 @@ import Testing
 import Pas
 import PasSystem
 import PasTestSupport
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
