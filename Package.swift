@@ -41,7 +41,8 @@ let package = Package(
         // Example: a runtime-like object graph in isoheaps and a general heap.
         .executableTarget(name: "object-heaps", dependencies: ["Pas", "PasSystem"], path: "Examples/ObjectHeaps"),
 
-        // Mocks shared by the tests: recording page source, manual clock.
+        // Shared by the tests: recording page source, manual clock, SplitMix64, test threads,
+        // forked and resource-limited children.
         .target(name: "PasTestSupport", dependencies: ["PasSystem"], path: "Tests/PasTestSupport"),
         .testTarget(name: "PasSystemTests", dependencies: ["PasSystem", "PasTestSupport", "CPasShim"]),
         .testTarget(name: "PasTests", dependencies: ["Pas", "PasSystem", "PasTestSupport"]),

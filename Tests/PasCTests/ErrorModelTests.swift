@@ -2,6 +2,7 @@ import Testing
 import Foundation
 @testable import PasC
 import PasSystem
+import PasTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -87,19 +88,12 @@ import Glibc
     @Test func errorsStayOnTheirThread() throws {
         pas_clear_last_error()
         LastError.record(.doubleFree(.deallocate, address: 0x10))
-        var thread = pthread_t()
         var seenElsewhere: Int32 = -1
-        let status = withUnsafeMutablePointer(to: &seenElsewhere) { seen in
-            pthread_create(&thread, nil, { context in
-                let seen = context!.assumingMemoryBound(to: Int32.self)
-                seen.pointee = pas_last_error()
-                // An error here must not show on the creating thread.
-                LastError.record(.outOfMemory(.allocate, requested: 1))
-                return nil
-            }, seen)
+        runOnNewThread {
+            seenElsewhere = pas_last_error()
+            // An error here must not show on the creating thread.
+            LastError.record(.outOfMemory(.allocate, requested: 1))
         }
-        try #require(status == 0)
-        pthread_join(thread, nil)
         #expect(seenElsewhere == PasErrorCode.ok.rawValue)
         #expect(pas_last_error() == PasErrorCode.doubleFree.rawValue)
         pas_clear_last_error()

@@ -1,6 +1,7 @@
 import Testing
 @testable import PasC
 import PasSystem
+import PasTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,25 +3,10 @@ import Testing
 import PasJIT
 import PasSystem
 import PasTestSupport
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// A function returning `value`, in the host's machine code.
-func returnConstant(_ value: UInt16) -> [UInt8] {
-    #if arch(x86_64)
-    return [0xB8, UInt8(value & 0xFF), UInt8(value >> 8), 0, 0, 0xC3]
-    #elseif arch(arm64)
-    let words: [UInt32] = [0x5280_0000 | (UInt32(value) << 5), 0xD65F_03C0]
-    return words.flatMap { w in (0 ..< 4).map { UInt8((w >> (8 * $0)) & 0xFF) } }
-    #endif
-}
-
-func callCode(_ p: UnsafeMutableRawPointer) -> Int32 {
-    unsafeBitCast(p, to: (@convention(c) () -> Int32).self)()
-}
 
 /// Options with a small region and the given modes.
 func options(regionSize: UInt64 = 4 << 20, modes: [CProtectionMode] = [.dualMapped],
@@ -84,7 +69,7 @@ let ok = PasErrorCode.ok.rawValue
             let block = try #require(pas_jit_heap_allocate(heap, size, 0))
             #expect(UInt(bitPattern: block) % 16 == 0)
             #expect(pas_jit_heap_get_size(heap, block) >= size)
-            #expect(write(heap, block, returnConstant(UInt16(i * 5))) == ok)
+            #expect(write(heap, block, returnConstant(Int32(i * 5))) == ok)
             blocks.append((block, UInt16(i * 5)))
         }
         for (b, v) in blocks { #expect(callCode(b) == Int32(v)) }
@@ -229,7 +214,7 @@ let ok = PasErrorCode.ok.rawValue
         let seed = UInt64.random(in: 0 ... UInt64.max)
         let handle = UInt(bitPattern: heap)
         let failures = Atomic<Int>(0)
-        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+        onThreads(4) { thread in
             let heap = UnsafeMutableRawPointer(bitPattern: handle)
             var rng = SplitMix64(seed: seed &+ UInt64(thread))
             var live: [(UnsafeMutableRawPointer, UInt16)] = []
@@ -238,7 +223,7 @@ let ok = PasErrorCode.ok.rawValue
                     let size = UInt(8 + rng.next() % 3000)
                     guard let block = pas_jit_heap_allocate(heap, size, 0) else { failures.add(1, ordering: .relaxed); continue }
                     let value = UInt16(truncatingIfNeeded: step &* 7 &+ thread)
-                    if write(heap, block, returnConstant(value)) != 0 { failures.add(1, ordering: .relaxed) }
+                    if write(heap, block, returnConstant(Int32(value))) != 0 { failures.add(1, ordering: .relaxed) }
                     live.append((block, value))
                 } else {
                     let i = Int(rng.next() % UInt64(live.count))

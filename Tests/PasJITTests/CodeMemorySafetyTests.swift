@@ -7,58 +7,6 @@ import Synchronization
 import Glibc
 #endif
 
-/// Runs `body(i)` for `i in 0 ..< count` on that many new threads at once and waits for all.
-/// Unlike `concurrentPerform`, every body gets its own thread even on a machine with fewer
-/// cores, so bodies may wait for one another.
-func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    final class Job: @unchecked Sendable {
-        let index: Int
-        let body: @Sendable (Int) -> Void
-        init(_ index: Int, _ body: @escaping @Sendable (Int) -> Void) { self.index = index; self.body = body }
-    }
-    var threads: [pthread_t] = []
-    for i in 0 ..< count {
-        var t = pthread_t()
-        let job = Unmanaged.passRetained(Job(i, body)).toOpaque()
-        let rc = pthread_create(&t, nil, { arg in
-            let job = Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue()
-            job.body(job.index)
-            return nil
-        }, job)
-        precondition(rc == 0, "pthread_create: \(rc)")
-        threads.append(t)
-    }
-    for t in threads { pthread_join(t, nil) }
-}
-
-/// Runs `body` on a thread of its own and waits at most `seconds` for it. Returns its result, or
-/// nil if it did not finish in time (the thread is then left running).
-func withTimeout(seconds: Int, _ body: @escaping @Sendable () -> [String]) -> [String]? {
-    final class Box: @unchecked Sendable {
-        let done = Atomic<Bool>(false)
-        var result: [String]? = nil
-        let body: @Sendable () -> [String]
-        init(_ body: @escaping @Sendable () -> [String]) { self.body = body }
-    }
-    let box = Box(body)
-    var t = pthread_t()
-    precondition(pthread_create(&t, nil, { arg in
-        let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-        box.result = box.body()
-        box.done.store(true, ordering: .releasing)
-        return nil
-    }, Unmanaged.passRetained(box).toOpaque()) == 0)
-    for _ in 0 ..< seconds * 100 {
-        if box.done.load(ordering: .acquiring) {
-            pthread_join(t, nil)
-            return box.result
-        }
-        usleep(10_000)
-    }
-    pthread_detach(t)
-    return nil
-}
-
 /// The four code-memory hazards of issue 13: writes in one block stopping another block
 /// (toggled mode), stale calls into freed code that do not trap, racing frees overwriting
 /// fresh code, and write bodies that re-enter the heap.

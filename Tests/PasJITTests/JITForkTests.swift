@@ -2,7 +2,6 @@ import Testing
 import PasJIT
 import PasSystem
 import PasTestSupport
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -122,9 +121,8 @@ private enum ChildCode {
         let heap = try JITHeap(options: JITHeap.Options(regionSize: 32 << 20, protectionModes: [mode],
                                                         scavengeDelay: .milliseconds(1)))
         let stop = Atomic<Bool>(false)
-        let group = DispatchGroup()
-        for t in 0 ..< 3 {
-            DispatchQueue.global().async(group: group) {
+        let workers = (0 ..< 3).map { t in
+            JoinableThread {
                 var n = 0
                 while !stop.load(ordering: .relaxed) {
                     var blocks: [CodeBlock] = []
@@ -141,7 +139,7 @@ private enum ChildCode {
         }
         defer {
             stop.store(true, ordering: .relaxed)
-            group.wait()
+            for worker in workers { worker.join() }
         }
         usleep(20_000)
         for round in 0 ..< 20 {

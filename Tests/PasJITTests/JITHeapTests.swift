@@ -2,24 +2,9 @@ import Testing
 import PasJIT
 import PasSystem
 import PasTestSupport
-import Dispatch
 
-/// A function returning `value`, in the host's machine code.
-func returnConstant(_ value: Int32) -> [UInt8] {
-    #if arch(x86_64)
-    let v = UInt32(bitPattern: value)
-    return [0xB8, UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24), 0xC3]
-    #elseif arch(arm64)
-    let imm = UInt32(UInt16(truncatingIfNeeded: value))
-    let movz: UInt32 = 0x5280_0000 | (imm << 5) // movz w0, #imm
-    let ret: UInt32 = 0xD65F_03C0
-    return [movz, ret].flatMap { w in (0 ..< 4).map { UInt8((w >> (8 * $0)) & 0xFF) } }
-    #endif
-}
-
-func call(_ block: CodeBlock) -> Int32 {
-    unsafeBitCast(block.pointer, to: (@convention(c) () -> Int32).self)()
-}
+/// Calls `block` as a C function `int32_t f(void)` (see `callCode`).
+func call(_ block: CodeBlock) -> Int32 { callCode(block.pointer) }
 
 let trapByte: UInt8 = {
     #if arch(arm64)
@@ -255,7 +240,7 @@ let trapByte: UInt8 = {
         let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 64 << 20))
         final class Failures: @unchecked Sendable { var count = 0; let lock = NSLockLike() }
         let failures = Failures()
-        DispatchQueue.concurrentPerform(iterations: 4) { t in
+        onThreads(4) { t in
             var rng = SplitMix64(seed: UInt64(t + 1))
             var live: [(CodeBlock, Int32)] = []
             for i in 0 ..< 3000 {

@@ -17,8 +17,9 @@ import PasTestSupport
         let sizes = Array(repeating: 1024, count: 6000) + Array(repeating: 32 << 10, count: 160)
             + Array(repeating: 256 << 10, count: 16)
         var order: [Int] = Array(sizes.indices)
-        var rng = SystemRandomNumberGenerator()
-        order.shuffle(using: &rng)
+        let seed = UInt64.random(in: 0 ... .max)
+        var random = SplitMix64(seed: seed)
+        order.shuffle(using: &random)
         for i in order {
             let b = try heap.allocate(size: sizes[i])
             _ = try heap.withWritableBytes(of: b) { buffer in buffer.initializeMemory(as: UInt8.self, repeating: 0xC3) }
@@ -34,7 +35,7 @@ import PasTestSupport
             resident = heap.statistics.residentCodeBytes ?? 0
             return resident < written / 4
         }
-        #expect(dropped, "code file holds \(resident >> 10) KiB of \(written >> 10) KiB written, live \(live >> 10) KiB; \(pool.statistics)")
+        #expect(dropped, "seed \(seed): code file holds \(resident >> 10) KiB of \(written >> 10) KiB written, live \(live >> 10) KiB; \(pool.statistics)")
         #expect(heap.statistics.decommittedBytes > 0)
         #expect(pool.statistics.failureCount == 0)
         // The surviving blocks still hold their code; freed pages come back on reuse.
@@ -70,17 +71,5 @@ import PasTestSupport
         #expect(pool.scavengeExpiredPages().decommittedBytes > 0)
         #expect(heap.statistics.residentCodeBytes == 0)
         try heap.verify()
-    }
-}
-
-/// Polls `condition` every `intervalMilliseconds` for at most `limitMilliseconds`.
-func poll(everyMilliseconds intervalMilliseconds: Int, upTo limitMilliseconds: Int,
-          _ condition: () -> Bool) async -> Bool {
-    var waited = 0
-    while true {
-        if condition() { return true }
-        if waited >= limitMilliseconds { return false }
-        try? await Task.sleep(for: .milliseconds(intervalMilliseconds))
-        waited += intervalMilliseconds
     }
 }

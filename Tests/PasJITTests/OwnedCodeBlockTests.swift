@@ -1,6 +1,7 @@
 import Testing
 import PasJIT
 import PasSystem
+import PasTestSupport
 import Synchronization
 
 /// Hands one `OwnedCodeBlock` from a thread to another.

@@ -84,17 +84,9 @@ import Glibc
         let marker = UnsafeMutableRawPointer(bitPattern: 0x1234)
         pas_shim_thread_slot_set(marker)
         #expect(pas_shim_thread_slot_get() == marker)
-        final class Box: @unchecked Sendable { var seen: UnsafeMutableRawPointer? = UnsafeMutableRawPointer(bitPattern: 1) }
-        let box = Box()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { arg in
-            let box = Unmanaged<AnyObject>.fromOpaque(arg!).takeRetainedValue() as! Box
-            box.seen = pas_shim_thread_slot_get()
-            return nil
-        }, Unmanaged.passRetained(box as AnyObject).toOpaque())
-        #expect(rc == 0)
-        pthread_join(thread, nil)
-        #expect(box.seen == nil)
+        var seen = UnsafeMutableRawPointer(bitPattern: 1)
+        runOnNewThread { seen = pas_shim_thread_slot_get() }
+        #expect(seen == nil)
         pas_shim_thread_slot_set(nil)
     }
 }

@@ -20,6 +20,7 @@ public enum ForkedChild {
         /// `fork` failed with this errno.
         case forkFailed(Int32)
 
+        /// The outcome in words, for expectation messages.
         public var description: String {
             switch self {
             case .exited(let c): return "exited(\(c))"
@@ -32,6 +33,7 @@ public enum ForkedChild {
 
     /// A started child: wait for it with `wait(timeoutSeconds:)`.
     public struct Handle: Sendable {
+        /// The child's process id.
         public let pid: pid_t
 
         /// Waits for the child at most `timeoutSeconds`; kills it (SIGKILL) past that.
@@ -74,14 +76,23 @@ public enum ForkedChild {
     }
 
     /// `fork` failed.
-    public struct ForkFailure: Error, Sendable { public let errno: Int32 }
+    public struct ForkFailure: Error, Sendable {
+        /// The `errno` that `fork` set.
+        public let errno: Int32
+    }
 }
 
 /// A pipe for telling a forked child when to go on (one byte).
+///
+/// Create it before forking, so that parent and child share it; each end is a plain file
+/// descriptor, used from one thread at a time.
 public struct ForkSignalPipe: Sendable {
+    /// The descriptor `waitForSignal()` reads from.
     public let readEnd: Int32
+    /// The descriptor `signal()` writes to.
     public let writeEnd: Int32
 
+    /// Opens the pipe (one `pipe` call).
     public init() {
         var fds: [Int32] = [0, 0]
         _ = pipe(&fds)
@@ -103,5 +114,6 @@ public struct ForkSignalPipe: Sendable {
         }
     }
 
+    /// Closes both ends in this process.
     public func close() { _ = Glibc.close(readEnd); _ = Glibc.close(writeEnd) }
 }

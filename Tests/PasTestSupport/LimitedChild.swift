@@ -8,7 +8,9 @@ import Foundation
 public enum LimitedChild {
     /// What the child printed and how it ended.
     public struct Result: Sendable {
+        /// The child's exit status (the shell's, so 128 + n for a child killed by signal n).
         public var status: Int32
+        /// Standard output and standard error, interleaved.
         public var output: String
         /// True if the child ran `suite` and reported no failed expectation.
         public var passed: Bool { status == 0 && output.contains(suiteName) && !output.contains("✘") }

@@ -5,12 +5,18 @@ import PasSystem
 
 /// Reads /proc/self/maps: the protection of the mapping that holds an address.
 public enum ProcessMaps {
+    /// One line of /proc/self/maps.
     public struct Entry: Sendable {
+        /// The mapping's first address.
         public var start: UInt
+        /// The address just past the mapping.
         public var end: UInt
+        /// Its permissions as the kernel prints them ("r-xs", "rw-p", ...).
         public var permissions: String
     }
 
+    /// Every mapping of the process, in address order. Reads and parses the whole file: a
+    /// snapshot, which other threads may change at once.
     public static func entries() -> [Entry] {
         guard let f = fopen("/proc/self/maps", "r") else { return [] }
         defer { fclose(f) }

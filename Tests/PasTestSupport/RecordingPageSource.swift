@@ -8,13 +8,19 @@ import Synchronization
 public final class RecordingPageSource: PageSource, @unchecked Sendable {
     /// One recorded call.
     public enum Event: Equatable, Sendable {
+        /// `reserve` returned this range.
         case reserve(MemoryRange)
+        /// `commit` of this range with this protection.
         case commit(MemoryRange, Protection)
+        /// `decommit` of this range.
         case decommit(MemoryRange)
+        /// `protect` of this range to this protection.
         case protect(MemoryRange, Protection)
+        /// `release` of this range.
         case release(MemoryRange)
     }
 
+    /// The backing source's page size.
     public let pageSize: Int
     private let backing: SystemPageSource
 
@@ -26,6 +32,7 @@ public final class RecordingPageSource: PageSource, @unchecked Sendable {
     /// Protects the recorded events and the failure plan. Leaf lock.
     private let state = Mutex(State())
 
+    /// A recorder in front of `backing`, with nothing recorded and no failure planned.
     public init(backing: SystemPageSource = SystemPageSource()) {
         self.backing = backing
         self.pageSize = backing.pageSize
@@ -58,6 +65,7 @@ public final class RecordingPageSource: PageSource, @unchecked Sendable {
 
     private func record(_ e: Event) { state.withLock { $0.events.append(e) } }
 
+    /// Reserves through the backing source and records the range, or fails as planned.
     public func reserve(byteCount: Int, alignment: Int) throws(PasError) -> MemoryRange {
         try injectFailure(.reserve)
         let r = try backing.reserve(byteCount: byteCount, alignment: alignment)
@@ -65,24 +73,28 @@ public final class RecordingPageSource: PageSource, @unchecked Sendable {
         return r
     }
 
+    /// Commits through the backing source and records it, or fails as planned.
     public func commit(_ range: MemoryRange, protection: Protection) throws(PasError) {
         try injectFailure(.commit)
         try backing.commit(range, protection: protection)
         record(.commit(range, protection))
     }
 
+    /// Decommits through the backing source and records it, or fails as planned.
     public func decommit(_ range: MemoryRange) throws(PasError) {
         try injectFailure(.decommit)
         try backing.decommit(range)
         record(.decommit(range))
     }
 
+    /// Changes protection through the backing source and records it, or fails as planned.
     public func protect(_ range: MemoryRange, to protection: Protection) throws(PasError) {
         try injectFailure(.protect)
         try backing.protect(range, to: protection)
         record(.protect(range, protection))
     }
 
+    /// Releases through the backing source and records it, or fails as planned.
     public func release(_ range: MemoryRange) throws(PasError) {
         try injectFailure(.release)
         try backing.release(range)

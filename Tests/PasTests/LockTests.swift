@@ -1,7 +1,7 @@
 import Testing
 import Pas
 import PasSystem
-import Dispatch
+import PasTestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -14,7 +14,7 @@ final class Counter: @unchecked Sendable {
 @Suite struct LockTests {
     @Test func futexLockExcludesAndSleeps() {
         let c = Counter()
-        DispatchQueue.concurrentPerform(iterations: 4) { _ in
+        onThreads(4) { _ in
             for i in 0 ..< 20_000 {
                 c.futex.withLock {
                     c.b += 1

@@ -3,7 +3,6 @@ import PasTestSupport
 import Pas
 import PasSystem
 import Synchronization
-import Dispatch
 
 /// Several threads allocate, write, shrink, grow and free in one heap, and hand objects to
 /// each other to free. Each object carries a stamp at both ends; an overlap between two
@@ -39,7 +38,7 @@ import Dispatch
             }
         }
 
-        DispatchQueue.concurrentPerform(iterations: threads) { thread in
+        onThreads(threads) { thread in
             var rng = SplitMix64(seed: seed &+ UInt64(thread))
             var mine: [Stamped] = []
             var serial: UInt64 = UInt64(thread) << 48

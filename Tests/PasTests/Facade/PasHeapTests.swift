@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Pas
 import PasSystem
+import PasTestSupport
 
 @Suite struct PasHeapTests {
     /// Sizes at and around every threshold, with the region each must land in.
@@ -125,11 +126,10 @@ import PasSystem
 @Suite struct CageTests {
     @Test func everyObjectOfACagedHeapLiesInTheCage() throws {
         let heap = try PasHeap(cageBytes: 256 << 20)
-        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var random = SplitMix64(seed: 0x9E37_79B9_7F4A_7C15)
         var live: [UnsafeMutableRawPointer] = []
         for _ in 0 ..< 3000 {
-            seed = seed &* 6364136223846793005 &+ 1442695040888963407
-            let size = 1 + Int(seed >> 33) % ([4096, 40_000, 1 << 20][Int(seed & 3) % 3])
+            let size = 1 + random.next(below: [4096, 40_000, 1 << 20][random.next(below: 3)])
             let p = try heap.allocate(size: size)
             #expect(heap.cage.contains(MemoryRange(start: UInt(bitPattern: p), byteCount: size)), "seed-derived size \(size)")
             live.append(p)

@@ -50,17 +50,17 @@ import PasTestSupport
 
     @Test(arguments: [21 as UInt64, 22, 23, 0xFACADE])
     func heapMatchesTheModel(seed: UInt64) throws {
-        var random = LargeTestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         let (heap, mock) = makeLargeHeap(chunkPages: 64, reservationPages: 1024)
         var model = Model()
         // Every typed object ever freed: its memory may only go back to its own type.
         var tainted: [Range] = []
         for step in 0 ..< 1500 {
-            let op = random.below(10)
+            let op = random.next(below: 10)
             if op < 5 || model.live.isEmpty {
-                let size = random.below(8) == 0 ? random.inRange(1 ... 1 << 20) : random.inRange(1 ... 40_000)
-                let alignment = random.below(3) == 0 ? 16 << random.below(13) : 16
-                let type = UInt32(random.below(4))
+                let size = random.next(below: 8) == 0 ? random.next(in: 1 ... 1 << 20) : random.next(in: 1 ... 40_000)
+                let alignment = random.next(below: 3) == 0 ? 16 << random.next(below: 13) : 16
+                let type = UInt32(random.next(below: 4))
                 let rounded = UInt((size + 15) & ~15)
                 var expected = model.predict(size: rounded, alignment: alignment, type: type)
                 mock.clearEvents()
@@ -89,7 +89,7 @@ import PasTestSupport
                 if r.type != 0 { tainted.append(r) }
             } else if op < 9 {
                 let (start, r) = model.live.randomElement(using: &random)!
-                let newSize = random.inRange(1 ... Int(r.end - r.start))
+                let newSize = random.next(in: 1 ... Int(r.end - r.start))
                 let rounded = UInt((newSize + 15) & ~15)
                 try heap.shrink(UnsafeMutableRawPointer(bitPattern: start)!, to: newSize)
                 #expect(try heap.size(of: UnsafeRawPointer(bitPattern: start)!) == Int(rounded), "seed \(seed) step \(step)")
@@ -115,5 +115,3 @@ import PasTestSupport
         #expect(heap.statistics.liveBytes == 0, "seed \(seed)")
     }
 }
-
-extension LargeTestRandom: RandomNumberGenerator {}

@@ -1,6 +1,7 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 import Synchronization
 
 /// A chunk source whose chunks have no access at all: any read or write of managed memory
@@ -32,17 +33,17 @@ final class NoAccessChunkSource: ChunkSource, @unchecked Sendable {
     @Test func theHeapNeverTouchesManagedMemory() throws {
         let chunks = NoAccessChunkSource()
         let heap = LargeHeap(chunks: chunks, granule: 16, chunkSize: 64 * chunks.pageSize)
-        var random = LargeTestRandom(seed: 0xACCE55)
+        var random = SplitMix64(seed: 0xACCE55)
         var live: [UnsafeMutableRawPointer] = []
         for step in 0 ..< 4000 {
-            if live.isEmpty || random.below(5) < 3 {
-                let size = random.inRange(1 ... 300_000)
-                let alignment = 16 << random.below(10)
+            if live.isEmpty || random.next(below: 5) < 3 {
+                let size = random.next(in: 1 ... 300_000)
+                let alignment = 16 << random.next(below: 10)
                 live.append(try heap.allocate(size: size, alignment: alignment,
-                                              type: LargeHeapType(rawValue: UInt32(random.below(3)))))
+                                              type: LargeHeapType(rawValue: UInt32(random.next(below: 3)))))
             } else {
-                let i = random.below(live.count)
-                if random.below(4) == 0 {
+                let i = random.next(below: live.count)
+                if random.next(below: 4) == 0 {
                     try heap.shrink(live[i], to: max(1, try heap.size(of: live[i]) / 3))
                 } else {
                     try heap.deallocate(live.remove(at: i))

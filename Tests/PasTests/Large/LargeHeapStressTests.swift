@@ -1,7 +1,7 @@
 import Testing
 import Pas
 import PasSystem
-import Dispatch
+import PasTestSupport
 import Synchronization
 
 /// Several threads allocating, shrinking and freeing large objects at once, with a
@@ -18,8 +18,8 @@ import Synchronization
         let heap = LargeHeap(chunks: chunks)
         let failures = Failures()
         let workers = 4
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            var random = LargeTestRandom(seed: seed &+ UInt64(worker) &* 0x9E37_79B9)
+        onThreads(workers) { worker in
+            var random = SplitMix64(seed: seed &+ UInt64(worker) &* 0x9E37_79B9)
             var live: [(UnsafeMutableRawPointer, Int, UInt64)] = []
             func check(_ o: (UnsafeMutableRawPointer, Int, UInt64)) {
                 let head = o.0.load(as: UInt64.self)
@@ -30,12 +30,12 @@ import Synchronization
             }
             do {
                 for step in 0 ..< 3000 {
-                    if live.count < 6 && random.below(3) != 0 {
+                    if live.count < 6 && random.next(below: 3) != 0 {
                         // 16 KiB .. 8 MiB, roughly log-uniform.
-                        let base = (16 << 10) << random.below(10)
-                        let size = min(8 << 20, base + random.below(base))
-                        let alignment = random.below(4) == 0 ? 4096 << random.below(6) : 16
-                        let type = LargeHeapType(rawValue: UInt32(random.below(3)))
+                        let base = (16 << 10) << random.next(below: 10)
+                        let size = min(8 << 20, base + random.next(below: base))
+                        let alignment = random.next(below: 4) == 0 ? 4096 << random.next(below: 6) : 16
+                        let type = LargeHeapType(rawValue: UInt32(random.next(below: 3)))
                         let p = try heap.allocate(size: size, alignment: alignment, type: type)
                         let n = try heap.size(of: p)
                         let tag = UInt64(worker) << 32 | UInt64(step)
@@ -43,9 +43,9 @@ import Synchronization
                         p.storeBytes(of: tag, toByteOffset: n - 8, as: UInt64.self)
                         live.append((p, n, tag))
                     } else if !live.isEmpty {
-                        let i = random.below(live.count)
+                        let i = random.next(below: live.count)
                         check(live[i])
-                        if random.below(4) == 0 {
+                        if random.next(below: 4) == 0 {
                             let newSize = max(16, live[i].1 / 2)
                             try heap.shrink(live[i].0, to: newSize)
                             let n = try heap.size(of: live[i].0)

@@ -1,20 +1,7 @@
 import Testing
 @testable import Pas
 import PasSystem
-
-/// A small deterministic generator so that a failing run can be replayed from its seed.
-struct LargeTestRandom {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed | 1 }
-    mutating func next() -> UInt64 {
-        state ^= state << 13
-        state ^= state >> 7
-        state ^= state << 17
-        return state
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    mutating func inRange(_ r: ClosedRange<Int>) -> Int { r.lowerBound + below(r.count) }
-}
+import PasTestSupport
 
 /// The treap, the span sets and the large map against plain sorted-array / dictionary models.
 @Suite struct LargeTreapTests {
@@ -25,7 +12,7 @@ struct LargeTestRandom {
 
     @Test(arguments: [1 as UInt64, 2, 3, 0xC0FFEE])
     func treapMatchesASortedArray(seed: UInt64) throws {
-        var random = LargeTestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var pool = try LargeNodePool()
         defer { pool.release() }
         var root: UInt32 = 0
@@ -33,17 +20,17 @@ struct LargeTestRandom {
         var model: [(key: Key, end: UInt, index: UInt32)] = []
         for step in 0 ..< 3000 {
             let t = pool.treap
-            if model.isEmpty || random.below(3) != 0 {
-                let key = Key(type: UInt32(random.below(3)), start: UInt(random.inRange(1 ... 4000)) * 64)
+            if model.isEmpty || random.next(below: 3) != 0 {
+                let key = Key(type: UInt32(random.next(below: 3)), start: UInt(random.next(in: 1 ... 4000)) * 64)
                 if model.contains(where: { $0.key == key }) { continue }
                 try pool.reserve(1)
-                let end = key.start + UInt(random.inRange(1 ... 40)) * 64
+                let end = key.start + UInt(random.next(in: 1 ... 40)) * 64
                 let x = pool.allocate(start: key.start, end: end, type: key.type)
                 pool.treap.insert(&root, x)
                 let at = model.firstIndex(where: { key < $0.key }) ?? model.count
                 model.insert((key, end, x), at: at)
             } else {
-                let i = random.below(model.count)
+                let i = random.next(below: model.count)
                 t.remove(&root, model[i].index)
                 pool.free(model[i].index)
                 model.remove(at: i)
@@ -58,7 +45,7 @@ struct LargeTestRandom {
             }
             #expect(walked == model.map(\.key), "seed \(seed) step \(step)")
             // Neighbour queries at a random probe.
-            let probe = Key(type: UInt32(random.below(3)), start: UInt(random.inRange(0 ... 4100)) * 64)
+            let probe = Key(type: UInt32(random.next(below: 3)), start: UInt(random.next(in: 0 ... 4100)) * 64)
             func start(_ i: UInt32) -> Key? { i == 0 ? nil : Key(type: pool.treap[i].type, start: pool.treap[i].start) }
             #expect(start(pool.treap.floor(root, probe.type, probe.start)) == model.last(where: { $0.key <= probe })?.key,
                     "floor, seed \(seed) step \(step)")
@@ -69,8 +56,8 @@ struct LargeTestRandom {
             #expect(start(pool.treap.higher(root, probe.type, probe.start)) == model.first(where: { $0.key > probe })?.key,
                     "higher, seed \(seed) step \(step)")
             // First fit with alignment.
-            let size = UInt(random.inRange(1 ... 30)) * 64
-            let alignment = 64 << random.below(6)
+            let size = UInt(random.next(in: 1 ... 30)) * 64
+            let alignment = 64 << random.next(below: 6)
             let mask = UInt(alignment - 1)
             let expected = model.first { e in
                 let a = (e.key.start + mask) & ~mask
@@ -87,16 +74,16 @@ struct LargeTestRandom {
 
     @Test(arguments: [7 as UInt64, 8, 0xBEEF])
     func spanSetMatchesAPageBitmap(seed: UInt64) throws {
-        var random = LargeTestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var pool = try LargeNodePool()
         defer { pool.release() }
         var root: UInt32 = 0
         let unit: UInt = 4096, units = 256
         var bitmap = [Bool](repeating: false, count: units)
         for step in 0 ..< 2000 {
-            let a = random.below(units), b = min(units, a + random.inRange(1 ... 24))
+            let a = random.next(below: units), b = min(units, a + random.next(in: 1 ... 24))
             try pool.reserve(1)
-            if random.below(2) == 0 {
+            if random.next(below: 2) == 0 {
                 // Insert only the part that is not in the set yet, piece by piece.
                 var i = a
                 while i < b {
@@ -130,7 +117,7 @@ struct LargeTestRandom {
                 x = pool.treap.higher(root, 0, pool.treap[x].start)
             }
             #expect(spans.elementsEqual(runs, by: { $0 == $1 }), "seed \(seed) step \(step)")
-            let probe = UInt(random.inRange(0 ... units + 2)) * unit + 100
+            let probe = UInt(random.next(in: 0 ... units + 2)) * unit + 100
             let inModel = probe >= unit && Int(probe / unit) - 1 < units && bitmap[Int(probe / unit) - 1]
             #expect((pool.span(root, containing: probe) != 0) == inModel, "seed \(seed) step \(step)")
         }
@@ -138,23 +125,23 @@ struct LargeTestRandom {
 
     @Test(arguments: [11 as UInt64, 12])
     func largeMapMatchesADictionary(seed: UInt64) throws {
-        var random = LargeTestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var map = try LargeMap()
         defer { map.release() }
         var model: [UInt: UInt] = [:]
         for step in 0 ..< 20_000 {
             // Clustered keys make long probe runs and exercise backward-shift deletion.
-            let key = UInt(random.inRange(1 ... 3000)) * 16 + (random.below(4) == 0 ? 0x7F00_0000_0000 : 0)
+            let key = UInt(random.next(in: 1 ... 3000)) * 16 + (random.next(below: 4) == 0 ? 0x7F00_0000_0000 : 0)
             if let slot = map.find(key) {
                 #expect(model[key] == map[slot: slot].size, "seed \(seed) step \(step)")
-                if random.below(2) == 0 {
+                if random.next(below: 2) == 0 {
                     map.remove(slot: slot)
                     model[key] = nil
                 }
             } else {
                 #expect(model[key] == nil, "seed \(seed) step \(step)")
                 try map.reserve(1)
-                let size = UInt(random.inRange(1 ... 1000))
+                let size = UInt(random.next(in: 1 ... 1000))
                 map.insert(LargeMapEntry(start: key, size: size, type: 0))
                 model[key] = size
             }

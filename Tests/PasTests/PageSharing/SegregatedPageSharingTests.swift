@@ -85,10 +85,9 @@ import Glibc
         let heap = try SegregatedHeap<SmallPagesConfig, ReservationChunkSource<SystemPageSource>>(coldStart: false)
         var blocks: [UnsafeMutableRawPointer] = []
         var total = 0
-        var rng: UInt64 = 0x5EED
+        var random = SplitMix64(seed: 0x5EED)
         while total < 256 << 20 {
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            let size = 16 + Int((rng >> 33) % 497)
+            let size = 16 + random.next(below: 497)
             let p = heap.allocateUnchecked(size: size)!
             memset(p, 1, size)
             blocks.append(p)

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import Pas
 import PasSystem
+import PasTestSupport
 import Synchronization
 
 @Suite struct ColdStartTests {
@@ -108,19 +109,19 @@ import Synchronization
             let finished = Atomic<Bool>(false)
         }
         let flags = Handshake()
-        let owner = startThread {
+        let owner = JoinableThread {
             for i in 0 ..< 8 { box.value[i] = heap.allocateUnchecked(size: 16 * (i + 1))! }
             flags.allocated.store(true, ordering: .releasing)
-            while !flags.finished.load(ordering: .acquiring) { sched_yield_() }
+            while !flags.finished.load(ordering: .acquiring) { _ = sched_yield() }
         }
-        while !flags.allocated.load(ordering: .acquiring) { sched_yield_() }
+        while !flags.allocated.load(ordering: .acquiring) { _ = sched_yield() }
         for i in 0 ..< 4 { heap.deallocateUnchecked(box.value[i]) }   // logged
         try heap.deallocate(box.value[4])                              // checked, applied at once
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) { try heap.deallocate(box.value[0]) }
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[4]))) { try heap.deallocate(box.value[4]) }
         try heap.verify()
         flags.finished.store(true, ordering: .releasing)
-        pthread_join_(owner)
+        owner.join()
         for i in 5 ..< 8 { try heap.deallocate(box.value[i]) }
         let s = heap.statistics
         #expect(s.objectsInUse == 0 && s.lateDoubleFrees == 0 && s.emptyPages == 1)

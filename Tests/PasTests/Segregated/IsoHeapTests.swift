@@ -1,6 +1,7 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 
 private struct Point { var x: Double; var y: Double; var z: Double }
 private struct Blob { var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) }
@@ -15,7 +16,7 @@ private struct Huge { var payload: (Large, Large, Large, Large, Large, Large, La
         #expect(IsoHeap<Point, ReservationChunkSource<SystemPageSource>>.objectSize == 32)
         #expect(IsoHeap<Blob, ReservationChunkSource<SystemPageSource>>.objectSize == 64)
         var pointAddresses = Set<UInt>(), blobAddresses = Set<UInt>()
-        var random = TestRandom(seed: 0x150_4EA9)
+        var random = SplitMix64(seed: 0x150_4EA9)
         var livePoints: [UnsafeMutablePointer<Point>] = [], liveBlobs: [UnsafeMutablePointer<Blob>] = []
         for _ in 0 ..< 20_000 {
             switch random.next(below: 4) {

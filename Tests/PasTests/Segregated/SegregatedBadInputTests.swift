@@ -1,6 +1,10 @@
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 import Pas
 import PasSystem
+import PasTestSupport
 
 @Suite struct SegregatedBadInputTests {
     @Test func badSizesAreInvalidSize() throws {
@@ -73,20 +77,20 @@ import PasSystem
         let ready = Unchecked(UnsafeMutablePointer<Int>.allocate(capacity: 2))
         ready.value.initialize(repeating: 0, count: 2)
         defer { ready.value.deallocate() }
-        let owner = startThread {
+        let owner = JoinableThread {
             box.value.pointee = heap.allocateUnchecked(size: 512)!
             // Keep the page owned until the main thread is done.
             withUnsafeMutablePointer(to: &ready.value[0]) { p in
                 (p as UnsafeMutablePointer<Int>).pointee = 1
             }
-            while ready.value[1] == 0 { sched_yield_() }
+            while ready.value[1] == 0 { _ = sched_yield() }
         }
-        while ready.value[0] == 0 { sched_yield_() }
+        while ready.value[0] == 0 { _ = sched_yield() }
         let d = box.value.pointee
         try heap.deallocate(d)
         #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: d))) { try heap.deallocate(d) }
         ready.value[1] = 1
-        pthread_join_(owner)
+        owner.join()
         #expect(heap.statistics.lateDoubleFrees == 0)
         try heap.verify()
         #expect(heap.statistics.objectsInUse == 0)

@@ -1,11 +1,12 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 
 @Suite struct SegregatedHeapTests {
     @Test func objectsAreAlignedDisjointAndWritable() throws {
         let heap = try SmallHeap()
-        var random = TestRandom(seed: 0x5EED_0001)
+        var random = SplitMix64(seed: 0x5EED_0001)
         var live: [(UnsafeMutableRawPointer, Int)] = []
         for i in 0 ..< 4000 {
             let size = 1 + random.next(below: 2048)

@@ -1,13 +1,14 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 
 /// Random operation sequences checked against a simple model (the set of live objects and
 /// their contents), with verify() along the way.
 @Suite struct SegregatedModelTests {
     static func run<Config: SegregatedHeapConfig>(_ heap: SegregatedHeap<Config, ReservationChunkSource<SystemPageSource>>,
                                                   seed: UInt64, steps: Int, maxSize: Int) throws {
-        var random = TestRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         var live: [(UnsafeMutableRawPointer, Int, UInt8)] = []
         for step in 0 ..< steps {
             switch random.next(below: 100) {

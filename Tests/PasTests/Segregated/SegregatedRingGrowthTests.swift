@@ -1,6 +1,7 @@
 import Testing
 import Pas
 import PasSystem
+import PasTestSupport
 
 /// A thread's ring of pages per size class grows while the thread frees its own objects into
 /// pages it gave back (up to 2 MiB of pages), and only then.

@@ -5,6 +5,7 @@ import Glibc
 import Synchronization
 import Pas
 import PasSystem
+import PasTestSupport
 
 /// A queue of object addresses between threads (test scaffolding, not allocator code).
 final class AddressQueue: Sendable {
@@ -27,7 +28,7 @@ final class AddressQueue: Sendable {
         let seed: UInt64 = 0xC0FF_EE00 ^ UInt64(UInt(bitPattern: ObjectIdentifier(heap).hashValue) & 0xFFFF)
         let objects = 60_000
         let corrupt = Atomic<Int>(0)
-        let consumer = startThread {
+        let consumer = JoinableThread {
             var consumed = 0
             while true {
                 let batch = queue.popAll()
@@ -46,8 +47,8 @@ final class AddressQueue: Sendable {
             }
             if consumed != objects { corrupt.add(1000_000, ordering: .relaxed) }
         }
-        let producer = startThread {
-            var random = TestRandom(seed: seed)
+        let producer = JoinableThread {
+            var random = SplitMix64(seed: seed)
             var batch: [UInt] = []
             for i in 0 ..< objects {
                 let size = 16 + random.next(below: 497)
@@ -60,8 +61,8 @@ final class AddressQueue: Sendable {
             queue.push(batch)
             queue.closed.store(true, ordering: .releasing)
         }
-        pthread_join(producer, nil)
-        pthread_join(consumer, nil)
+        producer.join()
+        consumer.join()
         #expect(corrupt.load(ordering: .relaxed) == 0, "seed \(seed)")
         try heap.verify()
         let s = heap.statistics
@@ -76,10 +77,10 @@ final class AddressQueue: Sendable {
         let corrupt = Atomic<Int>(0)
         let baseSeed: UInt64 = 0x1234_5678_9ABC
         let rounds = 20_000
-        var threads: [pthread_t] = []
+        var threads: [JoinableThread] = []
         for me in 0 ..< 2 {
-            threads.append(startThread {
-                var random = TestRandom(seed: baseSeed &+ UInt64(me))
+            threads.append(JoinableThread {
+                var random = SplitMix64(seed: baseSeed &+ UInt64(me))
                 var slots = [UInt](repeating: 0, count: 500)
                 var outgoing: [UInt] = []
                 func release(_ a: UInt) {
@@ -106,7 +107,7 @@ final class AddressQueue: Sendable {
                 for a in slots where a != 0 { release(a) }
             })
         }
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { t.join() }
         // Leftovers that arrived after each thread's last drain.
         for q in queues {
             for a in q.popAll() { try heap.deallocate(UnsafeMutableRawPointer(bitPattern: a)!) }

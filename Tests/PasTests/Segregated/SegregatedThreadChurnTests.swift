@@ -5,6 +5,7 @@ import Glibc
 import Synchronization
 import Pas
 import PasSystem
+import PasTestSupport
 
 @Suite struct SegregatedThreadChurnTests {
     /// Short-lived threads allocate, free some objects locally and leave the rest to the main
@@ -16,10 +17,10 @@ import PasSystem
         let isoSurvivors = Mutex<[UInt]>([])
         let seed: UInt64 = 0xDEAD_0042
         for round in 0 ..< 8 {
-            var threads: [pthread_t] = []
+            var threads: [JoinableThread] = []
             for t in 0 ..< 6 {
-                threads.append(startThread {
-                    var random = TestRandom(seed: seed &+ UInt64(round * 16 + t))
+                threads.append(JoinableThread {
+                    var random = SplitMix64(seed: seed &+ UInt64(round * 16 + t))
                     var mine: [UInt] = []
                     for _ in 0 ..< 400 {
                         let p = heap.allocateUnchecked(size: 1 + random.next(below: 2048))!
@@ -32,7 +33,7 @@ import PasSystem
                     survivors.withLock { $0.append(contentsOf: mine) }
                 })
             }
-            for t in threads { pthread_join(t, nil) }
+            for t in threads { t.join() }
             #expect(heap.statistics.ownedPages == 0, "seed \(seed) round \(round)")
             #expect(iso.statistics.ownedPages == 0, "seed \(seed) round \(round)")
             try heap.verify()
@@ -60,10 +61,10 @@ import PasSystem
         let heap = try MediumHeap()
         let stop = Atomic<Bool>(false)
         let seed: UInt64 = 0xFEED_BEEF
-        var threads: [pthread_t] = []
+        var threads: [JoinableThread] = []
         for t in 0 ..< 2 {
-            threads.append(startThread {
-                var random = TestRandom(seed: seed &+ UInt64(t))
+            threads.append(JoinableThread {
+                var random = SplitMix64(seed: seed &+ UInt64(t))
                 var slots = [UInt](repeating: 0, count: 256)
                 while !stop.load(ordering: .relaxed) {
                     for _ in 0 ..< 1000 {
@@ -100,7 +101,7 @@ import PasSystem
             if checks % 20 == 0 { sched_yield() }
         }
         stop.store(true, ordering: .relaxed)
-        for t in threads { pthread_join(t, nil) }
+        for t in threads { t.join() }
         #expect(failure == nil, "seed \(seed): \(String(describing: failure))")
         try heap.verify()
         let s = heap.statistics
