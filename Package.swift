@@ -35,8 +35,9 @@ let package = Package(
         // (which Swift reserves) forwarding to PasMalloc.
         .target(name: "CPasMalloc"),
         // The side-by-side benchmark (release builds). The asmjit peer is C++ compiled at run time.
-        .executableTarget(name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
-                          exclude: ["Peers"]),
+        .executableTarget(
+            name: "pas-bench", dependencies: ["Pas", "PasJIT", "PasSystem", "CPasShim"],
+            exclude: ["Peers"]),
 
         // Example: a runtime-like object graph in isoheaps and a general heap.
         .executableTarget(name: "object-heaps", dependencies: ["Pas", "PasSystem"], path: "Examples/ObjectHeaps"),
@@ -58,8 +59,9 @@ let package = Package(
         .testTarget(name: "PasFuzzTests", dependencies: ["PasFuzz", "PasTestSupport"]),
         .testTarget(name: "PasJITTests", dependencies: ["PasJIT", "PasSystem", "PasTestSupport"]),
         // Calls the C API from Swift, and compiles and runs a C program against the header and libPasC.so.
-        .testTarget(name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],
-                    exclude: ["CProgram"]),
+        .testTarget(
+            name: "PasCTests", dependencies: ["PasC", "PasJIT", "PasSystem", "PasTestSupport"],
+            exclude: ["CProgram"]),
 
         // Toy JIT example: compiler core (x86-64 and arm64) and its tests.
         .target(name: "ToyJITCore", dependencies: ["PasJIT", "PasSystem", "CPasShim"], path: "Examples/ToyJIT/ToyJITCore"),

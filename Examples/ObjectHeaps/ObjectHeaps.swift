@@ -52,7 +52,9 @@ final class Graph {
         var link = withUnsafeMutablePointer(to: &root) { $0 }
         while let n = link.pointee {
             if n.pointee.key == key { return }
-            link = key < n.pointee.key ? withUnsafeMutablePointer(to: &n.pointee.left) { $0 } : withUnsafeMutablePointer(to: &n.pointee.right) { $0 }
+            link =
+                key < n.pointee.key
+                ? withUnsafeMutablePointer(to: &n.pointee.left) { $0 } : withUnsafeMutablePointer(to: &n.pointee.right) { $0 }
         }
         let length = 8 + Int(random() % 120)
         let name = try names.allocate(size: length)
@@ -67,7 +69,9 @@ final class Graph {
     func remove(_ key: Int) throws(PasError) {
         var link = withUnsafeMutablePointer(to: &root) { $0 }
         while let n = link.pointee, n.pointee.key != key {
-            link = key < n.pointee.key ? withUnsafeMutablePointer(to: &n.pointee.left) { $0 } : withUnsafeMutablePointer(to: &n.pointee.right) { $0 }
+            link =
+                key < n.pointee.key
+                ? withUnsafeMutablePointer(to: &n.pointee.left) { $0 } : withUnsafeMutablePointer(to: &n.pointee.right) { $0 }
         }
         guard let n = link.pointee else { return }
         if let l = n.pointee.left, let r = n.pointee.right {
@@ -113,7 +117,8 @@ final class Graph {
     func report(_ title: String) {
         func line(_ name: String, _ s: SegregatedHeapStatistics) -> String {
             let pad = name + String(repeating: " ", count: max(0, 10 - name.count))
-            return "  \(pad) \(s.objectsInUse) objects, \(s.bytesInUse >> 10) KiB in use, \(s.committedPageBytes >> 10) KiB committed, \(s.decommittedPages) pages decommitted"
+            return
+                "  \(pad) \(s.objectsInUse) objects, \(s.bytesInUse >> 10) KiB in use, \(s.committedPageBytes >> 10) KiB committed, \(s.decommittedPages) pages decommitted"
         }
         print(title)
         print(line("nodes", nodes.statistics))
@@ -135,7 +140,9 @@ enum ObjectHeapsExample {
                 try graph.remove(Int(graph.random() % UInt64(size * 4)))
                 try graph.insert(Int(graph.random() % UInt64(size * 4)))
             }
-            print("object-heaps: \(graph.count) tree nodes after \(size * 2) removals and insertions; graph intact: \(graph.check())")
+            print(
+                "object-heaps: \(graph.count) tree nodes after \(size * 2) removals and insertions; graph intact: \(graph.check())"
+            )
             graph.report("after churn:")
             // Random frees leave most pages partly used: nothing to give back yet.
             var keys: [Int] = []
@@ -147,8 +154,10 @@ enum ObjectHeapsExample {
             }
             for k in keys.prefix(keys.count / 2) { try graph.remove(k) }
             graph.names.flushThreadCache(); graph.nodes.flushThreadCache(); graph.cells.flushThreadCache()
-            var returned = try graph.nodes.decommitEmptyPages() + graph.cells.decommitEmptyPages() + graph.names.decommitEmptyPages()
-            graph.report("after dropping a random half and scavenging (\(returned >> 10) KiB returned: pages are still partly used):")
+            var returned =
+                try graph.nodes.decommitEmptyPages() + graph.cells.decommitEmptyPages() + graph.names.decommitEmptyPages()
+            graph.report(
+                "after dropping a random half and scavenging (\(returned >> 10) KiB returned: pages are still partly used):")
             // A phase change: the old graph goes away and a small new one is built.
             for k in keys.suffix(keys.count - keys.count / 2) { try graph.remove(k) }
             for _ in 0 ..< size / 10 { try graph.insert(Int(graph.random() % UInt64(size * 4))) }

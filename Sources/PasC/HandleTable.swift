@@ -127,7 +127,8 @@ enum HandleTable {
         atomicMemoryFence(ordering: .acquiring)
         let after = slots[index].stamp
         guard before == after, before & 1 == 1, (before >> 1) & 0xFFFF_FFFF == generation,
-              let raw = UnsafeRawPointer(bitPattern: object) else {
+            let raw = UnsafeRawPointer(bitPattern: object)
+        else {
             return .failure(index < lock.withLock({ $0.nextFresh }) ? .destroyed : .notAHandle)
         }
         return .success(Unmanaged<AnyObject>.fromOpaque(raw).takeUnretainedValue())
@@ -172,8 +173,10 @@ enum HandleTable {
 
     /// The object of `handle` as `T`, or nil with the error recorded (NULL, stale, wrong kind).
     @inline(__always)
-    static func object<T: AnyObject>(_ handle: UnsafeRawPointer?, kind: HandleKind, as type: T.Type,
-                                     _ function: String) -> T? {
+    static func object<T: AnyObject>(
+        _ handle: UnsafeRawPointer?, kind: HandleKind, as type: T.Type,
+        _ function: String
+    ) -> T? {
         guard let handle else {
             LastError.recordInvalidArgument(function, "heap is NULL")
             return nil

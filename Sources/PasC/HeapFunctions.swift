@@ -54,26 +54,32 @@ public func pas_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, 
 
 /// `void* pas_heap_allocate_zeroed(pas_heap* heap, size_t count, size_t size, size_t alignment)`.
 @_cdecl("pas_heap_allocate_zeroed")
-public func pas_heap_allocate_zeroed(_ handle: UnsafeMutableRawPointer?, _ count: UInt, _ size: UInt,
-                                     _ alignment: UInt) -> UnsafeMutableRawPointer? {
+public func pas_heap_allocate_zeroed(
+    _ handle: UnsafeMutableRawPointer?, _ count: UInt, _ size: UInt,
+    _ alignment: UInt
+) -> UnsafeMutableRawPointer? {
     guard let heap = generalHeap(handle, "pas_heap_allocate_zeroed") else { return nil }
     // Checked here in size_t terms, so the message names both factors.
     let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
     guard !overflow, bytes <= UInt(Int.max) else {
-        LastError.record(.invalidSize, errno: EINVAL, address: 0,
-                         message: "pas_heap_allocate_zeroed: \(count) * \(size) bytes overflows")
+        LastError.record(
+            .invalidSize, errno: EINVAL, address: 0,
+            message: "pas_heap_allocate_zeroed: \(count) * \(size) bytes overflows")
         return nil
     }
     return LastError.catching(orReturn: nil) { () throws(PasError) in
-        try heap.allocateZeroed(count: Int(count), size: Int(size),
-                                alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
+        try heap.allocateZeroed(
+            count: Int(count), size: Int(size),
+            alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment))
     }
 }
 
 /// `void* pas_heap_reallocate(pas_heap* heap, void* block, size_t new_size)`.
 @_cdecl("pas_heap_reallocate")
-public func pas_heap_reallocate(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?,
-                                _ newSize: UInt) -> UnsafeMutableRawPointer? {
+public func pas_heap_reallocate(
+    _ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?,
+    _ newSize: UInt
+) -> UnsafeMutableRawPointer? {
     guard let heap = generalHeap(handle, "pas_heap_reallocate") else { return nil }
     return LastError.catching(orReturn: nil) { () throws(PasError) in
         guard let block else { throw .unknownPointer(.reallocate, address: 0) }

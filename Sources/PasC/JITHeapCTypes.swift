@@ -59,8 +59,10 @@ public struct CJITHeapOptions: Sendable, Equatable {
             pattern = .byte(UInt8(fillByte))
         case nil: return .failure(OptionsProblem("unknown fill \(fill)"))
         }
-        return .success(JITHeap.Options(regionSize: Int(regionSize), protectionModes: modes,
-                                        fillPattern: pattern, reservesRegion: regionSize != 0))
+        return .success(
+            JITHeap.Options(
+                regionSize: Int(regionSize), protectionModes: modes,
+                fillPattern: pattern, reservesRegion: regionSize != 0))
     }
 }
 

@@ -70,8 +70,10 @@ public func pas_jit_heap_destroy(_ handle: UnsafeMutableRawPointer?) -> Int32 {
 
 /// `pas_error_code pas_jit_heap_add_fresh_memory(heap, executable, size, writable, mode)`.
 @_cdecl("pas_jit_heap_add_fresh_memory")
-public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ executable: UnsafeMutableRawPointer?,
-                                          _ size: UInt, _ writable: UnsafeMutableRawPointer?, _ mode: UInt32) -> Int32 {
+public func pas_jit_heap_add_fresh_memory(
+    _ handle: UnsafeMutableRawPointer?, _ executable: UnsafeMutableRawPointer?,
+    _ size: UInt, _ writable: UnsafeMutableRawPointer?, _ mode: UInt32
+) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_add_fresh_memory") else { return pas_last_error() }
     guard let cMode = CProtectionMode(rawValue: mode) else {
         LastError.recordInvalidArgument("pas_jit_heap_add_fresh_memory", "unknown protection mode \(mode)")
@@ -89,7 +91,8 @@ public func pas_jit_heap_add_fresh_memory(_ handle: UnsafeMutableRawPointer?, _ 
 
 /// `void* pas_jit_heap_allocate(pas_jit_heap* heap, size_t size, size_t alignment)`.
 @_cdecl("pas_jit_heap_allocate")
-public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer? {
+public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UInt, _ alignment: UInt) -> UnsafeMutableRawPointer?
+{
     guard let heap = jitHeap(handle, "pas_jit_heap_allocate") else { return nil }
     return LastError.catching(orReturn: nil) { () throws(PasError) in
         let block = try heap.allocate(size: cSize(size), alignment: alignment == 0 ? 16 : cSize(alignment))
@@ -99,8 +102,10 @@ public func pas_jit_heap_allocate(_ handle: UnsafeMutableRawPointer?, _ size: UI
 
 /// `void* pas_jit_heap_install(pas_jit_heap* heap, const void* bytes, size_t count, size_t alignment)`.
 @_cdecl("pas_jit_heap_install")
-public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: UnsafeRawPointer?, _ count: UInt,
-                                 _ alignment: UInt) -> UnsafeMutableRawPointer? {
+public func pas_jit_heap_install(
+    _ handle: UnsafeMutableRawPointer?, _ bytes: UnsafeRawPointer?, _ count: UInt,
+    _ alignment: UInt
+) -> UnsafeMutableRawPointer? {
     guard let heap = jitHeap(handle, "pas_jit_heap_install") else { return nil }
     guard let bytes, count > 0, count <= UInt(Int.max) else {
         LastError.recordInvalidArgument("pas_jit_heap_install", "bytes is NULL or count is 0")
@@ -108,8 +113,9 @@ public func pas_jit_heap_install(_ handle: UnsafeMutableRawPointer?, _ bytes: Un
     }
     return LastError.catching(orReturn: nil) { () throws(PasError) in
         // Invariant: bytes points to count readable bytes (the caller's promise); install does not keep them.
-        let block = try heap.install(UnsafeRawBufferPointer(start: bytes, count: Int(count)),
-                                     alignment: alignment == 0 ? 16 : cSize(alignment))
+        let block = try heap.install(
+            UnsafeRawBufferPointer(start: bytes, count: Int(count)),
+            alignment: alignment == 0 ? 16 : cSize(alignment))
         return UnsafeMutableRawPointer(bitPattern: block.address)
     }
 }
@@ -141,8 +147,10 @@ public func pas_jit_heap_get_size(_ handle: UnsafeMutableRawPointer?, _ block: U
 
 /// `pas_error_code pas_jit_heap_write(heap, block, offset, bytes, count)`.
 @_cdecl("pas_jit_heap_write")
-public func pas_jit_heap_write(_ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ offset: UInt,
-                               _ bytes: UnsafeRawPointer?, _ count: UInt) -> Int32 {
+public func pas_jit_heap_write(
+    _ handle: UnsafeMutableRawPointer?, _ block: UnsafeMutableRawPointer?, _ offset: UInt,
+    _ bytes: UnsafeRawPointer?, _ count: UInt
+) -> Int32 {
     guard let heap = jitHeap(handle, "pas_jit_heap_write") else { return pas_last_error() }
     if bytes == nil, count > 0 {
         LastError.recordInvalidArgument("pas_jit_heap_write", "bytes is NULL with count \(count)")

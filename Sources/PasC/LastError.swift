@@ -160,8 +160,10 @@ enum LastError {
     /// `context`, if given): the shape of every C API function that returns a value. Cost:
     /// none beyond `body` unless it throws (inlined; `context` is evaluated only on failure).
     @inline(__always)
-    static func catching<R>(orReturn failure: R, context: @autoclosure () -> String? = nil,
-                            _ body: () throws(PasError) -> R) -> R {
+    static func catching<R>(
+        orReturn failure: R, context: @autoclosure () -> String? = nil,
+        _ body: () throws(PasError) -> R
+    ) -> R {
         catching(context: context(), body) { _ in failure }
     }
 
@@ -170,15 +172,22 @@ enum LastError {
     /// a `pas_error_code`. Cost as for `catching(orReturn:context:_:)`.
     @inline(__always)
     static func status(context: @autoclosure () -> String? = nil, _ body: () throws(PasError) -> Void) -> Int32 {
-        catching(context: context(), { () throws(PasError) in try body(); return PasErrorCode.ok.rawValue }) {
+        catching(
+            context: context(),
+            { () throws(PasError) in
+                try body(); return PasErrorCode.ok.rawValue
+            }
+        ) {
             $0.cReport.code.rawValue
         }
     }
 
     /// `body`'s result or, if it throws, `failure(error)` once the error is recorded.
     @inline(__always)
-    private static func catching<R>(context: @autoclosure () -> String?, _ body: () throws(PasError) -> R,
-                                    failure: (PasError) -> R) -> R {
+    private static func catching<R>(
+        context: @autoclosure () -> String?, _ body: () throws(PasError) -> R,
+        failure: (PasError) -> R
+    ) -> R {
         do {
             return try body()
         } catch {

@@ -12,8 +12,10 @@ import PasSystem
 enum ProcessJITHeap {
     /// Created on first use (Swift globals initialise exactly once, thread-safely). Nil only
     /// if creating the heap object failed, which without a region reservation it does not.
-    static let heap: JITHeap? = try? JITHeap(options: .init(protectionModes: [.rwx], fillPattern: .none,
-                                                            reservesRegion: false))
+    static let heap: JITHeap? = try? JITHeap(
+        options: .init(
+            protectionModes: [.rwx], fillPattern: .none,
+            reservesRegion: false))
 
     /// The heap's C handle, made once (never destroyed: `pas_jit_heap_destroy` refuses it).
     nonisolated(unsafe) static let handle: UnsafeMutableRawPointer? = heap.flatMap { HandleTable.insert($0, kind: .jitHeap) }
@@ -54,8 +56,9 @@ public func jit_heap_add_fresh_memory(_ begin: UInt, _ end: UInt) {
         return
     }
     LastError.catching(orReturn: ()) { () throws(PasError) in
-        try heap.addFreshMemory(executable: MemoryRange(start: begin, byteCount: cSize(end - begin)),
-                                writable: nil, mode: .rwx)
+        try heap.addFreshMemory(
+            executable: MemoryRange(start: begin, byteCount: cSize(end - begin)),
+            writable: nil, mode: .rwx)
     }
 }
 

@@ -20,8 +20,9 @@ final class CTypedHeap: Sendable {
     /// `.invalidAlignment` for an alignment that is not a power of two or above a page,
     /// `.outOfMemory` when the heap registry is full. Cost: a registry entry, one small mapping.
     init(objectSize: Int, alignment: Int, name: String?) throws(PasError) {
-        segregated = try SingleClassHeap(chunks: Chunks(source: SystemPageSource.shared), objectSize: objectSize,
-                                         alignment: alignment)
+        segregated = try SingleClassHeap(
+            chunks: Chunks(source: SystemPageSource.shared), objectSize: objectSize,
+            alignment: alignment)
         label = name.map { "typed heap \"\($0)\"" } ?? "typed heap"
     }
 

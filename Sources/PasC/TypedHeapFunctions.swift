@@ -14,13 +14,16 @@ func typedHeap(_ handle: UnsafeMutableRawPointer?, _ function: String) -> CTyped
 
 /// `pas_typed_heap* pas_typed_heap_create(size_t object_size, size_t alignment, const char* name)`.
 @_cdecl("pas_typed_heap_create")
-public func pas_typed_heap_create(_ objectSize: UInt, _ alignment: UInt, _ name: UnsafePointer<CChar>?) -> UnsafeMutableRawPointer? {
+public func pas_typed_heap_create(_ objectSize: UInt, _ alignment: UInt, _ name: UnsafePointer<CChar>?)
+    -> UnsafeMutableRawPointer?
+{
     // Invariant: a non-NULL name is a NUL-terminated string (copied here).
     let label = name.map { String(cString: $0) }
     let created = LastError.catching(orReturn: nil, context: "pas_typed_heap_create(\"\(label ?? "")\")") {
         () throws(PasError) -> CTypedHeap? in
-        try CTypedHeap(objectSize: cSize(objectSize), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment),
-                       name: label)
+        try CTypedHeap(
+            objectSize: cSize(objectSize), alignment: alignment == 0 ? SizeClasses.minAlign : cSize(alignment),
+            name: label)
     }
     guard let heap = created else { return nil }
     guard let handle = HandleTable.insert(heap, kind: .typedHeap) else {

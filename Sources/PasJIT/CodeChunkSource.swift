@@ -119,9 +119,11 @@ public final class CodeChunkSource: ChunkSource, @unchecked Sendable {
             regions.append(region)
             cursors.append(region.executable.start)
             forkCopies.append(nil)
-            (records + n).initialize(to: RegionRecord(start: region.executable.start, end: region.executable.end,
-                                                      writeOffset: region.writeOffset, toggled: region.mode == .toggled,
-                                                      detached: false, region: Unmanaged.passUnretained(region)))
+            (records + n).initialize(
+                to: RegionRecord(
+                    start: region.executable.start, end: region.executable.end,
+                    writeOffset: region.writeOffset, toggled: region.mode == .toggled,
+                    detached: false, region: Unmanaged.passUnretained(region)))
             count.store(n + 1, ordering: .releasing)
         }
     }

@@ -42,9 +42,11 @@ public final class CodeRegion: @unchecked Sendable {
 
     /// The error for an operation on a region detached by fork.
     static func detachedError(_ operation: PasOperation, region: CodeRegion) -> PasError {
-        .unsupported(operation, reason: "code region at 0x\(String(region.executable.start, radix: 16)) is a dual mapping "
-            + "the runtime provided, shared with the parent process since fork(); the child cannot write, free, "
-            + "allocate in or decommit it")
+        .unsupported(
+            operation,
+            reason: "code region at 0x\(String(region.executable.start, radix: 16)) is a dual mapping "
+                + "the runtime provided, shared with the parent process since fork(); the child cannot write, free, "
+                + "allocate in or decommit it")
     }
 
     /// Serialises write scopes in `.toggled` mode: a scope switches the pages of one block to
@@ -88,8 +90,9 @@ public final class CodeRegion: @unchecked Sendable {
             let m = try DualMapping(byteCount: byteCount, alignment: regionAlignment, name: "pas-jit")
             // The file is all holes: nothing is committed yet.
             try VirtualMemory.protect(m.executable, to: .none)
-            return CodeRegion(mode: mode, executable: m.executable, writeOffset: m.writable.start &- m.executable.start,
-                              mapping: m, ownsMapping: true)
+            return CodeRegion(
+                mode: mode, executable: m.executable, writeOffset: m.writable.start &- m.executable.start,
+                mapping: m, ownsMapping: true)
         case .rwx, .toggled:
             // A reservation is inaccessible already.
             let r = try VirtualMemory.reserve(byteCount: byteCount, alignment: regionAlignment)
@@ -115,7 +118,8 @@ public final class CodeRegion: @unchecked Sendable {
             switch mode {
             case .dualMapped:
                 // Invariant: the writable alias covers the same bytes and is always writable.
-                CodeRegion.store(word, at: UnsafeMutableRawPointer(bitPattern: range.start &+ writeOffset)!, byteCount: range.byteCount)
+                CodeRegion.store(
+                    word, at: UnsafeMutableRawPointer(bitPattern: range.start &+ writeOffset)!, byteCount: range.byteCount)
             case .rwx, .toggled:
                 // Writable but not yet executable while it still reads zero.
                 try VirtualMemory.commit(range, protection: .readWrite)

@@ -89,8 +89,9 @@ public final class JITHeap: @unchecked Sendable {
         self.chunks = chunks
         small = BitfitHeap(chunks: chunks, pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
         medium = BitfitHeap(chunks: chunks, pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
-        large = LargeHeap(chunks: chunks, granule: JITMediumBitfitConfig.granule, chunkSize: 2 << 20,
-                          pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
+        large = LargeHeap(
+            chunks: chunks, granule: JITMediumBitfitConfig.granule, chunkSize: 2 << 20,
+            pageSharing: options.pageSharing, scavengeDelay: options.scavengeDelay)
     }
 
     /// Gives the heap executable memory the runtime reserved itself; allocation draws on it
@@ -109,8 +110,10 @@ public final class JITHeap: @unchecked Sendable {
     /// that is neither anonymous memory nor a memory file (`/proc/self/maps` is read to tell).
     /// Cost: a read of `/proc/self/maps`, an `mprotect` of the range and the chunk source's
     /// lock. Thread-safe.
-    public func addFreshMemory(executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
-                               mode: ProtectionMode? = nil) throws(PasError) {
+    public func addFreshMemory(
+        executable: MemoryRange, writable: UnsafeMutableRawPointer? = nil,
+        mode: ProtectionMode? = nil
+    ) throws(PasError) {
         let page = SystemInfo.pageSize
         guard executable.byteCount > 0, executable.byteCount % page == 0 else {
             throw .invalidSize(.reserve, executable.byteCount)
@@ -134,8 +137,9 @@ public final class JITHeap: @unchecked Sendable {
         if let writable {
             try ProcessMappings.checkUsableAsCode(MemoryRange(writable, byteCount: executable.byteCount), .reserve)
         }
-        let region = CodeRegion(mode: chosenMode, executable: executable, writeOffset: offset,
-                                mapping: nil, ownsMapping: false)
+        let region = CodeRegion(
+            mode: chosenMode, executable: executable, writeOffset: offset,
+            mapping: nil, ownsMapping: false)
         // Nothing of it is committed yet: inaccessible until the allocators take it into use.
         try chunks.add(region) { () throws(PasError) in try region.makeUncommitted() }
     }
@@ -176,8 +180,10 @@ public final class JITHeap: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func allocate(size: Int, alignment: Int,
-                          initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> CodeBlock {
+    private func allocate(
+        size: Int, alignment: Int,
+        initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) -> CodeBlock {
         guard size > 0, size <= Int.max / 2 else { throw .invalidSize(.allocate, size) }
         guard Alignment.isPowerOfTwo(alignment) else { throw .invalidAlignment(.allocate, alignment) }
         var size = size, alignment = alignment
@@ -197,7 +203,8 @@ public final class JITHeap: @unchecked Sendable {
                 try initialize(q, n)
             }
         } else if size <= JITMediumBitfitConfig.maxObjectSize && alignment <= JITMediumBitfitConfig.pageSize {
-            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule)) { q, n throws(PasError) in
+            p = try medium.allocate(size: size, alignment: max(alignment, JITMediumBitfitConfig.granule)) {
+                q, n throws(PasError) in
                 try self.chunks.checkAttached(UInt(bitPattern: q), .allocate)
                 try initialize(q, n)
             }
@@ -309,16 +316,20 @@ public final class JITHeap: @unchecked Sendable {
     /// Write access is closed and the cache flushed whether or not `body` throws.
     /// Cost: a size query (one lock round trip, two for a large block), then no lock except
     /// the region's toggle lock in `.toggled` mode. Thread-safe.
-    public func withWritableBytes<R>(of block: CodeBlock,
-                                     _ body: (UnsafeMutableRawBufferPointer) throws(PasError) -> R) throws(PasError) -> R {
+    public func withWritableBytes<R>(
+        of block: CodeBlock,
+        _ body: (UnsafeMutableRawBufferPointer) throws(PasError) -> R
+    ) throws(PasError) -> R {
         try writeScope(of: block, body).get()
     }
 
     /// `withWritableBytes(of:_:)` for a `body` that throws its own error type: a failure of
     /// the heap is `WriteScopeError.heap`, an error `body` throws is `WriteScopeError.body`.
     /// Cost and thread-safety as for the `PasError` overload.
-    public func withWritableBytes<R, E: Error>(of block: CodeBlock,
-                                               _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(WriteScopeError<E>) -> R {
+    public func withWritableBytes<R, E: Error>(
+        of block: CodeBlock,
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(WriteScopeError<E>) -> R {
         let outcome: Result<R, E>
         do { outcome = try writeScope(of: block, body) } catch { throw .heap(error) }
         do { return try outcome.get() } catch { throw .body(error) }
@@ -327,8 +338,10 @@ public final class JITHeap: @unchecked Sendable {
     /// Runs `body` in a write scope covering `block`: the heap's failures are thrown, `body`'s
     /// outcome is returned.
     @inline(__always)
-    private func writeScope<R, E: Error>(of block: CodeBlock,
-                                         _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R) throws(PasError) -> Result<R, E> {
+    private func writeScope<R, E: Error>(
+        of block: CodeBlock,
+        _ body: (UnsafeMutableRawBufferPointer) throws(E) -> R
+    ) throws(PasError) -> Result<R, E> {
         let size = try blockSize(block, for: .write)
         var outcome: Result<R, E>? = nil
         try write(block.address, byteCount: size) { p in

@@ -29,9 +29,11 @@ extension JITHeap {
 
         /// Options with the given values; a parameter left out keeps the default of the
         /// property of the same name (`minimumRegionSize` stays nil: set the property).
-        public init(regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
-                    fillPattern: FillPattern = .trap, reservesRegion: Bool = true,
-                    pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
+        public init(
+            regionSize: Int = 256 << 20, protectionModes: [ProtectionMode] = [.dualMapped],
+            fillPattern: FillPattern = .trap, reservesRegion: Bool = true,
+            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+        ) {
             self.regionSize = regionSize
             self.protectionModes = protectionModes
             self.fillPattern = fillPattern

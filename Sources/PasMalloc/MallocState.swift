@@ -78,8 +78,10 @@ func createHeap() {
     if limited { MallocCage.reportShrunk(to: heap.cage.byteCount) }
     let unmanaged = Unmanaged.passRetained(heap)
     warmUp(unmanaged)
-    if let aux = try? PasHeap(cageBytes: limited ? MallocCage.auxiliaryLimitedBytes : MallocCage.auxiliaryBytes,
-                              minimumCageBytes: MallocCage.auxiliaryLimitedBytes, pageSharing: nil) {
+    if let aux = try? PasHeap(
+        cageBytes: limited ? MallocCage.auxiliaryLimitedBytes : MallocCage.auxiliaryBytes,
+        minimumCageBytes: MallocCage.auxiliaryLimitedBytes, pageSharing: nil)
+    {
         let auxiliary = Unmanaged.passRetained(aux)
         warmUp(auxiliary)
         pas_malloc_aux_heap_set(auxiliary.toOpaque())

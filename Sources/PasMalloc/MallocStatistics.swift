@@ -18,7 +18,8 @@ public func pas_malloc_statistics(_ values: UnsafeMutablePointer<UInt64>?, _ cou
         UInt64(s.marge.objectCount),
         UInt64(s.large.objectCount),
         UInt64(s.small.committedPageBytes + s.medium.committedPageBytes + s.marge.committedBytes + s.large.committedBytes),
-        UInt64(pas_malloc_ignored_frees()))
+        UInt64(pas_malloc_ignored_frees())
+    )
     guard let values else { return 6 }
     // Invariant: the caller's buffer holds `count` values; at most that many are written.
     withUnsafeBytes(of: all) { bytes in

@@ -43,7 +43,8 @@ extension DualMapping {
         if bits < 36 || high <= low || high - low <= size {
             reason = "the address space (\(bits) bits) is too small to place \(size) bytes at random"
         } else if underThreadSanitizer {
-            reason = "ThreadSanitizer reserves most of the address space for its shadow and stops a process that maps outside the application ranges"
+            reason =
+                "ThreadSanitizer reserves most of the address space for its shadow and stops a process that maps outside the application ranges"
         } else {
             let slots = (high - low - size) / page
             var rng = SystemRandomNumberGenerator()
@@ -53,8 +54,9 @@ extension DualMapping {
                 let hint = low + UInt.random(in: 0 ..< slots, using: &rng) * page
                 let raw: UnsafeMutableRawPointer
                 do {
-                    raw = try PlatformMemory.mapShared(descriptor: file.descriptor, byteCount: Int(size), protection: .readWrite,
-                                                       at: UnsafeMutableRawPointer(bitPattern: hint), use: .noReplace)
+                    raw = try PlatformMemory.mapShared(
+                        descriptor: file.descriptor, byteCount: Int(size), protection: .readWrite,
+                        at: UnsafeMutableRawPointer(bitPattern: hint), use: .noReplace)
                 } catch {
                     if error == .alreadyExists { collisions += 1; continue }
                     reason = "mmap(MAP_FIXED_NOREPLACE) failed: \(PasError.system(.mapView, errno: error.code))"

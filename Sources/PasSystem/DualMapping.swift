@@ -107,8 +107,9 @@ public final class DualMapping: @unchecked Sendable {
         var offset = 0
         for extent in try newFile.dataExtents() + [newFile.byteCount ..< newFile.byteCount] {
             if extent.lowerBound > offset {
-                try VirtualMemory.protect(executable.slice(offset: offset, byteCount: extent.lowerBound - offset),
-                                          to: holeProtection)
+                try VirtualMemory.protect(
+                    executable.slice(offset: offset, byteCount: extent.lowerBound - offset),
+                    to: holeProtection)
             }
             offset = extent.upperBound
         }

@@ -7,9 +7,11 @@ public enum ForkHandlers {
     /// before it forks, `parent` in the parent and `child` in the child afterwards (on the
     /// forking thread, the child's only thread). Handlers cannot be removed.
     /// Throws `.system(.atfork, errno:)` if the C library refuses (out of memory).
-    public static func install(prepare: @escaping @convention(c) () -> Void,
-                               parent: @escaping @convention(c) () -> Void,
-                               child: @escaping @convention(c) () -> Void) throws(PasError) {
+    public static func install(
+        prepare: @escaping @convention(c) () -> Void,
+        parent: @escaping @convention(c) () -> Void,
+        child: @escaping @convention(c) () -> Void
+    ) throws(PasError) {
         let rc = PlatformProcess.installForkHandlers(prepare: prepare, parent: parent, child: child)
         if rc != 0 { throw .system(.atfork, errno: rc) }
     }

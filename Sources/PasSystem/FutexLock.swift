@@ -51,7 +51,8 @@ public struct FutexLock: ~Copyable, @unchecked Sendable {
     func lockSlow() {
         for _ in 0 ..< 100 {
             if state.load(ordering: .relaxed) == 0,
-               state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged {
+                state.compareExchange(expected: 0, desired: 1, ordering: .acquiring).exchanged
+            {
                 return
             }
         }

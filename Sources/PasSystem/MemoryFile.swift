@@ -36,7 +36,8 @@ public final class MemoryFile: @unchecked Sendable {
     public func punchHole(offset: Int, length: Int) throws(PasError) {
         let page = SystemInfo.pageSize
         guard length > 0, length % page == 0, offset >= 0, offset % page == 0,
-              offset <= byteCount, length <= byteCount - offset else {
+            offset <= byteCount, length <= byteCount - offset
+        else {
             throw .invalidSize(.punchHole, length)
         }
         do {
@@ -61,7 +62,7 @@ public final class MemoryFile: @unchecked Sendable {
         while offset < byteCount {
             let data: Int, hole: Int
             do {
-                guard let found = try PlatformMemoryFile.seek(descriptor, from: offset, hole: false) else { break }  // no data from `offset` to the end
+                guard let found = try PlatformMemoryFile.seek(descriptor, from: offset, hole: false) else { break } // no data from `offset` to the end
                 data = found
                 // The end of the file counts as a hole.
                 hole = try PlatformMemoryFile.seek(descriptor, from: data, hole: true) ?? byteCount
@@ -89,8 +90,11 @@ public final class MemoryFile: @unchecked Sendable {
                 let length = extent.upperBound - offset
                 let n: Int
                 if kernelCopies {
-                    guard let copied = PlatformMemoryFile.copyRange(from: descriptor, offset: offset, to: copy.descriptor,
-                                                                    offset: offset, length: length) else {
+                    guard
+                        let copied = PlatformMemoryFile.copyRange(
+                            from: descriptor, offset: offset, to: copy.descriptor,
+                            offset: offset, length: length)
+                    else {
                         kernelCopies = false
                         continue
                     }
@@ -113,8 +117,9 @@ public final class MemoryFile: @unchecked Sendable {
     /// mapped there) if `fixed`, else where the kernel chooses, `hint` being a hint.
     func map(protection: Protection, at hint: UnsafeMutableRawPointer?, fixed: Bool) throws(PasError) -> MemoryRange {
         do {
-            let raw = try PlatformMemory.mapShared(descriptor: descriptor, byteCount: byteCount, protection: protection,
-                                                   at: hint, use: fixed ? .replacing : .hint)
+            let raw = try PlatformMemory.mapShared(
+                descriptor: descriptor, byteCount: byteCount, protection: protection,
+                at: hint, use: fixed ? .replacing : .hint)
             return MemoryRange(raw, byteCount: byteCount)
         } catch {
             throw .system(.mapView, errno: error.code)

@@ -103,7 +103,8 @@ public enum PasError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .unusableMemory(op, address, byteCount, reason):
             return "\(op.rawValue): range 0x\(String(address, radix: 16))+\(byteCount) cannot be used as code memory: \(reason)"
         case let .reentrantWrite(op, address):
-            return "\(op.rawValue): called from inside the write scope this thread holds open at 0x\(String(address, radix: 16)); "
+            return
+                "\(op.rawValue): called from inside the write scope this thread holds open at 0x\(String(address, radix: 16)); "
                 + "a toggled-mode write body must not call back into the heap"
         }
     }

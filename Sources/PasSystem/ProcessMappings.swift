@@ -61,7 +61,9 @@ public enum ProcessMappings {
                 throw refuse("it overlaps a thread's stack (\(hex(m.start))-\(hex(m.end)))")
             }
             guard mayHoldCode(m.name) else {
-                throw refuse("it overlaps a mapping of \(m.name) (\(hex(m.start))-\(hex(m.end))); only anonymous memory and memory files can hold code")
+                throw refuse(
+                    "it overlaps a mapping of \(m.name) (\(hex(m.start))-\(hex(m.end))); only anonymous memory and memory files can hold code"
+                )
             }
             cursor = m.end
         }

@@ -14,8 +14,12 @@ public enum VirtualMemory {
         let page = SystemInfo.pageSize
         let align = max(alignment, page)
         let extra = align > page ? align : 0
-        guard let total = Alignment.roundUp(byteCount, to: page).flatMap({ $0.addingReportingOverflow(extra).overflow ? nil : $0 + extra }),
-              total > 0 else {
+        guard
+            let total = Alignment.roundUp(byteCount, to: page).flatMap({
+                $0.addingReportingOverflow(extra).overflow ? nil : $0 + extra
+            }),
+            total > 0
+        else {
             throw .invalidSize(.reserve, byteCount)
         }
         let raw: UnsafeMutableRawPointer
@@ -32,7 +36,9 @@ public enum VirtualMemory {
         // Invariant: both pieces lie inside the mapping just made, which nothing else knows yet.
         if aligned > base { try? PlatformMemory.unmap(raw, byteCount: Int(aligned - base)) }
         let tail = base + UInt(total) - (aligned + UInt(size))
-        if tail > 0 { try? PlatformMemory.unmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(size))!, byteCount: Int(tail)) }
+        if tail > 0 {
+            try? PlatformMemory.unmap(UnsafeMutableRawPointer(bitPattern: aligned + UInt(size))!, byteCount: Int(tail))
+        }
         return MemoryRange(start: aligned, byteCount: size)
     }
 

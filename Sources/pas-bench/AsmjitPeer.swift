@@ -22,7 +22,8 @@ enum AsmjitPeer {
 
     static let isAvailable: Bool = {
         guard FileManager.default.fileExists(atPath: "/usr/include/asmjit/core.h"),
-              FileManager.default.fileExists(atPath: source) else { return false }
+            FileManager.default.fileExists(atPath: source)
+        else { return false }
         if FileManager.default.fileExists(atPath: binary) { return true }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -45,7 +46,8 @@ enum AsmjitPeer {
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         guard p.terminationStatus == 0,
-              let v = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            let v = Double(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw Failure(message: "asmjit peer failed")
         }
         return v

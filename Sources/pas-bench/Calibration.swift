@@ -23,9 +23,9 @@ enum Calibration {
         let list = List()
         let start = nowNanoseconds()
         for _ in 0 ..< pairs {
-            let block = list.head.load(ordering: .relaxed)                                   // pop
+            let block = list.head.load(ordering: .relaxed) // pop
             list.head.store(list.next[block].load(ordering: .relaxed), ordering: .relaxed)
-            list.next[block].store(list.head.load(ordering: .relaxed), ordering: .relaxed)   // push back
+            list.next[block].store(list.head.load(ordering: .relaxed), ordering: .relaxed) // push back
             list.head.store(block, ordering: .relaxed)
         }
         let elapsed = nowNanoseconds() - start
@@ -42,7 +42,7 @@ enum Calibration {
         let wall = onThreads(2) { t in
             var expected = t
             for _ in 0 ..< rounds {
-                while line.word.load(ordering: .acquiring) != expected { }
+                while line.word.load(ordering: .acquiring) != expected {}
                 line.word.store(expected + 1, ordering: .releasing)
                 expected += 2
             }

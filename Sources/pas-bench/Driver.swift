@@ -72,8 +72,9 @@ struct Driver {
         p.waitUntilExit()
         watchdog.cancel()
         guard p.terminationStatus == 0,
-              let text = String(data: data, encoding: .utf8),
-              let line = text.split(separator: "\n").last else { return nil }
+            let text = String(data: data, encoding: .utf8),
+            let line = text.split(separator: "\n").last
+        else { return nil }
         return try? JSONDecoder().decode(RunResult.self, from: Data(line.utf8))
     }
 }

@@ -48,8 +48,11 @@ func batches<A: BenchAllocator>(_ a: A, k: Int, lifo: Bool, total: Int) -> Doubl
             p.storeBytes(of: 1, as: UInt8.self)
             table[i] = p
         }
-        if lifo { for i in stride(from: k - 1, through: 0, by: -1) { a.free(table[i]) } }
-        else { for i in 0 ..< k { a.free(table[i]) } }
+        if lifo {
+            for i in stride(from: k - 1, through: 0, by: -1) { a.free(table[i]) }
+        } else {
+            for i in 0 ..< k { a.free(table[i]) }
+        }
     }
     return Double(nowNanoseconds() - start) / Double(rounds * k)
 }
@@ -68,18 +71,22 @@ func pinCurrentThread(to cpu: Int) {
 
 /// Runs `body(thread)` on `count` threads at once, thread i pinned to CPU i; returns wall nanoseconds.
 func onThreads(_ count: Int, _ body: @escaping @Sendable (Int) -> Void) -> UInt64 {
-    final class Box: @unchecked Sendable { let body: @Sendable (Int) -> Void; let index: Int
-        init(_ b: @escaping @Sendable (Int) -> Void, _ i: Int) { body = b; index = i } }
+    final class Box: @unchecked Sendable {
+        let body: @Sendable (Int) -> Void; let index: Int
+        init(_ b: @escaping @Sendable (Int) -> Void, _ i: Int) { body = b; index = i }
+    }
     var threads = [pthread_t](repeating: pthread_t(), count: count)
     let start = nowNanoseconds()
     for i in 0 ..< count {
         let box = Unmanaged.passRetained(Box(body, i)).toOpaque()
-        pthread_create(&threads[i], nil, { arg in
-            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
-            pinCurrentThread(to: box.index)
-            box.body(box.index)
-            return nil
-        }, box)
+        pthread_create(
+            &threads[i], nil,
+            { arg in
+                let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+                pinCurrentThread(to: box.index)
+                box.body(box.index)
+                return nil
+            }, box)
     }
     for t in threads { pthread_join(t, nil) }
     return nowNanoseconds() - start
@@ -265,53 +272,67 @@ func cacheScratch<A: BenchAllocator & Sendable>(_ allocator: A, objects: Int, wr
 func mallocWorkloads() -> [Workload] {
     var list: [Workload] = []
     for size in [16, 64, 256, 1024, 8192] {
-        list.append(Workload(name: "malloc-hot-\(size)", allocators: preloadPeers) { _, quick in
-            hotPair(SystemMalloc(), size: size, pairs: scaled(quick ? 1_000_000 : 10_000_000))
-        })
+        list.append(
+            Workload(name: "malloc-hot-\(size)", allocators: preloadPeers) { _, quick in
+                hotPair(SystemMalloc(), size: size, pairs: scaled(quick ? 1_000_000 : 10_000_000))
+            })
     }
     for (slots, label) in [(1000, "1k"), (100_000, "100k")] {
-        list.append(Workload(name: "malloc-churn-\(label)-16-512", allocators: preloadPeers) { _, quick in
-            var a = SystemMalloc()
-            return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.uniform(16, 512) })
-        })
-        list.append(Workload(name: "malloc-churn-\(label)-log-16-4096", allocators: preloadPeers) { _, quick in
-            var a = SystemMalloc()
-            return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.logUniform(16, 4096) })
-        })
+        list.append(
+            Workload(name: "malloc-churn-\(label)-16-512", allocators: preloadPeers) { _, quick in
+                var a = SystemMalloc()
+                return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.uniform(16, 512) })
+            })
+        list.append(
+            Workload(name: "malloc-churn-\(label)-log-16-4096", allocators: preloadPeers) { _, quick in
+                var a = SystemMalloc()
+                return churn(&a, slots: slots, ops: scaled(quick ? 1_000_000 : 10_000_000), sizes: { $0.logUniform(16, 4096) })
+            })
     }
     for k in [100, 1600] {
-        list.append(Workload(name: "malloc-batch-lifo-\(k)", allocators: preloadPeers) { _, quick in
-            batches(SystemMalloc(), k: k, lifo: true, total: scaled(quick ? 1_000_000 : 10_000_000))
-        })
-        list.append(Workload(name: "malloc-batch-fifo-\(k)", allocators: preloadPeers) { _, quick in
-            batches(SystemMalloc(), k: k, lifo: false, total: scaled(quick ? 1_000_000 : 10_000_000))
-        })
+        list.append(
+            Workload(name: "malloc-batch-lifo-\(k)", allocators: preloadPeers) { _, quick in
+                batches(SystemMalloc(), k: k, lifo: true, total: scaled(quick ? 1_000_000 : 10_000_000))
+            })
+        list.append(
+            Workload(name: "malloc-batch-fifo-\(k)", allocators: preloadPeers) { _, quick in
+                batches(SystemMalloc(), k: k, lifo: false, total: scaled(quick ? 1_000_000 : 10_000_000))
+            })
     }
-    list.append(Workload(name: "malloc-larson-private", allocators: preloadPeers) { _, quick in
-        larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
-    })
-    list.append(Workload(name: "malloc-larson-swap", allocators: preloadPeers) { _, quick in
-        larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 300_000 : 3_000_000), swap: true)
-    })
-    list.append(Workload(name: "malloc-producer-consumer", allocators: preloadPeers) { _, quick in
-        producerConsumer(SystemMalloc(), objects: scaled(quick ? 500_000 : 5_000_000))
-    })
-    list.append(Workload(name: "malloc-inverse-square", allocators: preloadPeers) { _, quick in
-        var a = SystemMalloc()
-        return churn(&a, slots: 1000, ops: scaled(quick ? 500_000 : 5_000_000), sizes: inverseSquareSize)
-    })
+    list.append(
+        Workload(name: "malloc-larson-private", allocators: preloadPeers) { _, quick in
+            larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
+        })
+    list.append(
+        Workload(name: "malloc-larson-swap", allocators: preloadPeers) { _, quick in
+            larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 300_000 : 3_000_000), swap: true)
+        })
+    list.append(
+        Workload(name: "malloc-producer-consumer", allocators: preloadPeers) { _, quick in
+            producerConsumer(SystemMalloc(), objects: scaled(quick ? 500_000 : 5_000_000))
+        })
+    list.append(
+        Workload(name: "malloc-inverse-square", allocators: preloadPeers) { _, quick in
+            var a = SystemMalloc()
+            return churn(&a, slots: 1000, ops: scaled(quick ? 500_000 : 5_000_000), sizes: inverseSquareSize)
+        })
     for random in [false, true] {
-        list.append(Workload(name: "rss-\(random ? "random" : "oldest")90-mib-at-1s", allocators: ["pas"] + preloadPeers) { allocator, quick in
-            let megabytes = scaled(quick ? 128 : 1024)
-            return allocator == "pas" ? rssReturn(SegregatedAllocator(), megabytes: megabytes, random: random)
-                                      : rssReturn(SystemMalloc(), megabytes: megabytes, random: random)
-        })
+        list.append(
+            Workload(name: "rss-\(random ? "random" : "oldest")90-mib-at-1s", allocators: ["pas"] + preloadPeers) {
+                allocator, quick in
+                let megabytes = scaled(quick ? 128 : 1024)
+                return allocator == "pas"
+                    ? rssReturn(SegregatedAllocator(), megabytes: megabytes, random: random)
+                    : rssReturn(SystemMalloc(), megabytes: megabytes, random: random)
+            })
     }
-    list.append(Workload(name: "malloc-cache-scratch", allocators: preloadPeers) { _, quick in
-        cacheScratch(SystemMalloc(), objects: scaled(quick ? 1000 : 10_000), writes: 1000)
-    })
-    list.append(Workload(name: "malloc-thread-churn", allocators: preloadPeers) { _, quick in
-        threadChurn(threads: scaled(quick ? 200 : 1000))
-    })
+    list.append(
+        Workload(name: "malloc-cache-scratch", allocators: preloadPeers) { _, quick in
+            cacheScratch(SystemMalloc(), objects: scaled(quick ? 1000 : 10_000), writes: 1000)
+        })
+    list.append(
+        Workload(name: "malloc-thread-churn", allocators: preloadPeers) { _, quick in
+            threadChurn(threads: scaled(quick ? 200 : 1000))
+        })
     return list
 }

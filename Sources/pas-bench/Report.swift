@@ -51,7 +51,8 @@ struct Report {
                 guard let c = cell(w, a) else { continue }
                 let noisy = c.min > 0 && c.max / c.min > 1.10 ? " (noisy)" : ""
                 let r = pasNames.contains(a) ? "—" : ratio(w, to: a).map { String(format: "%.2f", $0) } ?? "n/a"
-                out += "| \(w) | \(a) | \(String(format: "%.1f", c.median)) | \(String(format: "%.1f–%.1f", c.min, c.max))\(noisy) | \(String(format: "%.1f", c.rss)) | \(r) |\n"
+                out +=
+                    "| \(w) | \(a) | \(String(format: "%.1f", c.median)) | \(String(format: "%.1f–%.1f", c.min, c.max))\(noisy) | \(String(format: "%.1f", c.rss)) | \(r) |\n"
             }
         }
         out += "\n| workload | best peer | Pas ÷ best peer |\n| --- | --- | ---: |\n"
@@ -59,7 +60,8 @@ struct Report {
         for w in workloads {
             let peers = allocators(of: w).filter { !pasNames.contains($0) }
             guard let best = peers.compactMap({ a in cell(w, a).map { (a, $0.median) } }).min(by: { $0.1 < $1.1 }),
-                  let r = ratio(w, to: best.0) else { continue }
+                let r = ratio(w, to: best.0)
+            else { continue }
             logs.append(log(r))
             out += "| \(w) | \(best.0) | \(String(format: "%.2f", r)) |\n"
         }
@@ -67,7 +69,11 @@ struct Report {
         if !extras.isEmpty {
             out += "\nOther figures (median over runs):\n"
             var keys: [(String, String, String)] = []
-            for r in extras { for k in r.extra!.keys.sorted() where !keys.contains(where: { $0 == (r.workload, r.allocator, k) }) { keys.append((r.workload, r.allocator, k)) } }
+            for r in extras {
+                for k in r.extra!.keys.sorted() where !keys.contains(where: { $0 == (r.workload, r.allocator, k) }) {
+                    keys.append((r.workload, r.allocator, k))
+                }
+            }
             for (w, a, k) in keys {
                 let v = extras.filter { $0.workload == w && $0.allocator == a }.compactMap { $0.extra?[k] }.sorted()
                 if !v.isEmpty { out += "- \(w) / \(a): \(k) = \(String(format: "%.4f", v[v.count / 2]))\n" }
@@ -89,7 +95,8 @@ struct Report {
         }
         let rowHeight = 18, width = 720, labelWidth = 260, height = rows.count * rowHeight + 60
         let mid = Double(labelWidth + (width - labelWidth) / 2), scale = Double(width - labelWidth) / 2 / log2(16)
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        var s =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<text x=\"10\" y=\"16\">Pas time ÷ peer time (left of the line: Pas faster; log scale, ×1/16 … ×16)</text>\n"
         s += "<line x1=\"\(mid)\" y1=\"24\" x2=\"\(mid)\" y2=\"\(height - 10)\" stroke=\"black\"/>\n"
         for (i, row) in rows.enumerated() {
@@ -98,7 +105,8 @@ struct Report {
             let clamped = max(-Double(width - labelWidth) / 2, min(Double(width - labelWidth) / 2, x))
             let color = row.2 <= 1 ? "#2a7" : "#c44"
             s += "<text x=\"10\" y=\"\(y + 12)\">\(row.0) vs \(row.1)</text>\n"
-            s += "<rect x=\"\(min(mid, mid + clamped))\" y=\"\(y + 2)\" width=\"\(abs(clamped))\" height=\"\(rowHeight - 4)\" fill=\"\(color)\"/>\n"
+            s +=
+                "<rect x=\"\(min(mid, mid + clamped))\" y=\"\(y + 2)\" width=\"\(abs(clamped))\" height=\"\(rowHeight - 4)\" fill=\"\(color)\"/>\n"
             s += "<text x=\"\(mid + (clamped >= 0 ? clamped + 4 : 4))\" y=\"\(y + 12)\">\(String(format: "%.2f", row.2))</text>\n"
         }
         s += "</svg>\n"

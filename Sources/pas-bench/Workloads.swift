@@ -41,8 +41,10 @@ struct MargeAllocator: BenchAllocator {
 
 /// Replace a random slot `ops` times: free the old block, allocate a new one of a random
 /// size, write its first and last bytes. Returns ns per replacement.
-func churn<A: BenchAllocator>(_ a: inout A, slots: Int, ops: Int, sizes: (inout Random) -> Int,
-                              touchPages: Bool = false, keepLive: Bool = false) -> Double {
+func churn<A: BenchAllocator>(
+    _ a: inout A, slots: Int, ops: Int, sizes: (inout Random) -> Int,
+    touchPages: Bool = false, keepLive: Bool = false
+) -> Double {
     var rng = Random(seed: 0x5eed)
     let table = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: slots)
     table.initialize(repeating: nil, count: slots)
@@ -66,40 +68,44 @@ func churn<A: BenchAllocator>(_ a: inout A, slots: Int, ops: Int, sizes: (inout 
     return Double(elapsed) / Double(ops)
 }
 
-nonisolated(unsafe) let workloads: [Workload] = [
-    Workload(name: "large-churn", allocators: mallocPeers) { allocator, quick in
-        // 64 live slots, 16 KiB..8 MiB log-uniform.
-        let ops = scaled(quick ? 5_000 : 50_000)
-        let sizes: (inout Random) -> Int = { $0.logUniform(16 << 10, 8 << 20) }
-        if allocator == "pas" { var a = LargeHeapAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes) }
-        var a = MallocAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes)
-    },
-    Workload(name: "large-buffers", allocators: mallocPeers) { allocator, quick in
-        // 20 buffers of 5..25 MiB replaced 2000 times, every page touched.
-        let ops = scaled(quick ? 200 : 2_000)
-        let sizes: (inout Random) -> Int = { $0.uniform(5 << 20, 25 << 20) }
-        if allocator == "pas" { var a = LargeHeapAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true) }
-        var a = MallocAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true)
-    },
-    Workload(name: "marge-churn", allocators: mallocPeers) { allocator, quick in
-        // 1000 live slots, 1 KiB..(largest marge object) log-uniform.
-        let ops = scaled(quick ? 100_000 : 1_000_000)
-        let top = min(MargeBitfitConfig.maxObjectSize, 256 << 10)
-        let sizes: (inout Random) -> Int = { $0.logUniform(1 << 10, top) }
-        if allocator == "pas" { var a = MargeAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes) }
-        var a = MallocAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes)
-    },
-    Workload(name: "bitfit-churn-16-256", allocators: mallocPeers) { allocator, quick in
-        try bitfitChurn(allocator, lo: 16, hi: 256, quick: quick)
-    },
-    Workload(name: "bitfit-churn-16-4096", allocators: mallocPeers) { allocator, quick in
-        try bitfitChurn(allocator, lo: 16, hi: 4096, quick: quick)
-    },
-] + JITShape.allCases.map { shape in
-    Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
-        try runJIT(shape, allocator: allocator, quick: quick)
-    }
-} + segregatedWorkloads() + mallocWorkloads()
+nonisolated(unsafe) let workloads: [Workload] =
+    [
+        Workload(name: "large-churn", allocators: mallocPeers) { allocator, quick in
+            // 64 live slots, 16 KiB..8 MiB log-uniform.
+            let ops = scaled(quick ? 5_000 : 50_000)
+            let sizes: (inout Random) -> Int = { $0.logUniform(16 << 10, 8 << 20) }
+            if allocator == "pas" { var a = LargeHeapAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes) }
+            var a = MallocAllocator(); return churn(&a, slots: 64, ops: ops, sizes: sizes)
+        },
+        Workload(name: "large-buffers", allocators: mallocPeers) { allocator, quick in
+            // 20 buffers of 5..25 MiB replaced 2000 times, every page touched.
+            let ops = scaled(quick ? 200 : 2_000)
+            let sizes: (inout Random) -> Int = { $0.uniform(5 << 20, 25 << 20) }
+            if allocator == "pas" {
+                var a = LargeHeapAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true)
+            }
+            var a = MallocAllocator(); return churn(&a, slots: 20, ops: ops, sizes: sizes, touchPages: true)
+        },
+        Workload(name: "marge-churn", allocators: mallocPeers) { allocator, quick in
+            // 1000 live slots, 1 KiB..(largest marge object) log-uniform.
+            let ops = scaled(quick ? 100_000 : 1_000_000)
+            let top = min(MargeBitfitConfig.maxObjectSize, 256 << 10)
+            let sizes: (inout Random) -> Int = { $0.logUniform(1 << 10, top) }
+            if allocator == "pas" { var a = MargeAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes) }
+            var a = MallocAllocator(); return churn(&a, slots: 1000, ops: ops, sizes: sizes)
+        },
+        Workload(name: "bitfit-churn-16-256", allocators: mallocPeers) { allocator, quick in
+            try bitfitChurn(allocator, lo: 16, hi: 256, quick: quick)
+        },
+        Workload(name: "bitfit-churn-16-4096", allocators: mallocPeers) { allocator, quick in
+            try bitfitChurn(allocator, lo: 16, hi: 4096, quick: quick)
+        },
+    ]
+    + JITShape.allCases.map { shape in
+        Workload(name: "jit-\(shape.rawValue)", allocators: ["pas", "asmjit", "mmap"]) { allocator, quick in
+            try runJIT(shape, allocator: allocator, quick: quick)
+        }
+    } + segregatedWorkloads() + mallocWorkloads()
 
 /// Bitfit churn: 4096 live slots, 1M replacements of uniform lo...hi bytes. Pas routes sizes up
 /// to 2 KiB to the small bitfit config (16 B granules) and larger ones to the medium config

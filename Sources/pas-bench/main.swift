@@ -6,11 +6,12 @@ import Foundation
 let arguments = Array(CommandLine.arguments.dropFirst())
 
 func usage() -> Never {
-    print("""
-    usage: pas-bench [--quick] [--runs N] [--allocators a,b] [--json FILE] [--svg FILE] [workload|group ...]
-    workloads: \(workloads.map(\.name).joined(separator: ", "))
-    Each (workload, allocator, run) runs in a fresh child process; allocators are interleaved.
-    """)
+    print(
+        """
+        usage: pas-bench [--quick] [--runs N] [--allocators a,b] [--json FILE] [--svg FILE] [workload|group ...]
+        workloads: \(workloads.map(\.name).joined(separator: ", "))
+        Each (workload, allocator, run) runs in a fresh child process; allocators are interleaved.
+        """)
     exit(2)
 }
 
@@ -21,8 +22,9 @@ if arguments.first == "--child" {
     if arguments.contains("--smoke") { workScale = 0.002 }
     do {
         let ns = try w.run(arguments[2], quick)
-        let r = RunResult(workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB(),
-                          extra: extraMetrics.isEmpty ? nil : extraMetrics)
+        let r = RunResult(
+            workload: w.name, allocator: arguments[2], run: 0, nsPerOp: ns, peakRSSMiB: peakRSSMiB(),
+            extra: extraMetrics.isEmpty ? nil : extraMetrics)
         print(String(data: try JSONEncoder().encode(r), encoding: .utf8)!)
         exit(0)
     } catch {
@@ -56,10 +58,14 @@ while i < arguments.count {
     i += 1
 }
 // A selector names a workload or a group: "jit" selects every "jit-..." workload.
-var chosen = selected.isEmpty ? workloads
+var chosen =
+    selected.isEmpty
+    ? workloads
     : workloads.filter { w in selected.contains { w.name == $0 || w.name.hasPrefix($0 + "-") } }
 if let onlyAllocators {
-    chosen = chosen.map { var w = $0; w.allocators = w.allocators.filter { onlyAllocators.contains($0) }; return w }
+    chosen = chosen.map {
+        var w = $0; w.allocators = w.allocators.filter { onlyAllocators.contains($0) }; return w
+    }
 }
 if chosen.isEmpty { usage() }
 
@@ -81,18 +87,25 @@ func shell(_ command: String) -> String {
     return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 print("# pas-bench \(quick ? "--quick " : "")on \(shell("date -u +%Y-%m-%dT%H:%MZ"))")
-print("# cpu: \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs")), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+print(
+    "# cpu: \(shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs")), \(ProcessInfo.processInfo.activeProcessorCount) cores"
+)
 print("# kernel: \(shell("uname -r")), glibc \(shell("ldd --version | head -1 | awk '{print $NF}'"))")
-print("# peers: \(shell("dpkg-query -W -f '${Package} ${Version}; ' libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libasmjit-dev 2>/dev/null"))")
-print("# calibration: free-list pop+push \(String(format: "%.2f", Calibration.freeListFloor(pairs: smoke ? 100_000 : 20_000_000))) ns (the fast-path floor on this CPU)")
+print(
+    "# peers: \(shell("dpkg-query -W -f '${Package} ${Version}; ' libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4 libasmjit-dev 2>/dev/null"))"
+)
+print(
+    "# calibration: free-list pop+push \(String(format: "%.2f", Calibration.freeListFloor(pairs: smoke ? 100_000 : 20_000_000))) ns (the fast-path floor on this CPU)"
+)
 let probeRounds = smoke ? 1000 : 200_000
 print("# cache-line round trip cpu0<->cpu1 before: \(String(format: "%.0f", Calibration.pingPong(rounds: probeRounds))) ns")
 let names = Set(chosen.flatMap(\.allocators))
 for line in Peers.missingLines(for: names) { print("# \(line)") }
 
 let selfPath = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-let driver = Driver(executable: selfPath,
-                    repetitions: runs ?? (quick ? 1 : 5), quick: quick, smoke: smoke)
+let driver = Driver(
+    executable: selfPath,
+    repetitions: runs ?? (quick ? 1 : 5), quick: quick, smoke: smoke)
 var jsonLines: [String] = []
 let results = driver.run(workloads: chosen) { line in
     if line.hasPrefix("#") { print(line) } else { jsonLines.append(line) }

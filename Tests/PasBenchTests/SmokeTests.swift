@@ -40,7 +40,8 @@ import Testing
         #expect(workloads.contains("jit-publish") && workloads.contains("large-buffers") && workloads.contains("malloc-hot-64"))
 
         // The table: every ratio of a workload Pas ran in is a finite number.
-        for line in text.split(separator: "\n") where line.hasPrefix("| ") && !line.hasPrefix("| workload") && !line.hasPrefix("| ---") {
+        for line in text.split(separator: "\n")
+        where line.hasPrefix("| ") && !line.hasPrefix("| workload") && !line.hasPrefix("| ---") {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
             guard cells.count == 6, pasRuns.contains(cells[0]) else { continue }
             let ratio = cells[5]

@@ -93,18 +93,26 @@ import Foundation
             field("pas_typed_heap_statistics.alignment", \CTypedHeapStatistics.alignment),
             field("pas_typed_heap_statistics.pages", \CTypedHeapStatistics.pages),
         ]
-        let modes: [(String, CProtectionMode)] = [("NONE", .none), ("DUAL_MAPPED", .dualMapped), ("RWX", .rwx), ("TOGGLED", .toggled)]
+        let modes: [(String, CProtectionMode)] = [
+            ("NONE", .none), ("DUAL_MAPPED", .dualMapped), ("RWX", .rwx), ("TOGGLED", .toggled),
+        ]
         lines += modes.map { "enum PAS_JIT_PROTECTION_\($0.0) \($0.1.rawValue)" }
         let fills: [(String, CFill)] = [("TRAP", .trap), ("NONE", .leave), ("BYTE", .byte)]
         lines += fills.map { "enum PAS_JIT_FILL_\($0.0) \($0.1.rawValue)" }
-        let regions: [(String, CHeapRegion)] = [("FOREIGN", .foreign), ("SMALL", .small), ("MEDIUM", .medium), ("MARGE", .marge), ("LARGE", .large)]
+        let regions: [(String, CHeapRegion)] = [
+            ("FOREIGN", .foreign), ("SMALL", .small), ("MEDIUM", .medium), ("MARGE", .marge), ("LARGE", .large),
+        ]
         lines += regions.map { "enum PAS_HEAP_REGION_\($0.0) \($0.1.rawValue)" }
 
         let defaults = CJITHeapOptions()
-        let listed = [defaults.protectionModes.0, defaults.protectionModes.1, defaults.protectionModes.2, defaults.protectionModes.3]
+        let listed = [
+            defaults.protectionModes.0, defaults.protectionModes.1, defaults.protectionModes.2, defaults.protectionModes.3,
+        ]
         lines.append("default region_size \(defaults.regionSize)")
         lines += listed.enumerated().map { "default protection_modes[\($0.offset)] \($0.element)" }
-        lines += ["default fill \(defaults.fill)", "default fill_byte \(defaults.fillByte)", "default reserved \(defaults.reserved)"]
+        lines += [
+            "default fill \(defaults.fill)", "default fill_byte \(defaults.fillByte)", "default reserved \(defaults.reserved)",
+        ]
         return lines
     }
 
@@ -116,11 +124,13 @@ import Foundation
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let program = work.appendingPathComponent("pas_layout").path
-        let (compileStatus, compileOutput) = try CToolchain.run(compiler, [
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
-            "-I", CToolchain.includeDirectory, CToolchain.programSource("pas_layout.c"), "-o", program,
-            "-L", buildDir.path, "-lPasC", "-Wl,-rpath,\(buildDir.path)",
-        ])
+        let (compileStatus, compileOutput) = try CToolchain.run(
+            compiler,
+            [
+                "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                "-I", CToolchain.includeDirectory, CToolchain.programSource("pas_layout.c"), "-o", program,
+                "-L", buildDir.path, "-lPasC", "-Wl,-rpath,\(buildDir.path)",
+            ])
         try #require(compileStatus == 0, "compiling pas_layout.c failed:\n\(compileOutput)")
         let (status, output) = try CToolchain.run(program, [])
         try #require(status == 0, "pas_layout failed (status \(status)):\n\(output)")
@@ -129,7 +139,8 @@ import Foundation
         try #require(cLines.count > 60, "pas_layout printed too little:\n\(output)")
         let onlyC = cLines.filter { !swift.contains($0) }
         let onlySwift = swift.filter { !cLines.contains($0) }
-        #expect(onlyC.isEmpty && onlySwift.isEmpty,
-                "C and Swift disagree.\nC says:\n\(onlyC.joined(separator: "\n"))\nSwift says:\n\(onlySwift.joined(separator: "\n"))")
+        #expect(
+            onlyC.isEmpty && onlySwift.isEmpty,
+            "C and Swift disagree.\nC says:\n\(onlyC.joined(separator: "\n"))\nSwift says:\n\(onlySwift.joined(separator: "\n"))")
     }
 }

@@ -51,24 +51,28 @@ enum CToolchain {
 @Suite struct CProgramTests {
     /// Compiles a program of Tests/PasCTests/CProgram against pas.h and libPasC.so with the
     /// system C compiler and runs it; it prints each failed check.
-    @Test(.enabled(if: CToolchain.compiler != nil, "no C compiler (cc, gcc, clang) on PATH"),
-          arguments: ["pas_c_api_test.c", "pas_heap_test.c"])
+    @Test(
+        .enabled(if: CToolchain.compiler != nil, "no C compiler (cc, gcc, clang) on PATH"),
+        arguments: ["pas_c_api_test.c", "pas_heap_test.c"])
     func cProgramPasses(source: String) throws {
         let compiler = try #require(CToolchain.compiler)
         let buildDir = CToolchain.buildDirectory
         let library = buildDir.appendingPathComponent("libPasC.so")
-        #expect(FileManager.default.fileExists(atPath: library.path),
-                "libPasC.so not found in \(buildDir.path); swift test should build the dynamic product")
+        #expect(
+            FileManager.default.fileExists(atPath: library.path),
+            "libPasC.so not found in \(buildDir.path); swift test should build the dynamic product")
         let name = String(source.dropLast(2))
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("pasc-test-\(getpid())-\(name)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
         let program = work.appendingPathComponent(name).path
-        let (compileStatus, compileOutput) = try CToolchain.run(compiler, [
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1",
-            "-I", CToolchain.includeDirectory, CToolchain.programSource(source), "-o", program,
-            "-L", buildDir.path, "-lPasC", "-Wl,-rpath,\(buildDir.path)", "-pthread",
-        ])
+        let (compileStatus, compileOutput) = try CToolchain.run(
+            compiler,
+            [
+                "-std=c11", "-Wall", "-Wextra", "-Werror", "-O1",
+                "-I", CToolchain.includeDirectory, CToolchain.programSource(source), "-o", program,
+                "-L", buildDir.path, "-lPasC", "-Wl,-rpath,\(buildDir.path)", "-pthread",
+            ])
         try #require(compileStatus == 0, "compiling \(source) failed:\n\(compileOutput)")
         let (status, output) = try CToolchain.run(program, [])
         #expect(status == 0, "\(source) failed (status \(status)):\n\(output)")
@@ -87,10 +91,12 @@ enum CToolchain {
         // Syntax only: the layout itself is checked by CLayoutTests, which runs a program.
         try "#include \"pas.h\"\nint main(void) { return 0; }\n"
             .write(to: source, atomically: true, encoding: .utf8)
-        let (cStatus, cOutput) = try CToolchain.run(compiler, [
-            "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
-            "-I", CToolchain.includeDirectory, source.path,
-        ])
+        let (cStatus, cOutput) = try CToolchain.run(
+            compiler,
+            [
+                "-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-fsyntax-only",
+                "-I", CToolchain.includeDirectory, source.path,
+            ])
         #expect(cStatus == 0, "pas.h as C11:\n\(cOutput)")
         let cxx = ["c++", "g++", "clang++"].lazy.compactMap { name -> String? in
             let dir = URL(fileURLWithPath: compiler).deletingLastPathComponent()
@@ -98,10 +104,12 @@ enum CToolchain {
             return FileManager.default.isExecutableFile(atPath: path) ? path : nil
         }.first
         guard let cxx else { return }
-        let (status, output) = try CToolchain.run(cxx, [
-            "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
-            "-I", CToolchain.includeDirectory, source.path,
-        ])
+        let (status, output) = try CToolchain.run(
+            cxx,
+            [
+                "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+                "-I", CToolchain.includeDirectory, source.path,
+            ])
         #expect(status == 0, "pas.h as C++11:\n\(output)")
     }
 }

@@ -9,20 +9,21 @@ import Glibc
 
 @Suite struct ErrorModelTests {
     /// Every `PasError` case maps to its C code, errno and address, and the message is its description.
-    @Test(arguments: [
-        (PasError.system(.commit, errno: EACCES), PasErrorCode.system, EACCES, UInt(0)),
-        (.invalidSize(.allocate, 0), .invalidSize, EINVAL, 0),
-        (.invalidAlignment(.allocate, 3), .invalidAlignment, EINVAL, 0),
-        (.misaligned(.reserve, address: 0x1001, alignment: 4096), .misaligned, EINVAL, 0x1001),
-        (.outsideReservation(.reserve, address: 0x2000, byteCount: 4096), .outsideReservation, EINVAL, 0x2000),
-        (.notReserved(.release, address: 0x3000), .notReserved, EINVAL, 0x3000),
-        (.outOfMemory(.allocate, requested: 1 << 40), .outOfMemory, ENOMEM, 0),
-        (.unknownPointer(.deallocate, address: 0x4000), .unknownPointer, EINVAL, 0x4000),
-        (.doubleFree(.deallocate, address: 0x5000), .doubleFree, EINVAL, 0x5000),
-        (.outOfBounds(.write, address: 0x6000, byteCount: 8), .outOfBounds, EINVAL, 0x6000),
-        (.unsupported(.reserve, reason: "no memfd"), .unsupported, ENOTSUP, 0),
-        (.corrupted(.verify, address: 0x7000, reason: "bad bit"), .corrupted, EIO, 0x7000),
-    ] as [(PasError, PasErrorCode, Int32, UInt)])
+    @Test(
+        arguments: [
+            (PasError.system(.commit, errno: EACCES), PasErrorCode.system, EACCES, UInt(0)),
+            (.invalidSize(.allocate, 0), .invalidSize, EINVAL, 0),
+            (.invalidAlignment(.allocate, 3), .invalidAlignment, EINVAL, 0),
+            (.misaligned(.reserve, address: 0x1001, alignment: 4096), .misaligned, EINVAL, 0x1001),
+            (.outsideReservation(.reserve, address: 0x2000, byteCount: 4096), .outsideReservation, EINVAL, 0x2000),
+            (.notReserved(.release, address: 0x3000), .notReserved, EINVAL, 0x3000),
+            (.outOfMemory(.allocate, requested: 1 << 40), .outOfMemory, ENOMEM, 0),
+            (.unknownPointer(.deallocate, address: 0x4000), .unknownPointer, EINVAL, 0x4000),
+            (.doubleFree(.deallocate, address: 0x5000), .doubleFree, EINVAL, 0x5000),
+            (.outOfBounds(.write, address: 0x6000, byteCount: 8), .outOfBounds, EINVAL, 0x6000),
+            (.unsupported(.reserve, reason: "no memfd"), .unsupported, ENOTSUP, 0),
+            (.corrupted(.verify, address: 0x7000, reason: "bad bit"), .corrupted, EIO, 0x7000),
+        ] as [(PasError, PasErrorCode, Int32, UInt)])
     func pasErrorsMapToCodes(error: PasError, code: PasErrorCode, errnoValue: Int32, address: UInt) {
         pas_clear_last_error()
         errno = 0
@@ -57,7 +58,8 @@ import Glibc
         let header = CToolchain.packageRoot.appendingPathComponent("Sources/PasC/include/pas_error.h").path
         let text = try String(contentsOfFile: header, encoding: .utf8)
         guard let start = text.range(of: "typedef enum pas_error_code {"),
-              let end = text.range(of: "} pas_error_code;", range: start.upperBound ..< text.endIndex) else { return [] }
+            let end = text.range(of: "} pas_error_code;", range: start.upperBound ..< text.endIndex)
+        else { return [] }
         var codes: [(name: String, value: Int32)] = []
         for line in text[start.upperBound ..< end.lowerBound].split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -77,8 +79,9 @@ import Glibc
         for (name, value) in codes {
             #expect(String(cString: pas_error_name(value)) == name, "pas_error_name(\(value))")
         }
-        #expect(Set(codes.map(\.value)) == Set(PasErrorCode.allCases.map(\.rawValue)),
-                "pas_error.h and PasErrorCode list different codes")
+        #expect(
+            Set(codes.map(\.value)) == Set(PasErrorCode.allCases.map(\.rawValue)),
+            "pas_error.h and PasErrorCode list different codes")
         #expect(Set(codes.map(\.name)).count == codes.count, "two codes share a name in pas_error.h")
         let beyond = (codes.map(\.value).max() ?? 0) + 1
         #expect(String(cString: pas_error_name(-1)) == "PAS_ERROR_UNKNOWN_CODE")

@@ -14,12 +14,15 @@ import Glibc
         defer { #expect(pas_jit_heap_destroy(heap) == ok) }
         // Below vm.mmap_min_addr: never mapped.
         let never = UnsafeMutableRawPointer(bitPattern: UInt(4 * page))
-        #expect(pas_jit_heap_add_fresh_memory(heap, never, UInt(4 * page), nil, CProtectionMode.rwx.rawValue)
+        #expect(
+            pas_jit_heap_add_fresh_memory(heap, never, UInt(4 * page), nil, CProtectionMode.rwx.rawValue)
                 == PasErrorCode.invalidArgument.rawValue)
         var local = 0
         let here = withUnsafeMutablePointer(to: &local) { UInt(bitPattern: $0) } & ~UInt(page - 1)
-        #expect(pas_jit_heap_add_fresh_memory(heap, UnsafeMutableRawPointer(bitPattern: here), UInt(page), nil,
-                                              CProtectionMode.rwx.rawValue) == PasErrorCode.invalidArgument.rawValue)
+        #expect(
+            pas_jit_heap_add_fresh_memory(
+                heap, UnsafeMutableRawPointer(bitPattern: here), UInt(page), nil,
+                CProtectionMode.rwx.rawValue) == PasErrorCode.invalidArgument.rawValue)
         #expect(local == 0)
         #expect(statistics(heap).reservedBytes == 0)
         pas_clear_last_error()

@@ -47,7 +47,8 @@ func mapAnonymous(_ byteCount: Int, _ protection: Int32) -> UnsafeMutableRawPoin
         #expect(callCode(block) == 77)
         #expect(pas_jit_heap_deallocate(heap, block) == ok)
         // The same memory cannot be given twice.
-        #expect(pas_jit_heap_add_fresh_memory(heap, executable, UInt(size), writable, mode.rawValue)
+        #expect(
+            pas_jit_heap_add_fresh_memory(heap, executable, UInt(size), writable, mode.rawValue)
                 == PasErrorCode.outsideReservation.rawValue)
         withExtendedLifetime(dual) {}
     }

@@ -17,8 +17,10 @@ func heapStatistics(_ heap: UnsafeMutableRawPointer?) -> CHeapStatistics {
 }
 
 /// Expects the calling thread's last error to be `code` with `errnoValue`, then clears both.
-func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comment,
-                     sourceLocation: SourceLocation = #_sourceLocation) {
+func expectLastError(
+    _ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comment,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(pas_last_error() == code.rawValue, comment, sourceLocation: sourceLocation)
     #expect(pas_last_error_errno() == errnoValue, comment, sourceLocation: sourceLocation)
     #expect(errno == errnoValue, comment, sourceLocation: sourceLocation)
@@ -55,8 +57,10 @@ func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comme
     }
 
     /// Sizes in each region come back usable, aligned, in the right region, and survive a verify.
-    @Test(arguments: [(UInt(1), CHeapRegion.small), (24, .small), (2048, .small), (2049, .medium), (16384, .medium),
-                      (16385, .marge), (655_360, .marge), (655_361, .large), (3 << 20, .large)])
+    @Test(arguments: [
+        (UInt(1), CHeapRegion.small), (24, .small), (2048, .small), (2049, .medium), (16384, .medium),
+        (16385, .marge), (655_360, .marge), (655_361, .large), (3 << 20, .large),
+    ])
     func allocateAcrossSizeClasses(size: UInt, region: CHeapRegion) throws {
         let heap = try #require(pas_heap_create(testCageBytes))
         defer { #expect(pas_heap_destroy(heap) == ok) }
@@ -93,11 +97,15 @@ func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comme
         for size: UInt in [12, 3000, 20000, 1 << 20, 100, 5] {
             p = try #require(pas_heap_reallocate(heap, p, size), "to \(size)")
             for i in 0 ..< min(kept, Int(size)) {
-                #expect(p.load(fromByteOffset: i, as: UInt8.self) == UInt8(truncatingIfNeeded: i + 1), "byte \(i) at size \(size)")
+                #expect(
+                    p.load(fromByteOffset: i, as: UInt8.self) == UInt8(truncatingIfNeeded: i + 1), "byte \(i) at size \(size)")
             }
-            for i in min(kept, Int(size)) ..< Int(size) { p.storeBytes(of: UInt8(truncatingIfNeeded: i + 1), toByteOffset: i, as: UInt8.self) }
+            for i in min(kept, Int(size)) ..< Int(size) {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: i + 1), toByteOffset: i, as: UInt8.self)
+            }
             kept = Int(size)
-            #expect(pas_heap_region_of(heap, p) == CHeapRegion(PasHeap.region(forSize: Int(size))).rawValue
+            #expect(
+                pas_heap_region_of(heap, p) == CHeapRegion(PasHeap.region(forSize: Int(size))).rawValue
                     || Int(size) < 2048, "size \(size)")
         }
         // Failure leaves the block live and unchanged.
@@ -159,7 +167,8 @@ func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comme
             #expect(pas_last_error_address() == UInt(bitPattern: p))
             expectLastError(.doubleFree, EINVAL, "double free, size \(size)")
             #expect(pas_heap_get_size(heap, p) == 0, "size \(size)")
-            #expect(pas_last_error() == PasErrorCode.unknownPointer.rawValue || pas_last_error() == PasErrorCode.doubleFree.rawValue)
+            #expect(
+                pas_last_error() == PasErrorCode.unknownPointer.rawValue || pas_last_error() == PasErrorCode.doubleFree.rawValue)
             pas_clear_last_error()
         }
         #expect(pas_heap_verify(heap) == ok)
@@ -226,7 +235,8 @@ func expectLastError(_ code: PasErrorCode, _ errnoValue: Int32, _ comment: Comme
         // returned at least the large block, and never more than was ever committed.
         let decommitted = after.small.decommittedPages * after.small.pageSize + after.large.decommittedBytes
         #expect(decommitted >= 4 << 20)
-        #expect(UInt64(bytes) <= during.small.committedPageBytes + during.medium.committedPageBytes
+        #expect(
+            UInt64(bytes) <= during.small.committedPageBytes + during.medium.committedPageBytes
                 + during.marge.committedBytes + during.large.committedBytes)
         #expect(pas_heap_scavenge(heap, nil) == ok)
         #expect(pas_heap_verify(heap) == ok)

@@ -9,8 +9,10 @@ import Glibc
 #endif
 
 /// Options with a small region and the given modes.
-func options(regionSize: UInt64 = 4 << 20, modes: [CProtectionMode] = [.dualMapped],
-             fill: CFill = .trap, fillByte: UInt32 = 0) -> CJITHeapOptions {
+func options(
+    regionSize: UInt64 = 4 << 20, modes: [CProtectionMode] = [.dualMapped],
+    fill: CFill = .trap, fillByte: UInt32 = 0
+) -> CJITHeapOptions {
     var o = CJITHeapOptions()
     o.regionSize = regionSize
     let m = modes.map(\.rawValue) + [0, 0, 0, 0]
@@ -104,11 +106,13 @@ let ok = PasErrorCode.ok.rawValue
         #expect(UInt(bitPattern: block) % 64 == 0)
         var seen: UInt = 0
         let status = withUnsafeMutablePointer(to: &seen) { context in
-            pas_jit_heap_with_writable_bytes(heap, block, { writable, size, context in
-                context!.storeBytes(of: size, as: UInt.self)
-                let code = returnConstant(321)
-                for (i, byte) in code.enumerated() { writable!.storeBytes(of: byte, toByteOffset: i, as: UInt8.self) }
-            }, context)
+            pas_jit_heap_with_writable_bytes(
+                heap, block,
+                { writable, size, context in
+                    context!.storeBytes(of: size, as: UInt.self)
+                    let code = returnConstant(321)
+                    for (i, byte) in code.enumerated() { writable!.storeBytes(of: byte, toByteOffset: i, as: UInt8.self) }
+                }, context)
         }
         #expect(status == ok)
         #expect(seen == pas_jit_heap_get_size(heap, block))
@@ -187,7 +191,8 @@ let ok = PasErrorCode.ok.rawValue
         let block = try #require(pas_jit_heap_allocate(heap, 64, 0))
         #expect(pas_jit_heap_deallocate(heap, block + 16) == PasErrorCode.unknownPointer.rawValue)
         expectError(.unknownPointer, EINVAL, "free interior")
-        #expect(write(heap, block, [1, 2, 3], at: UInt(pas_jit_heap_get_size(heap, block)) - 2)
+        #expect(
+            write(heap, block, [1, 2, 3], at: UInt(pas_jit_heap_get_size(heap, block)) - 2)
                 == PasErrorCode.outOfBounds.rawValue)
         expectError(.outOfBounds, EINVAL, "write past end")
         #expect(pas_jit_heap_write(heap, block, 0, nil, 1) == PasErrorCode.invalidArgument.rawValue)
@@ -234,7 +239,9 @@ let ok = PasErrorCode.ok.rawValue
                 }
             }
             for (block, value) in live {
-                if callCode(block) != Int32(value) || pas_jit_heap_deallocate(heap, block) != 0 { failures.add(1, ordering: .relaxed) }
+                if callCode(block) != Int32(value) || pas_jit_heap_deallocate(heap, block) != 0 {
+                    failures.add(1, ordering: .relaxed)
+                }
             }
         }
         #expect(failures.load(ordering: .relaxed) == 0, "seed \(seed)")
@@ -242,4 +249,3 @@ let ok = PasErrorCode.ok.rawValue
         #expect(statistics(heap).blockCount == 0, "seed \(seed)")
     }
 }
-

@@ -13,8 +13,10 @@ func typedStatistics(_ heap: UnsafeMutableRawPointer?) -> CTypedHeapStatistics {
 }
 
 @Suite struct TypedHeapCAPITests {
-    @Test(arguments: [(UInt(24), UInt(0), UInt64(32), UInt64(16)), (100, 64, 128, 64), (2048, 0, 2048, 16),
-                      (3000, 0, 3008, 16), (16384, 4096, 16384, 4096)])
+    @Test(arguments: [
+        (UInt(24), UInt(0), UInt64(32), UInt64(16)), (100, 64, 128, 64), (2048, 0, 2048, 16),
+        (3000, 0, 3008, 16), (16384, 4096, 16384, 4096),
+    ])
     func objectsHaveTheRoundedSizeAndAlignment(size: UInt, alignment: UInt, objectSize: UInt64, objectAlignment: UInt64) throws {
         let heap = try #require(pas_typed_heap_create(size, alignment, "Sized"))
         defer { #expect(pas_typed_heap_destroy(heap) == ok) }

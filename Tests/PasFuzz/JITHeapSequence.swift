@@ -51,7 +51,8 @@ public struct JITHeapSequence {
     }
 
     /// Runs `body`, which must throw a `PasError` that `expected` accepts.
-    func expectError(_ operation: String, _ expected: (PasError) -> Bool, _ body: () throws(PasError) -> Void) throws(FuzzFailure) {
+    func expectError(_ operation: String, _ expected: (PasError) -> Bool, _ body: () throws(PasError) -> Void) throws(FuzzFailure)
+    {
         do throws(PasError) {
             try body()
         } catch {
@@ -76,7 +77,9 @@ public struct JITHeapSequence {
         default:
             let s = heap.statistics
             guard s.blockCount == shadow.live.count, s.liveBytes >= shadow.liveBytes else {
-                throw failure("statistics", "\(s.blockCount) blocks, \(s.liveBytes) live bytes; shadow \(shadow.live.count), \(shadow.liveBytes)")
+                throw failure(
+                    "statistics",
+                    "\(s.blockCount) blocks, \(s.liveBytes) live bytes; shadow \(shadow.live.count), \(shadow.liveBytes)")
             }
         }
     }
@@ -143,7 +146,9 @@ public struct JITHeapSequence {
         let tag = block.tag, count = block.requested
         do {
             try heap.withWritableBytes(of: CodeBlock(address: block.address)) { bytes in
-                guard bytes.count >= count else { throw FuzzFailure(step: step, operation: operation, problem: "buffer of \(bytes.count) bytes") }
+                guard bytes.count >= count else {
+                    throw FuzzFailure(step: step, operation: operation, problem: "buffer of \(bytes.count) bytes")
+                }
                 ShadowBlocks.fill(UInt(bitPattern: bytes.baseAddress!), count, with: tag)
             }
         } catch {
@@ -161,9 +166,12 @@ public struct JITHeapSequence {
         case 0:
             let address = ForeignAddresses.pick(&input)
             guard !heap.contains(address) else { return }
-            try expectError("deallocate(foreign 0x\(String(address, radix: 16)))", {
-                if case .unknownPointer = $0 { return true } else { return false }
-            }) { () throws(PasError) in try heap.deallocate(CodeBlock(address: address)) }
+            try expectError(
+                "deallocate(foreign 0x\(String(address, radix: 16)))",
+                {
+                    if case .unknownPointer = $0 { return true } else { return false }
+                }
+            ) { () throws(PasError) in try heap.deallocate(CodeBlock(address: address)) }
         case 1:
             guard !shadow.live.isEmpty else { return }
             let block = shadow.live[input.below(shadow.live.count)]
@@ -183,9 +191,12 @@ public struct JITHeapSequence {
             let block = shadow.live[input.below(shadow.live.count)]
             let usable = try check("size") { () throws(PasError) in try heap.size(of: CodeBlock(address: block.address)) }
             let newSize = input.byte() & 1 == 0 ? 0 : usable + input.value(in: 1 ... 4096)
-            try expectError("shrink(0x\(String(block.address, radix: 16)), \(newSize))", {
-                if case .invalidSize = $0 { return true } else { return false }
-            }) { () throws(PasError) in try heap.shrink(CodeBlock(address: block.address), to: newSize) }
+            try expectError(
+                "shrink(0x\(String(block.address, radix: 16)), \(newSize))",
+                {
+                    if case .invalidSize = $0 { return true } else { return false }
+                }
+            ) { () throws(PasError) in try heap.shrink(CodeBlock(address: block.address), to: newSize) }
             try ShadowBlocks.check(block, step: step, "after bad shrink")
         default:
             guard !shadow.live.isEmpty else { return }
@@ -193,9 +204,14 @@ public struct JITHeapSequence {
             let usable = try check("size") { () throws(PasError) in try heap.size(of: CodeBlock(address: block.address)) }
             let count = input.value(in: 1 ... 64)
             let offset = max(0, usable - count) + input.value(in: 1 ... 64)
-            try expectError("copy(\(count) bytes at \(offset) of \(usable))", {
-                if case .outOfBounds = $0 { return true } else { return false }
-            }) { () throws(PasError) in try heap.copy([UInt8](repeating: 0xCC, count: count), into: CodeBlock(address: block.address), at: offset) }
+            try expectError(
+                "copy(\(count) bytes at \(offset) of \(usable))",
+                {
+                    if case .outOfBounds = $0 { return true } else { return false }
+                }
+            ) { () throws(PasError) in
+                try heap.copy([UInt8](repeating: 0xCC, count: count), into: CodeBlock(address: block.address), at: offset)
+            }
             try ShadowBlocks.check(block, step: step, "after bad copy")
         }
     }
@@ -210,7 +226,11 @@ public struct JITHeapSequence {
         guard !shadow.live.isEmpty else { return }
         let block = shadow.live[input.below(shadow.live.count)]
         let usable = try check("size") { () throws(PasError) in try heap.size(of: CodeBlock(address: block.address)) }
-        guard usable >= block.requested else { throw failure("size(of: 0x\(String(block.address, radix: 16)))", "\(usable) < \(block.requested)") }
-        guard heap.contains(block.address + UInt(block.requested) - 1) else { throw failure("contains", "last byte of a live block") }
+        guard usable >= block.requested else {
+            throw failure("size(of: 0x\(String(block.address, radix: 16)))", "\(usable) < \(block.requested)")
+        }
+        guard heap.contains(block.address + UInt(block.requested) - 1) else {
+            throw failure("contains", "last byte of a live block")
+        }
     }
 }

@@ -55,7 +55,8 @@ public struct PasHeapSequence {
         do throws(PasError) { return try body() } catch { throw failure(operation, "unexpected \(error)") }
     }
 
-    func expectError(_ operation: String, _ expected: (PasError) -> Bool, _ body: () throws(PasError) -> Void) throws(FuzzFailure) {
+    func expectError(_ operation: String, _ expected: (PasError) -> Bool, _ body: () throws(PasError) -> Void) throws(FuzzFailure)
+    {
         do throws(PasError) {
             try body()
         } catch {
@@ -74,7 +75,9 @@ public struct PasHeapSequence {
         let marge = shadow.live.filter { heap.region(of: UnsafeRawPointer(bitPattern: $0.address)!) == .marge }.count
         let large = shadow.live.filter { heap.region(of: UnsafeRawPointer(bitPattern: $0.address)!) == .large }.count
         guard s.marge.objectCount == marge, s.large.objectCount == large else {
-            throw failure(operation, "marge \(s.marge.objectCount) objects (shadow \(marge)), large \(s.large.objectCount) (shadow \(large))")
+            throw failure(
+                operation,
+                "marge \(s.marge.objectCount) objects (shadow \(marge)), large \(s.large.objectCount) (shadow \(large))")
         }
     }
 
@@ -104,7 +107,8 @@ public struct PasHeapSequence {
             throw failure(operation, "\(Self.hex(address)) in \(heap.region(of: p)), expected \(PasHeap.region(forSize: size))")
         }
         if let other = shadow.block(containing: address) ?? shadow.block(containing: address + UInt(size) - 1) {
-            throw failure(operation, "\(Self.hex(address)) overlaps live block \(Self.hex(other.address)) (\(other.requested) bytes)")
+            throw failure(
+                operation, "\(Self.hex(address)) overlaps live block \(Self.hex(other.address)) (\(other.requested) bytes)")
         }
         let usable = try usableSize(p, operation)
         guard usable >= size else { throw failure(operation, "usable size \(usable) < \(size)") }
@@ -130,7 +134,9 @@ public struct PasHeapSequence {
         switch paths {
         case .checked:
             if zeroed {
-                p = try check(operation) { () throws(PasError) in try heap.allocateZeroed(count: 1, size: size, alignment: alignment) }
+                p = try check(operation) { () throws(PasError) in
+                    try heap.allocateZeroed(count: 1, size: size, alignment: alignment)
+                }
                 if let bad = ShadowBlocks.firstMismatch(UInt(bitPattern: p), size, tag: 0) {
                     throw failure(operation, "byte \(bad) of \(Self.hex(UInt(bitPattern: p))) is not zero")
                 }
@@ -138,7 +144,9 @@ public struct PasHeapSequence {
                 p = try check(operation) { () throws(PasError) in try heap.allocate(size: size, alignment: alignment) }
             }
         case .malloc:
-            let result = alignment <= 16 ? heap.allocateUnchecked(size: size) : heap.allocateAlignedUnchecked(size: size, alignment: alignment)
+            let result =
+                alignment <= 16
+                ? heap.allocateUnchecked(size: size) : heap.allocateAlignedUnchecked(size: size, alignment: alignment)
             guard let result else { throw failure(operation, "nil") }
             p = result
         }
@@ -219,7 +227,8 @@ public struct PasHeapSequence {
             // Bad sizes and alignments.
             guard paths == .checked else { return }
             let alignment = input.pick([3, 24, 48, 1 << 31])
-            try expectError("allocate(16, \(alignment))", { if case .invalidAlignment = $0 { true } else { false } }) { () throws(PasError) in
+            try expectError("allocate(16, \(alignment))", { if case .invalidAlignment = $0 { true } else { false } }) {
+                () throws(PasError) in
                 _ = try heap.allocate(size: 16, alignment: alignment)
             }
             let size = input.pick([0, -1, Int.max])

@@ -113,8 +113,11 @@ public struct ShadowBlocks {
         let n = min(count ?? block.requested, block.requested)
         if let bad = firstMismatch(block.address, n, tag: block.tag) {
             let seen = UnsafeRawPointer(bitPattern: block.address + UInt(bad))!.load(as: UInt8.self)
-            throw FuzzFailure(step: step, operation: operation,
-                              problem: "block 0x\(String(block.address, radix: 16)) (\(block.requested) bytes, tag \(block.tag)): byte \(bad) is \(seen)")
+            throw FuzzFailure(
+                step: step, operation: operation,
+                problem:
+                    "block 0x\(String(block.address, radix: 16)) (\(block.requested) bytes, tag \(block.tag)): byte \(bad) is \(seen)"
+            )
         }
     }
 }

@@ -90,7 +90,6 @@ import PasSystem
     }
 }
 
-
 @Suite struct JITHeapStatisticsTests {
     @Test func statisticsAddUp() throws {
         let heap = try JITHeap(options: .mode(.dualMapped, regionSize: 16 << 20))
@@ -98,7 +97,9 @@ import PasSystem
         #expect(empty.liveBytes == 0 && empty.blockCount == 0 && empty.fragmentation == 0)
         #expect(empty.reservedBytes == 16 << 20)
         var blocks: [CodeBlock] = []
-        for size in [16, 100, 2000, 5000, 60_000, 500_000] { blocks.append(try heap.install([UInt8](repeating: 0xC3, count: size))) }
+        for size in [16, 100, 2000, 5000, 60_000, 500_000] {
+            blocks.append(try heap.install([UInt8](repeating: 0xC3, count: size)))
+        }
         let s = heap.statistics
         let sizes = try blocks.map { try heap.size(of: $0) }.reduce(0, +)
         #expect(s.blockCount == blocks.count)

@@ -221,13 +221,16 @@ import Glibc
                 while state.finished.load(ordering: .acquiring) < r { sched_yield() }
                 guard let c else { state.badOutcomes.append("round \(r): install failed"); continue }
                 if c.address != y.address { state.badOutcomes.append("round \(r): installed at \(c), not \(y)") }
-                if firstFreed == state.secondFreed { state.badOutcomes.append("round \(r): both frees \(firstFreed ? "succeeded" : "failed")") }
+                if firstFreed == state.secondFreed {
+                    state.badOutcomes.append("round \(r): both frees \(firstFreed ? "succeeded" : "failed")")
+                }
                 let intact = nops.withUnsafeBytes { memcmp(c.pointer, $0.baseAddress!, $0.count) == 0 }
                 if !intact { state.overwritten += 1 }
                 try! heap.deallocate(c)
             }
         }
-        #expect(state.overwritten == 0, "installed code overwritten by the losing free in \(state.overwritten) of \(rounds) rounds")
+        #expect(
+            state.overwritten == 0, "installed code overwritten by the losing free in \(state.overwritten) of \(rounds) rounds")
         #expect(state.badOutcomes.isEmpty, "\(state.badOutcomes.prefix(5))")
         try heap.verify()
     }
@@ -309,8 +312,9 @@ let trapWord: UInt32 = {
             fclose(f)
         }
         let base = Alignment.roundUp(max(minimum, UInt(page)), to: page) + UInt(16 * page)
-        let raw = mmap(UnsafeMutableRawPointer(bitPattern: base), 2 * page, PROT_READ | PROT_EXEC,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
+        let raw = mmap(
+            UnsafeMutableRawPointer(bitPattern: base), 2 * page, PROT_READ | PROT_EXEC,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)
         if let raw, raw != MAP_FAILED, UInt(bitPattern: raw) == base {
             defer { munmap(raw, 2 * page) }
             let tailMissing = MemoryRange(start: base, byteCount: 4 * page)
@@ -341,8 +345,9 @@ let trapWord: UInt32 = {
         let p: UnsafeMutableRawPointer = mmap(nil, page, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
         try #require(p != MAP_FAILED)
         defer { munmap(p, page) }
-        #expect(performing: { try heap.addFreshMemory(executable: MemoryRange(p, byteCount: page), mode: .toggled) },
-                throws: isUnusable)
+        #expect(
+            performing: { try heap.addFreshMemory(executable: MemoryRange(p, byteCount: page), mode: .toggled) },
+            throws: isUnusable)
     }
 
     @Test func anonymousAndMemoryFileRangesAreAccepted() throws {

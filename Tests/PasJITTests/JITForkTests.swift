@@ -101,9 +101,10 @@ private enum ChildCode {
                 return false
             }
             guard refusedForFork({ () throws(PasError) in _ = try heap.install(returnConstant(1)) }),
-                  refusedForFork({ () throws(PasError) in try heap.copy(returnConstant(2), into: block) }),
-                  refusedForFork({ () throws(PasError) in try heap.deallocate(block) }),
-                  refusedForFork({ () throws(PasError) in try heap.shrink(block, to: 16) }) else {
+                refusedForFork({ () throws(PasError) in try heap.copy(returnConstant(2), into: block) }),
+                refusedForFork({ () throws(PasError) in try heap.deallocate(block) }),
+                refusedForFork({ () throws(PasError) in try heap.shrink(block, to: 16) })
+            else {
                 return ChildCode.donatedRegionWritable
             }
             // Scavenging must not punch the shared memory either (it may fail, not write).
@@ -118,8 +119,10 @@ private enum ChildCode {
 
     @Test(arguments: ProtectionMode.allCases)
     func childrenOfABusyProcessUseTheirJITHeap(mode: ProtectionMode) throws {
-        let heap = try JITHeap(options: JITHeap.Options(regionSize: 32 << 20, protectionModes: [mode],
-                                                        scavengeDelay: .milliseconds(1)))
+        let heap = try JITHeap(
+            options: JITHeap.Options(
+                regionSize: 32 << 20, protectionModes: [mode],
+                scavengeDelay: .milliseconds(1)))
         let stop = Atomic<Bool>(false)
         let workers = (0 ..< 3).map { t in
             JoinableThread {

@@ -207,7 +207,9 @@ let trapByte: UInt8 = {
         #expect(mapping.executable.contains(b.address))
         try heap.copy(returnConstant(99), into: b)
         #expect(call(b) == 99)
-        #expect(throws: PasError.self) { try heap.addFreshMemory(executable: mapping.executable, writable: mapping.writable.pointer) }
+        #expect(throws: PasError.self) {
+            try heap.addFreshMemory(executable: mapping.executable, writable: mapping.writable.pointer)
+        }
         #expect(throws: PasError.self) { try heap.addFreshMemory(executable: MemoryRange(start: 0x1001, byteCount: page)) }
         try heap.deallocate(b)
     }

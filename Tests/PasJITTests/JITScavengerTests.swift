@@ -8,13 +8,14 @@ import PasTestSupport
 /// empty code pages out of the code file without being asked.
 @Suite struct JITScavengerTests {
     @Test func freedCodeLeavesTheCodeFileWithoutAnExplicitScavenge() async throws {
-        let pool = PageSharingPool()   // real clock, 300 ms delay, background thread
+        let pool = PageSharingPool() // real clock, 300 ms delay, background thread
         defer { pool.stopScavengerThread() }
         let heap = try JITHeap(options: .init(regionSize: 64 << 20, pageSharing: pool))
         #expect(pool.participantCount == 3)
         // Oldest first: small, medium and large blocks, every byte written.
         var blocks: [CodeBlock] = []
-        let sizes = Array(repeating: 1024, count: 6000) + Array(repeating: 32 << 10, count: 160)
+        let sizes =
+            Array(repeating: 1024, count: 6000) + Array(repeating: 32 << 10, count: 160)
             + Array(repeating: 256 << 10, count: 16)
         var order: [Int] = Array(sizes.indices)
         let seed = UInt64.random(in: 0 ... .max)
@@ -35,7 +36,10 @@ import PasTestSupport
             resident = heap.statistics.residentCodeBytes ?? 0
             return resident < written / 4
         }
-        #expect(dropped, "seed \(seed): code file holds \(resident >> 10) KiB of \(written >> 10) KiB written, live \(live >> 10) KiB; \(pool.statistics)")
+        #expect(
+            dropped,
+            "seed \(seed): code file holds \(resident >> 10) KiB of \(written >> 10) KiB written, live \(live >> 10) KiB; \(pool.statistics)"
+        )
         #expect(heap.statistics.decommittedBytes > 0)
         #expect(pool.statistics.failureCount == 0)
         // The surviving blocks still hold their code; freed pages come back on reuse.

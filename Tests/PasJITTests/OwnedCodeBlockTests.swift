@@ -134,8 +134,9 @@ final class OwnerSlot: Sendable {
                 Issue.record("expected a heap error, got \(error)")
                 return
             }
-            #expect(problem == .doubleFree(.write, address: b.address) || problem == .unknownPointer(.write, address: b.address),
-                    "\(problem)")
+            #expect(
+                problem == .doubleFree(.write, address: b.address) || problem == .unknownPointer(.write, address: b.address),
+                "\(problem)")
         }
         #expect(!ran)
     }

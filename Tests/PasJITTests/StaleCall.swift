@@ -42,9 +42,9 @@ final class StaleCaller {
         #if arch(x86_64)
         var code: [UInt8] = [0x48, 0xB8] // movabs rax, scratch
         code += withUnsafeBytes(of: UInt64(UInt(bitPattern: scratch)).littleEndian, Array.init)
-        code += [0x49, 0xBB]             // movabs r11, address
+        code += [0x49, 0xBB] // movabs r11, address
         code += withUnsafeBytes(of: UInt64(address).littleEndian, Array.init)
-        code += [0x41, 0xFF, 0xE3]       // jmp r11
+        code += [0x41, 0xFF, 0xE3] // jmp r11
         let entry = try trampolines.install(code).address
         defer { try? trampolines.deallocate(CodeBlock(address: entry)) }
         #else

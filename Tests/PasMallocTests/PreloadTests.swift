@@ -17,7 +17,7 @@ import Glibc
 enum Preload {
     static let packageRoot: String = {
         var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
-        parts.removeLast(3)  // Tests/PasMallocTests/PreloadTests.swift
+        parts.removeLast(3) // Tests/PasMallocTests/PreloadTests.swift
         return parts.joined(separator: "/")
     }()
 
@@ -77,8 +77,9 @@ enum Preload {
                 try #require(Preload.library.status == 0, "link failed: \(Preload.read(Preload.workDirectory + "/link.log"))")
                 return Preload.library.path
             case .release:
-                try #require(Preload.releaseLibrary.status == 0,
-                             "release build failed: \(Preload.read(Preload.workDirectory + "/release-build.log"))")
+                try #require(
+                    Preload.releaseLibrary.status == 0,
+                    "release build failed: \(Preload.read(Preload.workDirectory + "/release-build.log"))")
                 return Preload.releaseLibrary.path
             }
         }
@@ -89,7 +90,9 @@ enum Preload {
     static let probe: (path: String, status: Int32) = {
         let out = workDirectory + "/probe.so"
         let source = packageRoot + "/Tests/PasMallocTests/Programs/probe.c"
-        let status = shell("mkdir -p '\(workDirectory)' && cc -shared -fPIC -O1 -Wall -o '\(out)' '\(source)' -ldl > '\(workDirectory)/probe.log' 2>&1")
+        let status = shell(
+            "mkdir -p '\(workDirectory)' && cc -shared -fPIC -O1 -Wall -o '\(out)' '\(source)' -ldl > '\(workDirectory)/probe.log' 2>&1"
+        )
         return (out, status)
     }()
 
@@ -102,7 +105,9 @@ enum Preload {
         }
         init(_ line: Substring) {
             let words = line.split(separator: " ").map(String.init)
-            func number(_ key: String) -> Int { words.firstIndex(of: key).flatMap { $0 + 1 < words.count ? Int(words[$0 + 1]) : nil } ?? -1 }
+            func number(_ key: String) -> Int {
+                words.firstIndex(of: key).flatMap { $0 + 1 < words.count ? Int(words[$0 + 1]) : nil } ?? -1
+            }
             values = number("values"); live = number("live"); segregated = number("segregated")
             bitfit = number("bitfit"); large = number("large"); committed = number("committed"); ignored = number("ignored")
             malloc = words.firstIndex(of: "malloc").flatMap { $0 + 1 < words.count ? words[$0 + 1] : nil } ?? ""
@@ -145,10 +150,12 @@ enum Preload {
     /// command of it, in a subshell — returns both exit statuses, whether stdout matched byte
     /// for byte (`cmp`), and the probe's line for each preloaded process.
     static func compare(_ command: String, in dir: String, library: String) throws
-        -> (plain: Int32, preloaded: Int32, same: Bool, probes: [ProbeLine]) {
+        -> (plain: Int32, preloaded: Int32, same: Bool, probes: [ProbeLine])
+    {
         try #require(probe.status == 0, "probe.so: \(read(workDirectory + "/probe.log"))")
         let plain = shell("cd '\(dir)' && { \(command); } > plain.out 2> plain.err")
-        let preloaded = shell("""
+        let preloaded = shell(
+            """
             cd '\(dir)' && rm -f probe.txt && ( export LD_PRELOAD='\(library) \(probe.path)' PAS_PROBE_OUT='\(dir)/probe.txt'; \(command) ) > pre.out 2> pre.err
             """)
         let same = shell("cmp -s '\(dir)/plain.out' '\(dir)/pre.out'") == 0
@@ -158,16 +165,20 @@ enum Preload {
     /// Checks that Pas served the preloaded run: every process resolved malloc to the library
     /// and reported Pas's counters, and the busiest one holds at least `minimumCommitted`
     /// bytes of committed heap memory and some live objects at exit.
-    static func expectServedByPas(_ probes: [ProbeLine], library: String, minimumCommitted: Int,
-                                  sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectServedByPas(
+        _ probes: [ProbeLine], library: String, minimumCommitted: Int,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(!probes.isEmpty, "no probe line: probe.so did not run", sourceLocation: sourceLocation)
         for p in probes {
             #expect(p.values == 6 && p.malloc == library, "a process not served by Pas: \(p)", sourceLocation: sourceLocation)
         }
         let busiest = probes.max { $0.committed < $1.committed }
-        #expect((busiest?.committed ?? 0) >= minimumCommitted && (busiest?.segregated ?? 0) + (busiest?.bitfit ?? 0) + (busiest?.large ?? 0) > 0,
-                "Pas committed too little to have served the program: \(busiest.map(String.init(describing:)) ?? "none"), expected at least \(minimumCommitted) bytes",
-                sourceLocation: sourceLocation)
+        #expect(
+            (busiest?.committed ?? 0) >= minimumCommitted
+                && (busiest?.segregated ?? 0) + (busiest?.bitfit ?? 0) + (busiest?.large ?? 0) > 0,
+            "Pas committed too little to have served the program: \(busiest.map(String.init(describing:)) ?? "none"), expected at least \(minimumCommitted) bytes",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -205,7 +216,9 @@ enum Preload {
     func sortOfALargeFileMatches(build: Preload.Build) throws {
         let library = try build.library()
         let dir = Preload.directory("sort-\(build)")
-        Preload.shell("awk 'BEGIN { srand(42); for (i = 0; i < 300000; i++) printf \"%d line %x\\n\", int(rand() * 1e9), i }' > '\(dir)/big.txt'")
+        Preload.shell(
+            "awk 'BEGIN { srand(42); for (i = 0; i < 300000; i++) printf \"%d line %x\\n\", int(rand() * 1e9), i }' > '\(dir)/big.txt'"
+        )
         let r = try Preload.compare("sort big.txt", in: dir, library: library)
         #expect(r.plain == 0 && r.preloaded == 0 && r.same, "\(r)")
         // The file is about 6 MiB; sort reads it into a buffer sized from physical memory
@@ -238,7 +251,8 @@ enum Preload {
     func ccCompilingASmallFileMatches(build: Preload.Build) throws {
         let library = try build.library()
         let dir = Preload.directory("cc-\(build)")
-        Preload.shell("""
+        Preload.shell(
+            """
             cat > '\(dir)/small.c' <<'CEOF'
             #include <stdio.h>
             struct point { int x, y; };
@@ -292,7 +306,8 @@ enum Preload {
         let source = Preload.packageRoot + "/Tests/PasMallocTests/Programs/addresslimit.c"
         let built = Preload.shell("cc -O1 -fno-builtin -w -o '\(dir)/addresslimit' '\(source)' > '\(dir)/cc.log' 2>&1")
         try #require(built == 0, "cc failed: \(Preload.read(dir + "/cc.log"))")
-        let status = Preload.shell("""
+        let status = Preload.shell(
+            """
             cd '\(dir)' && timeout 120 sh -c 'ulimit -v 4000000; LD_PRELOAD=\(Preload.library.path) ./addresslimit' > out 2> err
             """)
         let output = Preload.read(dir + "/out")

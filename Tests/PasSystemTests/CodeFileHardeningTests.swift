@@ -55,8 +55,10 @@ import Glibc
         let buckets = Set(mappings.map { $0.writable.start >> UInt(addressBits - 12) })
         #expect(buckets.count >= 32, "64 writable views fall into \(buckets.count) of 4096 slices of the address space")
         let near = mappings.filter {
-            let d = $0.writable.start > $0.executable.start ? $0.writable.start - $0.executable.start
-                                                              : $0.executable.start - $0.writable.start
+            let d =
+                $0.writable.start > $0.executable.start
+                ? $0.writable.start - $0.executable.start
+                : $0.executable.start - $0.writable.start
             return d < 1 << 32
         }
         #expect(near.count <= 2, "\(near.count) of 64 writable views lie within 4 GiB of their executable view")

@@ -30,28 +30,31 @@ import Glibc
         let stop = Atomic<Bool>(false)
         var threads: [JoinableThread] = []
         for t in 0 ..< 2 {
-            threads.append(JoinableThread {
-                var seed = SplitMix64(seed: UInt64(t + 1))
-                var live: [UnsafeMutableRawPointer] = []
-                var n = 0
-                while !stop.load(ordering: .relaxed) {
-                    let size = Int(seed.next() % 8 == 0 ? 20_000 + seed.next() % 700_000 : 1 + seed.next() % 3000)
-                    if let p = facade.allocateUnchecked(size: size) { live.append(p) }
-                    if let p = segregated.allocateUnchecked(size: Int(1 + seed.next() % 1000)) { segregated.deallocateUnchecked(p) }
-                    if let p = iso.allocateUnchecked() { iso.deallocateUnchecked(p) }
-                    if n % 64 == 0, let p = try? large.allocate(size: 100_000) { try? large.deallocate(p) }
-                    if live.count > 64 {
-                        for p in live { _ = facade.deallocateUnchecked(p) }
-                        live.removeAll(keepingCapacity: true)
+            threads.append(
+                JoinableThread {
+                    var seed = SplitMix64(seed: UInt64(t + 1))
+                    var live: [UnsafeMutableRawPointer] = []
+                    var n = 0
+                    while !stop.load(ordering: .relaxed) {
+                        let size = Int(seed.next() % 8 == 0 ? 20_000 + seed.next() % 700_000 : 1 + seed.next() % 3000)
+                        if let p = facade.allocateUnchecked(size: size) { live.append(p) }
+                        if let p = segregated.allocateUnchecked(size: Int(1 + seed.next() % 1000)) {
+                            segregated.deallocateUnchecked(p)
+                        }
+                        if let p = iso.allocateUnchecked() { iso.deallocateUnchecked(p) }
+                        if n % 64 == 0, let p = try? large.allocate(size: 100_000) { try? large.deallocate(p) }
+                        if live.count > 64 {
+                            for p in live { _ = facade.deallocateUnchecked(p) }
+                            live.removeAll(keepingCapacity: true)
+                        }
+                        if n % 256 == 0 {
+                            _ = facade.decommitEmptyPages()
+                            pool.scavenge()
+                        }
+                        n += 1
                     }
-                    if n % 256 == 0 {
-                        _ = facade.decommitEmptyPages()
-                        pool.scavenge()
-                    }
-                    n += 1
-                }
-                for p in live { _ = facade.deallocateUnchecked(p) }
-            })
+                    for p in live { _ = facade.deallocateUnchecked(p) }
+                })
         }
         defer {
             stop.store(true, ordering: .relaxed)
@@ -70,7 +73,8 @@ import Glibc
                     blocks.append(p)
                 }
                 guard let s = segregated.allocateUnchecked(size: 100), let i = iso.allocateUnchecked(),
-                      let l = try? large.allocate(size: 1 << 20) else { return ChildCode.allocationFailed }
+                    let l = try? large.allocate(size: 1 << 20)
+                else { return ChildCode.allocationFailed }
                 segregated.deallocateUnchecked(s)
                 iso.deallocateUnchecked(i)
                 try? large.deallocate(l)

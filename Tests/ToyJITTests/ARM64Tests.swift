@@ -38,7 +38,9 @@ struct ARM64Tests {
             ("blr x16", { $0.blr(.x(16)) }),
             ("ret", { $0.ret() }),
         ]
-        let conditions: [(ARM64Condition, String)] = [(.eq, "eq"), (.ne, "ne"), (.lt, "lt"), (.le, "le"), (.gt, "gt"), (.ge, "ge")]
+        let conditions: [(ARM64Condition, String)] = [
+            (.eq, "eq"), (.ne, "ne"), (.lt, "lt"), (.le, "le"), (.gt, "gt"), (.ge, "ge"),
+        ]
         for (condition, name) in conditions {
             cases.append(("cset x0, \(name)", { $0.cset(.x(0), condition) }))
         }
@@ -66,10 +68,11 @@ struct ARM64Tests {
         let code = try assembler.finish()
         let lines = try #require(Disassembly.instructionLines(code, architecture: .arm64)).map(\.text)
         let hex = { (index: Int) in "0x" + String(index * 4, radix: 16) }
-        let expected = cases.map(\.0) + [
-            "b \(hex(base + 5))", "cbz x0, \(hex(base))", "cbnz x3, \(hex(base + 5))", "b.lt \(hex(base))",
-            "b.hs \(hex(base + 5))",
-        ]
+        let expected =
+            cases.map(\.0) + [
+                "b \(hex(base + 5))", "cbz x0, \(hex(base))", "cbnz x3, \(hex(base + 5))", "b.lt \(hex(base))",
+                "b.hs \(hex(base + 5))",
+            ]
         #expect(lines.count == expected.count)
         for (line, want) in zip(lines, expected) {
             // Branch targets are followed by a symbolic "<.text+0x..>" annotation.
@@ -99,15 +102,16 @@ struct ARM64Tests {
             print("llvm-objdump not found; skipping arm64 disassembly check")
             return
         }
-        let program = try Program(source: DemoProgram.source + """
+        let program = try Program(
+            source: DemoProgram.source + """
 
-        fn every(a, b, c, d, e, f) {
-            let x = -a * b / c % d + e - f;
-            if !(x < 1 && x <= 2 || x > 3) { x = x >= 4; } else { x = (x == 5) + (x != 6); }
-            while x < 10 { x = x + every(1, 2, 3, 4, 5, 6) + 81985529216486895; }
-            return x;
-        }
-        """)
+                fn every(a, b, c, d, e, f) {
+                    let x = -a * b / c % d + e - f;
+                    if !(x < 1 && x <= 2 || x > 3) { x = x >= 4; } else { x = (x == 5) + (x != 6); }
+                    while x < 10 { x = x + every(1, 2, 3, 4, 5, 6) + 81985529216486895; }
+                    return x;
+                }
+                """)
         for function in program.functions {
             let code = try Compiler.compile(function, for: .arm64, functionTable: 0x1234_5678_9ABC_DEF0)
             let lines = try #require(Disassembly.instructionLines(code, architecture: .arm64)).map(\.text)
@@ -130,7 +134,9 @@ struct ARM64Tests {
             let program = try Program(source: "fn main() { return 0; }")
             var function = program.functions[0]
             function.body = [.return(.constant(value))]
-            var emulator = ARM64Emulator(code: [try Compiler.compile(function, for: .arm64, functionTable: UInt(ARM64Emulator.tableAddress))])
+            var emulator = ARM64Emulator(code: [
+                try Compiler.compile(function, for: .arm64, functionTable: UInt(ARM64Emulator.tableAddress))
+            ])
             #expect(try emulator.call(0, []) == value, "constant \(value)")
         }
     }
@@ -148,7 +154,8 @@ struct ARM64Tests {
     }
 
     @Test func runawayRecursionStopsAtTheStackLimit() throws {
-        let program = try Program(source: "fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }\nfn main() { return f(0) + 1; }")
+        let program = try Program(
+            source: "fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }\nfn main() { return f(0) + 1; }")
         let code = try program.functions.map { (f) throws(SourceError) in
             try Compiler.compile(f, for: .arm64, functionTable: UInt(ARM64Emulator.tableAddress))
         }

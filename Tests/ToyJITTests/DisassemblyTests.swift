@@ -7,11 +7,12 @@ struct DisassemblyTests {
         #expect(Disassembly.hexLines([]) == "")
         #expect(Disassembly.hexLines([0xC3]) == "0000: c3")
         let code = (0 ..< 35).map { UInt8($0 * 7 & 0xFF) }
-        #expect(Disassembly.hexLines(code) == """
-        0000: 00 07 0e 15 1c 23 2a 31 38 3f 46 4d 54 5b 62 69
-        0010: 70 77 7e 85 8c 93 9a a1 a8 af b6 bd c4 cb d2 d9
-        0020: e0 e7 ee
-        """)
+        #expect(
+            Disassembly.hexLines(code) == """
+                0000: 00 07 0e 15 1c 23 2a 31 38 3f 46 4d 54 5b 62 69
+                0010: 70 77 7e 85 8c 93 9a a1 a8 af b6 bd c4 cb d2 d9
+                0020: e0 e7 ee
+                """)
         // Offsets widen once they need more than four digits.
         let big = Disassembly.hexLines([UInt8](repeating: 0xAB, count: 0x10001)).split(separator: "\n")
         #expect(big.count == 0x1001)
@@ -22,15 +23,15 @@ struct DisassemblyTests {
     @Test func objdumpOutputIsParsedIntoOffsetsAndInstructions() {
         let output = """
 
-        /tmp/toyjit.o:\tfile format elf64-littleaarch64
+            /tmp/toyjit.o:\tfile format elf64-littleaarch64
 
-        Disassembly of section .text:
+            Disassembly of section .text:
 
-        0000000000000000 <.text>:
-               0:      \tmov\tx0, #0x1
-               4:      \tb\t0x0 <.text>
-              1c:      \tret
-        """
+            0000000000000000 <.text>:
+                   0:      \tmov\tx0, #0x1
+                   4:      \tb\t0x0 <.text>
+                  1c:      \tret
+            """
         let lines = Disassembly.parse(output)
         #expect(lines.map(\.offset) == ["0", "4", "1c"])
         #expect(lines.map(\.text) == ["mov x0, #0x1", "b 0x0 <.text>", "ret"])

@@ -4,16 +4,21 @@ import PasTestSupport
 
 /// Runs compiled arm64 code on a (user-mode emulated) AArch64 CPU through a generated static
 /// executable, and compares it with the interpreter. Skipped when qemu-aarch64 is not installed.
-@Suite("ToyJIT arm64 code under qemu-aarch64", .enabled(if: QEMUHarness.available, "qemu-aarch64 is not on PATH (install qemu-user)"))
+@Suite(
+    "ToyJIT arm64 code under qemu-aarch64", .enabled(if: QEMUHarness.available, "qemu-aarch64 is not on PATH (install qemu-user)")
+)
 struct QEMUExecutionTests {
     /// Runs `calls` of `program` in one qemu process and checks every outcome against the interpreter.
     private func expectMatches(_ program: Program, _ calls: [(index: Int, arguments: [Int64])], _ comment: String) throws {
         var interpreter = Interpreter(program: program)
         let expected = try calls.map { try interpreter.call($0.index, $0.arguments) }
-        let outcomes = try QEMUHarness.run(functions: QEMUHarness.compile(program), steps: calls.map { .call($0.index, $0.arguments) })
+        let outcomes = try QEMUHarness.run(
+            functions: QEMUHarness.compile(program), steps: calls.map { .call($0.index, $0.arguments) })
         for (call, (outcome, want)) in zip(calls, zip(outcomes, expected)) {
             let name = program.functions[call.index].name
-            #expect(outcome == QEMUHarness.Outcome(value: want, overflowed: false, stackDrift: 0), "\(name)\(call.arguments): \(comment)")
+            #expect(
+                outcome == QEMUHarness.Outcome(value: want, overflowed: false, stackDrift: 0),
+                "\(name)\(call.arguments): \(comment)")
         }
     }
 
@@ -27,8 +32,10 @@ struct QEMUExecutionTests {
     @Test func demoFunctionsMatchTheInterpreter() throws {
         let demo = try Program(source: DemoProgram.source)
         var calls: [(index: Int, arguments: [Int64])] = []
-        for (name, arguments) in [("fib", [Int64(0)]), ("fib", [1]), ("fib", [18]), ("isPrime", [97]), ("isPrime", [91]),
-                                  ("primes", [3000]), ("collatzSteps", [27]), ("collatz", [3000])] {
+        for (name, arguments) in [
+            ("fib", [Int64(0)]), ("fib", [1]), ("fib", [18]), ("isPrime", [97]), ("isPrime", [91]),
+            ("primes", [3000]), ("collatzSteps", [27]), ("collatz", [3000]),
+        ] {
             calls.append((demo.index(of: name)!, arguments))
         }
         try expectMatches(demo, calls, "demo")
@@ -42,11 +49,12 @@ struct QEMUExecutionTests {
     }
 
     @Test func argumentsArriveInEveryRegister() throws {
-        let program = try Program(source: """
-        fn mix(a, b, c, d, e, f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }
-        fn pick(a, b, c, d, e, f) { return (a == 1) + (b == 2) * 2 + (c == 3) * 4 + (d == 4) * 8 + (e == 5) * 16 + (f == 6) * 32; }
-        fn main() { return pick(1, 2, 3, 4, 5, 6); }
-        """)
+        let program = try Program(
+            source: """
+                fn mix(a, b, c, d, e, f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }
+                fn pick(a, b, c, d, e, f) { return (a == 1) + (b == 2) * 2 + (c == 3) * 4 + (d == 4) * 8 + (e == 5) * 16 + (f == 6) * 32; }
+                fn main() { return pick(1, 2, 3, 4, 5, 6); }
+                """)
         var rng = SplitMix64(seed: 0xA4C6_4000)
         var calls: [(index: Int, arguments: [Int64])] = [(1, [1, 2, 3, 4, 5, 6]), (2, [])]
         for _ in 0 ..< 8 { calls.append((0, (0 ..< 6).map { _ in Int64(bitPattern: rng.next()) })) }
@@ -54,10 +62,16 @@ struct QEMUExecutionTests {
     }
 
     @Test func runawayRecursionStopsAtTheStackLimit() throws {
-        let program = try Program(source: "fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }\nfn main() { return f(0) + 1; }")
-        let outcomes = try QEMUHarness.run(functions: QEMUHarness.compile(program), steps: [.call(program.mainIndex, []), .call(program.mainIndex, [])])
+        let program = try Program(
+            source: "fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }\nfn main() { return f(0) + 1; }")
+        let outcomes = try QEMUHarness.run(
+            functions: QEMUHarness.compile(program), steps: [.call(program.mainIndex, []), .call(program.mainIndex, [])])
         // Every frame returns 0 once the flag is up; the harness clears the flag between calls.
-        #expect(outcomes == [QEMUHarness.Outcome(value: 0, overflowed: true, stackDrift: 0), QEMUHarness.Outcome(value: 0, overflowed: true, stackDrift: 0)])
+        #expect(
+            outcomes == [
+                QEMUHarness.Outcome(value: 0, overflowed: true, stackDrift: 0),
+                QEMUHarness.Outcome(value: 0, overflowed: true, stackDrift: 0),
+            ])
     }
 
     @Test func redefinedFibonacciTakesOverThroughTheTable() throws {
@@ -70,7 +84,10 @@ struct QEMUExecutionTests {
         let expected = try arguments.map { try interpreter.call(fib, [$0]) }
         let calls = arguments.map { QEMUHarness.Step.call(fib, [$0]) }
         // primes(30) does not use fib; fib(60) would take minutes recursively, so only the loop runs it.
-        let steps = calls + [.replace(fib, code: try QEMUHarness.compile(fast))] + calls + [.call(fib, [60]), .call(demo.index(of: "primes")!, [30])]
+        let steps =
+            calls + [.replace(fib, code: try QEMUHarness.compile(fast))] + calls + [
+                .call(fib, [60]), .call(demo.index(of: "primes")!, [30]),
+            ]
         let outcomes = try QEMUHarness.run(functions: QEMUHarness.compile(demo), steps: steps)
         #expect(outcomes.map(\.value) == expected + expected + [1_548_008_755_920, 10])
         #expect(outcomes.allSatisfy { !$0.overflowed && $0.stackDrift == 0 })

@@ -25,16 +25,25 @@ struct X86ExecutionTests {
         #expect(try runBoth("fn main() { return 81985529216486895; }") == 81_985_529_216_486_895)
         #expect(try runBoth("fn main() { return 1 + 2 * 3 - 4; }") == 3)
         #expect(try runBoth("fn main() { return 7 / 2 + 7 % 2 * 10 + -7 / 2 * 100 + -7 % 2 * 1000; }") == -1287)
-        #expect(try runBoth("fn main() { return (1 < 2) + (2 <= 2) * 2 + (3 > 4) * 4 + (4 >= 5) * 8 + (5 == 5) * 16 + (5 != 5) * 32; }") == 19)
+        #expect(
+            try runBoth(
+                "fn main() { return (1 < 2) + (2 <= 2) * 2 + (3 > 4) * 4 + (4 >= 5) * 8 + (5 == 5) * 16 + (5 != 5) * 32; }") == 19
+        )
         #expect(try runBoth("fn main() { return (-1 < 1) + (-1 > 1) * 2; }") == 1)
         #expect(try runBoth("fn main() { return !0 + !7 * 2 + (3 && 4) * 4 + (0 || 5) * 8 + (0 && 1) + (0 || 0); }") == 13)
         #expect(try runBoth("fn main() { let x = 0; let i = 0; while i < 10 { x = x + i; i = i + 1; } return x; }") == 45)
-        #expect(try runBoth("fn main() { let x = 2; if x > 3 { x = 1; } else if x > 1 { x = 7; } else { x = 2; } return x; }") == 7)
+        #expect(
+            try runBoth("fn main() { let x = 2; if x > 3 { x = 1; } else if x > 1 { x = 7; } else { x = 2; } return x; }") == 7)
         #expect(try runBoth("fn main() { let x = 1; if 1 { let x = 5; x = x + 1; } return x; }") == 1)
         #expect(try runBoth("fn main() { 1 + 2; }") == 0)
         #expect(try runBoth("fn main() { return; }") == 0)
-        #expect(try runBoth("fn fib(n) { if n < 2 { return n; } return fib(n - 1) + fib(n - 2); }\nfn main() { return fib(20); }") == 6765)
-        #expect(try runBoth("fn even(n) { if n == 0 { return 1; } return odd(n - 1); }\nfn odd(n) { if n == 0 { return 0; } return even(n - 1); }\nfn main() { return even(100) * 10 + odd(77); }") == 11)
+        #expect(
+            try runBoth("fn fib(n) { if n < 2 { return n; } return fib(n - 1) + fib(n - 2); }\nfn main() { return fib(20); }")
+                == 6765)
+        #expect(
+            try runBoth(
+                "fn even(n) { if n == 0 { return 1; } return odd(n - 1); }\nfn odd(n) { if n == 0 { return 0; } return even(n - 1); }\nfn main() { return even(100) * 10 + odd(77); }"
+            ) == 11)
         #expect(try runBoth("fn loop() { return loop(); }\nfn main() { return (0 && loop()) + (1 || loop()) * 2; }") == 2)
     }
 
@@ -47,7 +56,10 @@ struct X86ExecutionTests {
         #expect(try runBoth("fn main() { return -(-9223372036854775807 - 1); }") == .min)
         #expect(try runBoth("fn main() { return 4611686018427387904 * 4; }") == 0)
         let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
-        let engine = try Engine(program: try Program(source: "fn div(a, b) { return a / b; }\nfn rem(a, b) { return a % b; }\nfn main() { return 0; }"), memory: memory)
+        let engine = try Engine(
+            program: try Program(
+                source: "fn div(a, b) { return a / b; }\nfn rem(a, b) { return a % b; }\nfn main() { return 0; }"), memory: memory
+        )
         for (a, b) in [(Int64(7), Int64(3)), (-7, 3), (7, -3), (-7, -3), (5, 0), (.min, -1), (.min, 0), (.max, -1), (0, 0)] {
             #expect(try engine.call("div", [a, b]) == ToyArithmetic.apply(.divide, a, b), "\(a) / \(b)")
             #expect(try engine.call("rem", [a, b]) == ToyArithmetic.apply(.remainder, a, b), "\(a) % \(b)")
@@ -56,10 +68,10 @@ struct X86ExecutionTests {
 
     @Test func argumentsPassInEveryRegisterAndCallsKeepTheStackBalanced() throws {
         let source = """
-        fn mix(a, b, c, d, e, f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }
-        fn wrap(a, b, c, d, e, f) { return 1 + (2 + (3 + mix(f, e, d, c, b, a))); }
-        fn main() { return 1 + wrap(1, 2, 3, 4, 5, 6) * (2 + mix(6, 5, 4, 3, 2, 1)); }
-        """
+            fn mix(a, b, c, d, e, f) { return a - 2 * b + 3 * c - 4 * d + 5 * e - 6 * f; }
+            fn wrap(a, b, c, d, e, f) { return 1 + (2 + (3 + mix(f, e, d, c, b, a))); }
+            fn main() { return 1 + wrap(1, 2, 3, 4, 5, 6) * (2 + mix(6, 5, 4, 3, 2, 1)); }
+            """
         try runBoth(source)
         let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
         let engine = try Engine(program: try Program(source: source), memory: memory)
@@ -89,11 +101,13 @@ struct X86ExecutionTests {
 
     @Test func redefinitionSwitchesTheTableAndReleasesOldCode() throws {
         let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
-        let engine = try Engine(program: try Program(source: """
-        fn f(x) { return x + 1; }
-        fn g(x) { return f(x) * 2; }
-        fn main() { return g(10); }
-        """), memory: memory)
+        let engine = try Engine(
+            program: try Program(
+                source: """
+                    fn f(x) { return x + 1; }
+                    fn g(x) { return f(x) * 2; }
+                    fn main() { return g(10); }
+                    """), memory: memory)
         #expect(try engine.run() == 22)
         let oldF = try #require(engine.entryAddress(of: "f"))
         let oldG = try #require(engine.entryAddress(of: "g"))
@@ -165,11 +179,13 @@ struct X86ExecutionTests {
 
     @Test func runawayRecursionIsAnErrorNotACrash() throws {
         let memory = try DualMappingCodeMemory(byteCount: 1 << 16)
-        let engine = try Engine(program: try Program(source: """
-        fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }
-        fn g(n) { if n == 0 { return 0; } return 1 + g(n - 1); }
-        fn main() { return f(0) + 1; }
-        """), memory: memory)
+        let engine = try Engine(
+            program: try Program(
+                source: """
+                    fn f(n) { let x = f(n + 1); while 1 { x = x + 1; } return x; }
+                    fn g(n) { if n == 0 { return 0; } return 1 + g(n - 1); }
+                    fn main() { return f(0) + 1; }
+                    """), memory: memory)
         #expect(throws: EngineError.stackOverflow) { try engine.run() }
         // The engine recovers: bounded recursion still works, deep but within the stack too.
         #expect(try engine.call("g", [1000]) == 1000)
@@ -218,10 +234,11 @@ struct X86CallingConventionTests {
 
     @Test func callsKeepTheStackAlignedAtEveryDepth() throws {
         // `h` is called with an even and an odd number of temporaries on the stack.
-        let program = try Program(source: """
-        fn h(a, b) { return 0; }
-        fn main() { return h(1, 2) + (h(3, 4) + (5 * h(6, 7))); }
-        """)
+        let program = try Program(
+            source: """
+                fn h(a, b) { return 0; }
+                fn main() { return h(1, 2) + (h(3, 4) + (5 * h(6, 7))); }
+                """)
         let header = FunctionTableLayout.headerWords
         let block = UnsafeMutablePointer<UInt>.allocate(capacity: header + 2)
         defer { block.deallocate() }

@@ -6,22 +6,22 @@ import ToyJITCore
 // toyjit: compile a toy program to machine code in a JITHeap and run it.
 
 let usage = """
-usage: toyjit [options] [SOURCE]
-  SOURCE            program text (default: the built-in demo); or --file PATH
-  --file PATH       read the program from PATH
-  --call NAME ARGS  call NAME with integer arguments instead of main
-  --interpret       run the tree-walking interpreter instead of compiled code
-  --compare         run both, check they agree, and time them
-  --arch arm64|x86_64 --emit
-                    print the encoded machine code of every function (and its
-                    disassembly when llvm-objdump is on PATH)
-  --mode dualMapped|rwx|toggled
-                    protection mode of the code region (default dualMapped)
-  --stats           print the JIT heap's statistics
-  --bench           time compilation per function, and compiled code against the
-                    interpreter on a loop-heavy program (use a release build:
-                    swift run -c release toyjit --bench)
-"""
+    usage: toyjit [options] [SOURCE]
+      SOURCE            program text (default: the built-in demo); or --file PATH
+      --file PATH       read the program from PATH
+      --call NAME ARGS  call NAME with integer arguments instead of main
+      --interpret       run the tree-walking interpreter instead of compiled code
+      --compare         run both, check they agree, and time them
+      --arch arm64|x86_64 --emit
+                        print the encoded machine code of every function (and its
+                        disassembly when llvm-objdump is on PATH)
+      --mode dualMapped|rwx|toggled
+                        protection mode of the code region (default dualMapped)
+      --stats           print the JIT heap's statistics
+      --bench           time compilation per function, and compiled code against the
+                        interpreter on a loop-heavy program (use a release build:
+                        swift run -c release toyjit --bench)
+    """
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
@@ -44,7 +44,6 @@ enum ToyJITCommand {
         var interpret = false, compare = false, emit = false, stats = false, bench = false
         var arch: Architecture? = nil
         var mode = ProtectionMode.dualMapped
-
 
         var i = 0
         while i < args.count {
@@ -120,7 +119,9 @@ enum ToyJITCommand {
         }
 
         let heap: JITHeap
-        do { heap = try JITHeap(options: .mode(mode, regionSize: 64 << 20)) } catch { fail("error: cannot create the JIT heap: \(error)") }
+        do { heap = try JITHeap(options: .mode(mode, regionSize: 64 << 20)) } catch {
+            fail("error: cannot create the JIT heap: \(error)")
+        }
         let memory = JITHeapCodeMemory(heap: heap)
         let engine: Engine
         do { engine = try Engine(program: program, memory: memory) } catch { fail("error: \(error)") }
@@ -132,14 +133,15 @@ enum ToyJITCommand {
             } catch { fail("error: \(error)") }
         }
 
-
         if isDemo && callName == nil {
             print("toyjit: the built-in demo, compiled for \(engine.architecture.rawValue) into a JITHeap")
             print("protection mode: \(heap.protectionMode)")
             print("code: \(program.functions.count) functions, \(engine.codeByteCount) bytes")
             for (name, arguments) in DemoProgram.showcase {
                 let (v, ms) = timed { (try? engine.call(name, arguments)) ?? 0 }
-                print("  \(name)(\(arguments.map(String.init).joined(separator: ", "))) = \(v)   [\(String(format: "%.2f", ms)) ms]")
+                print(
+                    "  \(name)(\(arguments.map(String.init).joined(separator: ", "))) = \(v)   [\(String(format: "%.2f", ms)) ms]"
+                )
             }
             // Tiering: recompile fib as a loop; the old code is freed (and filled with traps).
             let before = heap.statistics
@@ -147,7 +149,9 @@ enum ToyJITCommand {
                 try engine.redefine(DemoProgram.fastFib)
             } catch { fail("error: \(error)") }
             let (v, ms) = timed { (try? engine.call("fib", [25])) ?? 0 }
-            print("redefined fib as a loop: fib(25) = \(v)   [\(String(format: "%.3f", ms)) ms]; code now \(engine.codeByteCount) bytes")
+            print(
+                "redefined fib as a loop: fib(25) = \(v)   [\(String(format: "%.3f", ms)) ms]; code now \(engine.codeByteCount) bytes"
+            )
             let (iv, ims) = timed { interpretRun() }
             print("interpreter: main() = \(iv)   [\(String(format: "%.2f", ims)) ms]")
             print("heap before redefinition: \(before)")
@@ -186,7 +190,8 @@ func runBenchmark(mode: ProtectionMode) {
         for _ in 0 ..< 200 {
             let start = DispatchTime.now().uptimeNanoseconds
             guard let code = try? Compiler.compile(function, for: host, functionTable: 0x1000),
-                  let block = try? heap.install(code) else { fail("error: compiling \(function.name) failed") }
+                let block = try? heap.install(code)
+            else { fail("error: compiling \(function.name) failed") }
             samples.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1000)
             bytes = code.count
             try? heap.deallocate(block)
@@ -209,6 +214,8 @@ func runBenchmark(mode: ProtectionMode) {
         }
         jit.sort(); interp.sort()
         let j = jit[2], i = interp[2]
-        print("  \(name)(\(arguments[0])) = \(a): compiled \(String(format: "%.3f", j)) ms, interpreted \(String(format: "%.3f", i)) ms, \(String(format: "%.0f", i / max(j, 0.000_001)))x\(a == b ? "" : "  MISMATCH \(b)")")
+        print(
+            "  \(name)(\(arguments[0])) = \(a): compiled \(String(format: "%.3f", j)) ms, interpreted \(String(format: "%.3f", i)) ms, \(String(format: "%.0f", i / max(j, 0.000_001)))x\(a == b ? "" : "  MISMATCH \(b)")"
+        )
     }
 }

@@ -93,17 +93,22 @@ extension BitfitConfig {
 /// Checks of a config's constants, run once when a heap is created.
 enum BitfitConfigLayout {
     static func validate<C: BitfitConfig>(_: C.Type, systemPageSize: Int) {
-        precondition(Alignment.isPowerOfTwo(C.granule) && C.granule >= 8,
-                     "bitfit config \(C.self): granule \(C.granule) must be a power of two >= 8")
-        precondition(Alignment.isPowerOfTwo(C.pageSize) && C.pageSize % systemPageSize == 0,
-                     "bitfit config \(C.self): page size \(C.pageSize) must be a power-of-two multiple of \(systemPageSize)")
-        precondition(C.granulesPerPage <= bitfitMaxGranulesPerPage && C.granulesPerPage >= 64,
-                     "bitfit config \(C.self): \(C.granulesPerPage) granules per page (must be 64...\(bitfitMaxGranulesPerPage))")
-        precondition(Alignment.isPowerOfTwo(C.pagesPerChunk),
-                     "bitfit config \(C.self): pagesPerChunk must be a power of two")
-        precondition(C.maxObjectSize > 0 && C.maxObjectSize % C.granule == 0
-                     && C.maxObjectGranules <= C.payloadGranules,
-                     "bitfit config \(C.self): maxObjectSize \(C.maxObjectSize) must be a granule multiple within one page's payload")
+        precondition(
+            Alignment.isPowerOfTwo(C.granule) && C.granule >= 8,
+            "bitfit config \(C.self): granule \(C.granule) must be a power of two >= 8")
+        precondition(
+            Alignment.isPowerOfTwo(C.pageSize) && C.pageSize % systemPageSize == 0,
+            "bitfit config \(C.self): page size \(C.pageSize) must be a power-of-two multiple of \(systemPageSize)")
+        precondition(
+            C.granulesPerPage <= bitfitMaxGranulesPerPage && C.granulesPerPage >= 64,
+            "bitfit config \(C.self): \(C.granulesPerPage) granules per page (must be 64...\(bitfitMaxGranulesPerPage))")
+        precondition(
+            Alignment.isPowerOfTwo(C.pagesPerChunk),
+            "bitfit config \(C.self): pagesPerChunk must be a power of two")
+        precondition(
+            C.maxObjectSize > 0 && C.maxObjectSize % C.granule == 0
+                && C.maxObjectGranules <= C.payloadGranules,
+            "bitfit config \(C.self): maxObjectSize \(C.maxObjectSize) must be a granule multiple within one page's payload")
         precondition(C.maxHeapBytes >= C.chunkSize, "bitfit config \(C.self): maxHeapBytes below one chunk")
     }
 }

@@ -91,10 +91,12 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
 
     init(chunks: Chunks, time: any TimeSource, pool: PageSharingPool?) throws(PasError) {
         BitfitConfigLayout.validate(Config.self, systemPageSize: SystemInfo.pageSize)
-        precondition(Config.headerPlacement == .outOfLine || chunks.allowsMetadataInChunks,
-                     "BitfitHeap<\(Config.self)>: inline page headers need a chunk source that allows metadata in chunks")
-        precondition(Config.pageSize % chunks.pageSize == 0,
-                     "BitfitHeap<\(Config.self)>: page size \(Config.pageSize) is not a multiple of the chunk source's \(chunks.pageSize)")
+        precondition(
+            Config.headerPlacement == .outOfLine || chunks.allowsMetadataInChunks,
+            "BitfitHeap<\(Config.self)>: inline page headers need a chunk source that allows metadata in chunks")
+        precondition(
+            Config.pageSize % chunks.pageSize == 0,
+            "BitfitHeap<\(Config.self)>: page size \(Config.pageSize) is not a multiple of the chunk source's \(chunks.pageSize)")
         self.chunks = chunks
         self.time = time
         stampsWithCoarseClock = time is MonotonicTimeSource
@@ -126,7 +128,8 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         for c in 0 ..< count {
             let meta = chunkTable[c]!
             starts.append(meta.load(as: UInt.self))
-            MetadataPages.release(MemoryRange(start: UInt(bitPattern: meta), byteCount: MetadataPages.roundedSize(Self.metadataBytes)))
+            MetadataPages.release(
+                MemoryRange(start: UInt(bitPattern: meta), byteCount: MetadataPages.roundedSize(Self.metadataBytes)))
         }
         pageMap.release(chunkStarts: starts)
         MetadataPages.release(tablesRange)
@@ -259,7 +262,9 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
 
     /// No committed page fits: commit a decommitted one, or take a new chunk.
     @usableFromInline
-    func allocateSlow(granules count: Int, alignGranules: Int, decommittedCandidate: Int) throws(PasError) -> UnsafeMutableRawPointer {
+    func allocateSlow(granules count: Int, alignGranules: Int, decommittedCandidate: Int) throws(PasError)
+        -> UnsafeMutableRawPointer
+    {
         let e: UnsafeMutablePointer<Entry>
         if decommittedCandidate >= 0 {
             e = entry(page: decommittedCandidate)
@@ -312,8 +317,10 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
                 MetadataPages.release(metaRange)
                 throw error
             }
-            precondition(range.byteCount == Config.chunkSize && Alignment.isAligned(range.start, to: Config.chunkSize),
-                         "BitfitHeap<\(Config.self)>: chunk source returned \(range), expected \(Config.chunkSize) bytes aligned to their size")
+            precondition(
+                range.byteCount == Config.chunkSize && Alignment.isAligned(range.start, to: Config.chunkSize),
+                "BitfitHeap<\(Config.self)>: chunk source returned \(range), expected \(Config.chunkSize) bytes aligned to their size"
+            )
             start = range.start
         }
         do {
@@ -329,17 +336,20 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         let meta = metaRange.pointer
         meta.storeBytes(of: start, as: UInt.self)
         let entries = (meta + Self.entriesOffset).bindMemory(to: Entry.self, capacity: Config.pagesPerChunk)
-        let headers = (meta + Self.headersOffset).bindMemory(to: UInt64.self, capacity: Config.pagesPerChunk * Config.bitmapWords * 2)
+        let headers = (meta + Self.headersOffset).bindMemory(
+            to: UInt64.self, capacity: Config.pagesPerChunk * Config.bitmapWords * 2)
         let firstIndex = state.pointee.pageCount
         let now = time.nowNanoseconds()
         for slot in 0 ..< Config.pagesPerChunk {
             let base = start + UInt(slot * Config.pageSize)
-            let bits = Config.headerPlacement == .inline
+            let bits =
+                Config.headerPlacement == .inline
                 ? UnsafeMutableRawPointer(bitPattern: base)!.bindMemory(to: UInt64.self, capacity: Config.bitmapWords * 2)
                 : headers + slot * Config.bitmapWords * 2
-            (entries + slot).initialize(to: Entry(
-                base: base, bits: bits, index: firstIndex + slot, liveGranules: 0,
-                largestFreeHint: Config.payloadGranules, emptySince: now, isCommitted: true))
+            (entries + slot).initialize(
+                to: Entry(
+                    base: base, bits: bits, index: firstIndex + slot, liveGranules: 0,
+                    largestFreeHint: Config.payloadGranules, emptySince: now, isCommitted: true))
             BitfitPage<Config>(entries + slot).resetHeader()
         }
         chunkTable[state.pointee.chunkCount] = meta

@@ -28,7 +28,7 @@ extension BitfitDirectory {
                 let start = page.freeBits.nextClear(from: position, limit: Config.payloadGranules)
                 if start >= Config.payloadGranules { break }
                 let end = page.objectEnd(start)
-                if end >= Config.payloadGranules { break }  // corrupt; `verify` reports it
+                if end >= Config.payloadGranules { break } // corrupt; `verify` reports it
                 try body(page.address(ofGranule: start), (end - start + 1) << Config.granuleShift)
                 position = end + 1
             }
@@ -83,7 +83,8 @@ extension BitfitDirectory {
                 if e.pointee.liveGranules != 0 { report(e, "decommitted page has \(e.pointee.liveGranules) live granules") }
                 // An inline header went away with the page; an out-of-line one must read all free.
                 if Config.headerPlacement == .outOfLine
-                    && (!page.freeBits.allSet(0, limit) || !page.endBits.noneSet(0, limit)) {
+                    && (!page.freeBits.allSet(0, limit) || !page.endBits.noneSet(0, limit))
+                {
                     report(e, "decommitted page's out-of-line header is not all free")
                 }
                 continue
@@ -107,7 +108,8 @@ extension BitfitDirectory {
                     report(e, "end bit on free granule \((w << 6) + (end[w] & free[w]).trailingZeroBitCount)")
                 }
                 if runEnds & ~end[w] != 0 {
-                    report(e, "used run ends at granule \((w << 6) + (runEnds & ~end[w]).trailingZeroBitCount) without an end bit")
+                    report(
+                        e, "used run ends at granule \((w << 6) + (runEnds & ~end[w]).trailingZeroBitCount) without an end bit")
                 }
                 used += usedWord.nonzeroBitCount
                 ends += (end[w] & valid).nonzeroBitCount
@@ -127,8 +129,12 @@ extension BitfitDirectory {
         if live != s.liveGranules { report(nil, "directory counts \(s.liveGranules) live granules, pages hold \(live)") }
         if objects != s.objectCount { report(nil, "directory counts \(s.objectCount) objects, pages hold \(objects)") }
         if empty != s.emptyPages { report(nil, "directory counts \(s.emptyPages) empty pages, found \(empty)") }
-        if committed != s.committedPages { report(nil, "directory counts \(s.committedPages) committed pages, found \(committed)") }
-        if s.pageCount != s.chunkCount * Config.pagesPerChunk { report(nil, "page count \(s.pageCount) != chunks × pages per chunk") }
+        if committed != s.committedPages {
+            report(nil, "directory counts \(s.committedPages) committed pages, found \(committed)")
+        }
+        if s.pageCount != s.chunkCount * Config.pagesPerChunk {
+            report(nil, "page count \(s.pageCount) != chunks × pages per chunk")
+        }
         for c in 0 ..< s.chunkCount {
             let meta = chunkTable[c]!
             let base = meta.load(as: UInt.self)

@@ -13,8 +13,10 @@ extension BitfitHeap {
     /// and its usable size before releasing the lock. If `initialize` throws, the object is
     /// freed again and the error is rethrown.
     @inlinable
-    public func allocate(size: Int, alignment: Int = Config.granule,
-                         initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> UnsafeMutableRawPointer {
+    public func allocate(
+        size: Int, alignment: Int = Config.granule,
+        initialize: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) -> UnsafeMutableRawPointer {
         guard size > 0, size <= Config.maxObjectSize else { throw .invalidSize(.allocate, size) }
         guard Alignment.isPowerOfTwo(alignment), alignment <= Config.pageSize else {
             throw .invalidAlignment(.allocate, alignment)
@@ -50,8 +52,10 @@ extension BitfitHeap {
     /// object and its usable size (for example to overwrite it) while the lock is held. If
     /// `retire` throws, the object stays allocated and the error is rethrown.
     @inlinable
-    public func deallocate(_ pointer: UnsafeMutableRawPointer,
-                           retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) {
+    public func deallocate(
+        _ pointer: UnsafeMutableRawPointer,
+        retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) {
         let address = UInt(bitPattern: pointer)
         guard let e = directory.entry(containing: address) else { throw .unknownPointer(.deallocate, address: address) }
         directory.lock.lock()
@@ -68,8 +72,10 @@ extension BitfitHeap {
     /// Shrinks like `shrink(_:to:)`, first calling `retire` with the start and byte count of
     /// the tail about to be freed (if any) while the lock is held. Returns the new usable size.
     @inlinable
-    public func shrink(_ pointer: UnsafeMutableRawPointer, to newSize: Int,
-                       retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) -> Int {
+    public func shrink(
+        _ pointer: UnsafeMutableRawPointer, to newSize: Int,
+        retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) -> Int {
         let address = UInt(bitPattern: pointer)
         guard let e = directory.entry(containing: address) else { throw .unknownPointer(.shrink, address: address) }
         guard newSize > 0, newSize <= Config.maxObjectSize else { throw .invalidSize(.shrink, newSize) }

@@ -32,8 +32,9 @@ public final class BitfitHeap<Config: BitfitConfig, Chunks: ChunkSource>: @unche
     /// Precondition: an inline-header config needs `chunks.allowsMetadataInChunks`.
     /// Cost: maps a few side tables (address space, not RAM). Traps if even that fails.
     public convenience init(chunks: Chunks, pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
-        self.init(chunks: chunks, time: pageSharing?.timeSource ?? MonotonicTimeSource(),
-                  pool: pageSharing, delay: scavengeDelay)
+        self.init(
+            chunks: chunks, time: pageSharing?.timeSource ?? MonotonicTimeSource(),
+            pool: pageSharing, delay: scavengeDelay)
     }
 
     /// Creates an empty heap outside any page sharing pool: `timeSource` stamps pages when

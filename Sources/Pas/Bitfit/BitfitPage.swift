@@ -126,8 +126,9 @@ struct BitfitPage<Config: BitfitConfig> {
                 let wordStart = fromWord &<< 6
                 carry = wordStart &- 1 &- free.previousClear(before: wordStart)
             }
-            let (found, longest) = free.firstRunOrLongest(count: count, limit: limit, fromWord: fromWord,
-                                                          carry: carry, best: best)
+            let (found, longest) = free.firstRunOrLongest(
+                count: count, limit: limit, fromWord: fromWord,
+                carry: carry, best: best)
             if found < 0 {
                 entry.pointee.largestFreeHint = longest
                 return -1

@@ -53,7 +53,11 @@ struct BitfitPageMap {
         let chunk = chunkStart >> UInt(chunkShift)
         let topIndex = chunk >> UInt(Self.leafBits)
         guard topIndex < UInt(1) << UInt(topBits) else {
-            throw .unsupported(.allocate, reason: "chunk at 0x\(String(chunkStart, radix: 16)) lies above the \(Self.addressBits)-bit address space the bitfit page map covers")
+            throw .unsupported(
+                .allocate,
+                reason:
+                    "chunk at 0x\(String(chunkStart, radix: 16)) lies above the \(Self.addressBits)-bit address space the bitfit page map covers"
+            )
         }
         if top[Int(topIndex)].load(ordering: .relaxed) != 0 { return false }
         let leaf = try MetadataPages.allocate(byteCount: Self.leafBytes)

@@ -61,7 +61,7 @@ extension BitfitBitmap {
         let startMask = Self.startPattern(step: alignment, phase: phase)
         let lastWord = (limit &- 1) &>> 6
         let lastMask = Self.lastWordMask(limit: limit)
-        var carry = 0  // set bits ending at the top of the previous word
+        var carry = 0 // set bits ending at the top of the previous word
         var w = 0
         while w <= lastWord {
             var x = words[w]
@@ -103,12 +103,14 @@ extension BitfitBitmap {
     /// longest run.) Cost: per word a load and a test when it is all clear or all set,
     /// otherwise about 12 operations plus about 10 per run; no calls, no traps.
     @inlinable @inline(__always)
-    func firstRunOrLongest(count: Int, limit: Int, fromWord: Int = 0, carry carryIn: Int = 0,
-                           best bestIn: Int = 0) -> (start: Int, longest: Int) {
+    func firstRunOrLongest(
+        count: Int, limit: Int, fromWord: Int = 0, carry carryIn: Int = 0,
+        best bestIn: Int = 0
+    ) -> (start: Int, longest: Int) {
         let lastWord = (limit &- 1) &>> 6
         let lastMask = Self.lastWordMask(limit: limit)
-        var best = bestIn    // longest complete run seen so far; all shorter than `count`
-        var carry = carryIn  // set bits ending at the top of the previous word
+        var best = bestIn // longest complete run seen so far; all shorter than `count`
+        var carry = carryIn // set bits ending at the top of the previous word
         var w = fromWord
         while w <= lastWord {
             var x = words[w]

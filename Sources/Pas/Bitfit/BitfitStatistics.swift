@@ -27,9 +27,11 @@ public struct BitfitStatistics: Sendable, Equatable, CustomStringConvertible {
     public var failedPageSearches: Int
 
     /// A snapshot with every field given (the heap builds these; tests and tools may too).
-    public init(liveBytes: Int, objectCount: Int, freeBytes: Int, pageCount: Int, emptyPageCount: Int,
-                committedBytes: Int, decommittedBytes: Int, chunkCount: Int, metadataBytes: Int,
-                reservedTableBytes: Int = 0, failedPageSearches: Int = 0) {
+    public init(
+        liveBytes: Int, objectCount: Int, freeBytes: Int, pageCount: Int, emptyPageCount: Int,
+        committedBytes: Int, decommittedBytes: Int, chunkCount: Int, metadataBytes: Int,
+        reservedTableBytes: Int = 0, failedPageSearches: Int = 0
+    ) {
         self.liveBytes = liveBytes
         self.objectCount = objectCount
         self.freeBytes = freeBytes

@@ -45,7 +45,9 @@ extension PasHeap {
 
     /// Allocates `count * size` bytes (each at least 1), zero-filled. Throws `.invalidSize` if
     /// the product overflows, else as `allocate`. Cost: `allocate` plus a memset. Thread-safe.
-    public func allocateZeroed(count: Int, size: Int, alignment: Int = SizeClasses.minAlign) throws(PasError) -> UnsafeMutableRawPointer {
+    public func allocateZeroed(count: Int, size: Int, alignment: Int = SizeClasses.minAlign) throws(PasError)
+        -> UnsafeMutableRawPointer
+    {
         let (bytes, overflow) = count.multipliedReportingOverflow(by: size)
         guard !overflow, count > 0, size > 0 else { throw .invalidSize(.allocate, overflow ? Int.max : bytes) }
         let p = try allocate(size: bytes, alignment: alignment)

@@ -4,13 +4,13 @@ import PasSystem
 extension PasHeap {
     /// A snapshot of the building blocks' accounting.
     public struct Statistics: Sendable {
-    /// The segregated heap of small objects (16 KiB pages).
+        /// The segregated heap of small objects (16 KiB pages).
         public var small: SegregatedHeapStatistics
-    /// The segregated heap of medium objects (128 KiB pages).
+        /// The segregated heap of medium objects (128 KiB pages).
         public var medium: SegregatedHeapStatistics
-    /// The bitfit heap of objects too large for the segregated heaps.
+        /// The bitfit heap of objects too large for the segregated heaps.
         public var marge: BitfitStatistics
-    /// The large heap (objects beyond the bitfit heap's limit).
+        /// The large heap (objects beyond the bitfit heap's limit).
         public var large: LargeHeapStatistics
         /// Bytes of live objects (class sizes for segregated objects, granule-rounded sizes
         /// for the others).
@@ -68,10 +68,10 @@ extension PasHeap {
 /// Fork: `largeLock` is held across the fork (stage `facade`, before the building blocks' own
 /// locks, which they register themselves).
 extension PasHeap: ForkParticipant {
-/// Takes `largeLock`. Called by `ForkRegistry` on the forking thread.
+    /// Takes `largeLock`. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) { largeLock.lock() }
-/// Releases `largeLock`, in the parent.
+    /// Releases `largeLock`, in the parent.
     public func parentAfterFork(_ stage: ForkStage) { largeLock.unlock() }
-/// Releases `largeLock`, in the child.
+    /// Releases `largeLock`, in the child.
     public func childAfterFork(_ stage: ForkStage) { largeLock.unlock() }
 }

@@ -95,8 +95,10 @@ public final class PasHeap: @unchecked Sendable {
     /// Page sharing: the four heaps report empty pages to `pageSharing` (by default the
     /// process-wide pool, whose scavenger returns pages idle for its delay); `nil` returns pages
     /// only on `decommitEmptyPages(olderThan:)`. A heap given its own `timeSource` joins no pool.
-    public init(cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStart: Bool = true,
-                timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared) throws(PasError) {
+    public init(
+        cageBytes: Int = PasHeap.defaultCageBytes, minimumCageBytes: Int? = nil, coldStart: Bool = true,
+        timeSource: (any TimeSource)? = nil, pageSharing: PageSharingPool? = .shared
+    ) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let clock: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
         guard Alignment.isPowerOfTwo(cageBytes), cageBytes >= 64 << 20 else { throw .invalidSize(.reserve, cageBytes) }
@@ -118,8 +120,10 @@ public final class PasHeap: @unchecked Sendable {
         let largeStart = smallBytes + mediumBytes + margeBytes
         let largeRange = whole.slice(offset: largeStart, byteCount: cageBytes - largeStart)
         do {
-            sources = (try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
-                       try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange))
+            sources = (
+                try CageChunkSource(slice: smallRange), try CageChunkSource(slice: mediumRange),
+                try CageChunkSource(slice: margeRange), try CageChunkSource(slice: largeRange)
+            )
             if let pool {
                 small = try SegregatedHeap(chunks: sources.0, coldStart: coldStart, pageSharing: pool)
                 medium = try SegregatedHeap(chunks: sources.1, coldStart: coldStart, pageSharing: pool)

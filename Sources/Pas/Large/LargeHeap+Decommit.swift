@@ -42,8 +42,9 @@ extension LargeHeap {
             lock.unlock()
             return 0
         }
-        let (count, remaining, metadataError) = core!.planDecommit(emptySinceAtMost: limit, into: plan,
-                                                                   capacity: Self.planCapacity)
+        let (count, remaining, metadataError) = core!.planDecommit(
+            emptySinceAtMost: limit, into: plan,
+            capacity: Self.planCapacity)
         earliestFree.store(remaining, ordering: .sequentiallyConsistent)
         lock.unlock()
 

@@ -13,8 +13,10 @@ extension LargeHeap {
     /// Frees the object that starts at `pointer` like `deallocate(_:)`, first calling `retire`
     /// with the object and its size. Errors as for `deallocate(_:)`; `retire` is not called
     /// then. If `retire` throws, the object stays allocated and the error is rethrown.
-    public func deallocate(_ pointer: UnsafeMutableRawPointer,
-                           retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) {
+    public func deallocate(
+        _ pointer: UnsafeMutableRawPointer,
+        retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) {
         let address = UInt(bitPattern: pointer)
         lock.lock()
         defer { lock.unlock() }
@@ -31,8 +33,10 @@ extension LargeHeap {
     /// Shrinks the live object at `pointer` like `shrink(_:to:)`, first calling `retire` with
     /// the start and size of the tail about to be freed (if any). Errors as for
     /// `shrink(_:to:)`; `retire` is not called then. If `retire` throws, the object keeps its size.
-    public func shrink(_ pointer: UnsafeMutableRawPointer, to newSize: Int,
-                       retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void) throws(PasError) {
+    public func shrink(
+        _ pointer: UnsafeMutableRawPointer, to newSize: Int,
+        retire: (UnsafeMutableRawPointer, Int) throws(PasError) -> Void
+    ) throws(PasError) {
         let address = UInt(bitPattern: pointer)
         guard newSize > 0, newSize <= Self.maxObjectSize, let rounded = Alignment.roundUp(newSize, to: granule) else {
             throw .invalidSize(.shrink, newSize)

@@ -68,12 +68,16 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// The heap reports free pages to `pageSharing` (by default the process-wide pool), whose
     /// scavenger decommits pages free for longer than `scavengeDelay` (nil: the pool's delay).
     /// With `pageSharing: nil` pages are decommitted only on request.
-    public init(chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20,
-                pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) {
-        precondition(Alignment.isPowerOfTwo(granule) && granule <= chunks.pageSize,
-                     "LargeHeap: granule \(granule) is not a power of two up to the page size \(chunks.pageSize)")
-        precondition(chunkSize > 0 && chunkSize % chunks.pageSize == 0,
-                     "LargeHeap: chunkSize \(chunkSize) is not a multiple of the page size \(chunks.pageSize)")
+    public init(
+        chunks: Chunks, granule: Int = 16, chunkSize: Int = 2 << 20,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) {
+        precondition(
+            Alignment.isPowerOfTwo(granule) && granule <= chunks.pageSize,
+            "LargeHeap: granule \(granule) is not a power of two up to the page size \(chunks.pageSize)")
+        precondition(
+            chunkSize > 0 && chunkSize % chunks.pageSize == 0,
+            "LargeHeap: chunkSize \(chunkSize) is not a multiple of the page size \(chunks.pageSize)")
         self.chunks = chunks
         self.granule = granule
         self.chunkSize = chunkSize
@@ -104,7 +108,9 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// `.invalidAlignment` for an alignment that is not a power of two or above
     /// `maxAlignment`, and the chunk source's error when it cannot grow or re-commit (the heap
     /// is unchanged then). Expected O(log n).
-    public func allocate(size: Int, alignment: Int = 16, type: LargeHeapType = .untyped) throws(PasError) -> UnsafeMutableRawPointer {
+    public func allocate(size: Int, alignment: Int = 16, type: LargeHeapType = .untyped) throws(PasError)
+        -> UnsafeMutableRawPointer
+    {
         guard size > 0, size <= Self.maxObjectSize, let rounded = Alignment.roundUp(size, to: granule) else {
             throw .invalidSize(.allocate, size)
         }
@@ -117,8 +123,9 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
             let chunkBytesBefore = core?.chunkBytes ?? 0
             do {
                 try coreForMutation()
-                address = try core!.allocate(size: rounded, alignment: Swift.max(alignment, granule),
-                                             type: type.rawValue, chunks: chunks, now: time.nowNanoseconds())
+                address = try core!.allocate(
+                    size: rounded, alignment: Swift.max(alignment, granule),
+                    type: type.rawValue, chunks: chunks, now: time.nowNanoseconds())
             } catch {
                 lock.unlock()
                 throw error
@@ -212,14 +219,16 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let c = core else {
-            return LargeHeapStatistics(liveBytes: 0, freeBytes: 0, objectCount: 0, freeRangeCount: 0,
-                                       committedBytes: 0, decommittedBytes: 0, chunkBytes: 0, metadataBytes: 0)
+            return LargeHeapStatistics(
+                liveBytes: 0, freeBytes: 0, objectCount: 0, freeRangeCount: 0,
+                committedBytes: 0, decommittedBytes: 0, chunkBytes: 0, metadataBytes: 0)
         }
-        return LargeHeapStatistics(liveBytes: c.liveBytes, freeBytes: c.freeBytes, objectCount: c.map.count,
-                                   freeRangeCount: c.freeRangeCount,
-                                   committedBytes: c.chunkBytes - c.decommittedBytes,
-                                   decommittedBytes: c.decommittedBytes, chunkBytes: c.chunkBytes,
-                                   metadataBytes: c.pool.metadataBytes + c.map.metadataBytes)
+        return LargeHeapStatistics(
+            liveBytes: c.liveBytes, freeBytes: c.freeBytes, objectCount: c.map.count,
+            freeRangeCount: c.freeRangeCount,
+            committedBytes: c.chunkBytes - c.decommittedBytes,
+            decommittedBytes: c.decommittedBytes, chunkBytes: c.chunkBytes,
+            metadataBytes: c.pool.metadataBytes + c.map.metadataBytes)
     }
 
     /// The free epoch: the stamp of the latest free, shrink or growth, in the time source's

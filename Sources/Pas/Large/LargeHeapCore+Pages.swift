@@ -45,8 +45,10 @@ extension LargeHeapCore {
     /// Returns the number of runs, the earliest stamp of the committed free pages left over
     /// (whole or partial), and a metadata error that ended the choice early (the runs chosen
     /// before it stand). Cost: O(free ranges × log n).
-    mutating func planDecommit(emptySinceAtMost limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
-                               capacity: Int) -> (count: Int, remaining: UInt64, error: PasError?) {
+    mutating func planDecommit(
+        emptySinceAtMost limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
+        capacity: Int
+    ) -> (count: Int, remaining: UInt64, error: PasError?) {
         var count = 0
         var remaining = UInt64.max
         var failure: PasError? = nil

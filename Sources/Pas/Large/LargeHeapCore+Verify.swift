@@ -10,14 +10,17 @@ extension LargeHeapCore {
 
     /// Checks one treap: key order, priority heap order and `maxSize`; appends its nodes in
     /// key order to `out`.
-    private func checkTreap(_ t: UInt32, priorityLimit: UInt32,
-                            into out: inout [LargeNode], indices: inout [UInt32]) throws(PasError) -> UInt {
+    private func checkTreap(
+        _ t: UInt32, priorityLimit: UInt32,
+        into out: inout [LargeNode], indices: inout [UInt32]
+    ) throws(PasError) -> UInt {
         if t == 0 { return 0 }
         let n = pool.treap[t]
         guard n.start < n.end else { throw broken("empty node", at: n.start) }
         guard n.priority <= priorityLimit else { throw broken("heap order", at: n.start) }
-        let leftMax = try checkTreap(n.left, priorityLimit: n.priority,
-                                     into: &out, indices: &indices)
+        let leftMax = try checkTreap(
+            n.left, priorityLimit: n.priority,
+            into: &out, indices: &indices)
         if let last = out.last {
             guard last.type < n.type || (last.type == n.type && last.start < n.start) else {
                 throw broken("tree order", at: n.start)
@@ -25,8 +28,9 @@ extension LargeHeapCore {
         }
         out.append(n)
         indices.append(t)
-        let rightMax = try checkTreap(n.right, priorityLimit: n.priority,
-                                      into: &out, indices: &indices)
+        let rightMax = try checkTreap(
+            n.right, priorityLimit: n.priority,
+            into: &out, indices: &indices)
         let m = Swift.max(n.size, leftMax, rightMax)
         guard n.maxSize == m else { throw broken("maxSize", at: n.start) }
         return m

@@ -56,8 +56,10 @@ struct LargeHeapCore {
     /// when the heap grows or re-commits decommitted pages.
     /// Returns 0 (changing nothing but perhaps adding a chunk) when the fit overlaps pages a
     /// decommit pass may still be returning: the caller waits for the pass and retries.
-    mutating func allocate<Chunks: ChunkSource>(size: Int, alignment: Int, type: UInt32,
-                                               chunks: Chunks, now: UInt64) throws(PasError) -> UInt {
+    mutating func allocate<Chunks: ChunkSource>(
+        size: Int, alignment: Int, type: UInt32,
+        chunks: Chunks, now: UInt64
+    ) throws(PasError) -> UInt {
         // grow: 2 nodes; commit: 1; carve: 1.
         try pool.reserve(4)
         try map.reserve(1)

@@ -18,8 +18,10 @@ public struct LargeHeapStatistics: Hashable, Sendable {
     public var metadataBytes: Int
 
     /// A snapshot with every field given (the heap builds these; tests and tools may too).
-    public init(liveBytes: Int, freeBytes: Int, objectCount: Int, freeRangeCount: Int, committedBytes: Int,
-                decommittedBytes: Int, chunkBytes: Int, metadataBytes: Int) {
+    public init(
+        liveBytes: Int, freeBytes: Int, objectCount: Int, freeRangeCount: Int, committedBytes: Int,
+        decommittedBytes: Int, chunkBytes: Int, metadataBytes: Int
+    ) {
         self.liveBytes = liveBytes
         self.freeBytes = freeBytes
         self.objectCount = objectCount

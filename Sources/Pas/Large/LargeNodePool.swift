@@ -92,9 +92,10 @@ struct LargeNodePool {
         random ^= random << 13
         random ^= random >> 7
         random ^= random << 17
-        nodes[Int(index)] = LargeNode(start: start, end: end, maxSize: end &- start, stamp: stamp, type: type,
-                                      priority: UInt32(truncatingIfNeeded: random >> 32),
-                                      left: 0, right: 0)
+        nodes[Int(index)] = LargeNode(
+            start: start, end: end, maxSize: end &- start, stamp: stamp, type: type,
+            priority: UInt32(truncatingIfNeeded: random >> 32),
+            left: 0, right: 0)
         liveCount += 1
         return index
     }

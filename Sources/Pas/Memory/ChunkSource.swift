@@ -116,10 +116,10 @@ public final class ReservationChunkSource<Source: PageSource>: ChunkSource, @unc
 
 /// Fork: the cursor lock is held across the fork (stage `leaf`).
 extension ReservationChunkSource: ForkParticipant {
-/// Takes the cursor lock. Called by `ForkRegistry` on the forking thread.
+    /// Takes the cursor lock. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) { lock.lock() }
-/// Releases the cursor lock, in the parent.
+    /// Releases the cursor lock, in the parent.
     public func parentAfterFork(_ stage: ForkStage) { lock.unlock() }
-/// Releases the cursor lock, in the child.
+    /// Releases the cursor lock, in the child.
     public func childAfterFork(_ stage: ForkStage) { lock.unlock() }
 }

@@ -1,7 +1,7 @@
 /// The pool's fork handlers (see the lock order in `PageSharingPool`).
 extension PageSharingPool: ForkParticipant {
-/// Takes the pass lock (stage `scavengerPass`) or the thread, registry and counters locks
-/// (stage `poolState`), in that order. Called by `ForkRegistry` on the forking thread.
+    /// Takes the pass lock (stage `scavengerPass`) or the thread, registry and counters locks
+    /// (stage `poolState`), in that order. Called by `ForkRegistry` on the forking thread.
     public func prepareForFork(_ stage: ForkStage) {
         switch stage {
         case .scavengerPass: passLock.lock()
@@ -13,7 +13,7 @@ extension PageSharingPool: ForkParticipant {
         }
     }
 
-/// Releases what `prepareForFork(stage)` took, in the parent.
+    /// Releases what `prepareForFork(stage)` took, in the parent.
     public func parentAfterFork(_ stage: ForkStage) {
         switch stage {
         case .scavengerPass: passLock.unlock()
@@ -25,8 +25,8 @@ extension PageSharingPool: ForkParticipant {
         }
     }
 
-/// Releases what `prepareForFork(stage)` took, in the child, and records that the child
-/// has no scavenger thread (the first empty page starts one).
+    /// Releases what `prepareForFork(stage)` took, in the child, and records that the child
+    /// has no scavenger thread (the first empty page starts one).
     public func childAfterFork(_ stage: ForkStage) {
         switch stage {
         case .scavengerPass: passLock.unlock()

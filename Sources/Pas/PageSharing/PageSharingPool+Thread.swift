@@ -51,12 +51,13 @@ extension PageSharingPool {
         threadState.store(Self.threadRunning, ordering: .sequentiallyConsistent)
         // The thread owns one reference to the pool until it exits.
         let context = Unmanaged.passRetained(self).toOpaque()
-        let rc = SystemThread.startDetached({ raw in
-            // Invariant: `raw` is the retained pool passed below; taken exactly once here.
-            let pool = Unmanaged<PageSharingPool>.fromOpaque(raw!).takeRetainedValue()
-            pool.scavengerMain()
-            return nil
-        }, context: context)
+        let rc = SystemThread.startDetached(
+            { raw in
+                // Invariant: `raw` is the retained pool passed below; taken exactly once here.
+                let pool = Unmanaged<PageSharingPool>.fromOpaque(raw!).takeRetainedValue()
+                pool.scavengerMain()
+                return nil
+            }, context: context)
         if rc != 0 {
             threadState.store(Self.threadIdle, ordering: .sequentiallyConsistent)
             Unmanaged<PageSharingPool>.fromOpaque(context).release()

@@ -102,9 +102,11 @@ public final class PageSharingPool: @unchecked Sendable {
     /// - `usesBackgroundThread`: false to scavenge only through explicit calls.
     /// - `idlePeriodsBeforeExit`: idle passes before the thread exits (at least 1).
     /// Cost: allocates the thread's mutex and condition; starts no thread.
-    public init(timeSource: any TimeSource = MonotonicTimeSource(), delay: Duration = .milliseconds(300),
-                period: Duration = .milliseconds(100), usesBackgroundThread: Bool = true,
-                idlePeriodsBeforeExit: Int = 3) {
+    public init(
+        timeSource: any TimeSource = MonotonicTimeSource(), delay: Duration = .milliseconds(300),
+        period: Duration = .milliseconds(100), usesBackgroundThread: Bool = true,
+        idlePeriodsBeforeExit: Int = 3
+    ) {
         self.timeSource = timeSource
         self.usesBackgroundThread = usesBackgroundThread
         self.idlePeriodsBeforeExit = max(1, idlePeriodsBeforeExit)
@@ -207,7 +209,8 @@ public final class PageSharingPool: @unchecked Sendable {
             let delay = r.delay?.clampedNanoseconds ?? poolDelay
             let deadline: UInt64 = everything ? .max : (now >= delay ? now - delay : 0)
             if let earliest = p.earliestEmptyTime ?? (everything ? 0 : nil),
-               everything || (earliest <= deadline && now >= r.retryAfter) {
+                everything || (earliest <= deadline && now >= r.retryAfter)
+            {
                 attempted = true
                 do {
                     report.decommittedBytes += try p.decommitEmptyPages(emptySinceAtMost: deadline)

@@ -65,8 +65,9 @@ final class HeapRegistry: @unchecked Sendable {
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
         for i in 0 ..< HeapRegistry.maxHeaps { (heapLocks + i).initialize(to: FutexLock()) }
         slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)
-        slots.initialize(repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
-                         count: HeapRegistry.maxHeaps)
+        slots.initialize(
+            repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
+            count: HeapRegistry.maxHeaps)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -77,7 +78,8 @@ final class HeapRegistry: @unchecked Sendable {
         registryLock.lock()
         defer { registryLock.unlock() }
         guard heapCount < HeapRegistry.maxHeaps,
-              nextAllocator + classCount <= HeapRegistry.maxAllocatorSlots else {
+            nextAllocator + classCount <= HeapRegistry.maxAllocatorSlots
+        else {
             throw .outOfMemory(.allocate, requested: classCount)
         }
         let index = heapCount

@@ -34,11 +34,14 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
 
     /// Creates the heap over `chunks`. Throws `.invalidSize` if `T` is larger than 16 KiB.
     /// Page sharing as for `SegregatedHeap`: the pool's clock and scavenger unless `timeSource` is given.
-    public init(chunks: Chunks, timeSource: (any TimeSource)? = nil,
-                pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
-        segregated = try SingleClassHeap(chunks: chunks, objectSize: Self.objectSize,
-                                         alignment: max(MemoryLayout<T>.alignment, SizeClasses.minAlign),
-                                         timeSource: timeSource, pageSharing: pageSharing, scavengeDelay: scavengeDelay)
+    public init(
+        chunks: Chunks, timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
+        segregated = try SingleClassHeap(
+            chunks: chunks, objectSize: Self.objectSize,
+            alignment: max(MemoryLayout<T>.alignment, SizeClasses.minAlign),
+            timeSource: timeSource, pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
     /// Memory for one `T` (uninitialised), or nil if no memory is available. Cost when the
@@ -46,7 +49,9 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     @inlinable @inline(__always)
     public func allocateUnchecked() -> UnsafeMutablePointer<T>? {
         // This heap owns the one allocator slot at `allocatorOffset`.
-        if let p = LocalAllocator.popCallingThread(offset: segregated.allocatorOffset) { return p.assumingMemoryBound(to: T.self) }
+        if let p = LocalAllocator.popCallingThread(offset: segregated.allocatorOffset) {
+            return p.assumingMemoryBound(to: T.self)
+        }
         return isoAllocateSlowOrNil(self)?.assumingMemoryBound(to: T.self)
     }
 
@@ -69,7 +74,8 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     @inlinable @inline(__always)
     public func deallocateUnchecked(_ pointer: UnsafeMutablePointer<T>) {
         let address = UInt(bitPattern: pointer)
-        let owned = Self.usesSmallPages
+        let owned =
+            Self.usesSmallPages
             ? segregatedFreeIfOwned(address, layout: SmallPagesConfig.layout)
             : segregatedFreeIfOwned(address, layout: MediumPagesConfig.layout)
         if !owned { isoDeallocateNotOwned(self, address) }
@@ -127,10 +133,13 @@ func isoDeallocateNotOwned<T, Chunks>(_ heap: IsoHeap<T, Chunks>, _ address: UIn
 
 extension IsoHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// An isoheap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(timeSource: (any TimeSource)? = nil,
-                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
-        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared), timeSource: timeSource,
-                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
+    public convenience init(
+        timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
+        try self.init(
+            chunks: ReservationChunkSource(source: SystemPageSource.shared), timeSource: timeSource,
+            pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }
 

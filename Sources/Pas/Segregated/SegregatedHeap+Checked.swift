@@ -59,7 +59,8 @@ extension SegregatedHeap {
         registry.lock(heap: heapIndex)
         defer { registry.unlock(heap: heapIndex) }
         let (page, slot) = try validate(address, for: .sizeQuery)
-        let free = page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
+        let free =
+            page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
             || SegregatedHeapCore.ownerHoldsFree(core, page, slot: slot)
         guard !free else { throw .unknownPointer(.sizeQuery, address: address) }

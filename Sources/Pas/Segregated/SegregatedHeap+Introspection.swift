@@ -135,10 +135,12 @@ extension SegregatedHeap {
         }
         try forEachFormattedPage { (page) throws(PasError) in
             let f = page.fields
-            let candidate = f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
+            let candidate =
+                f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
                 && now &- f.pointee.emptySince >= idle
             if candidate, let first = runStart,
-               first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart {
+                first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart
+            {
                 try flushRun()
             }
             if candidate {

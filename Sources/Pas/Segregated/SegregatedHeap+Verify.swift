@@ -41,27 +41,31 @@ extension SegregatedHeap {
             let c = Int(f.pointee.classIndex)
             let coldStart = page.isColdStart
             if coldStart {
-                try check(Int(f.pointee.objectSize) == SizeClasses.minAlign && objects == layout.pageSize / SizeClasses.minAlign
-                          && Int(f.pointee.wordCount) == (objects + 63) / 64
-                          && Int(f.pointee.bumpGranule) >= page.mapGranules && Int(f.pointee.bumpGranule) <= objects,
-                          a, "cold-start page fields")
+                try check(
+                    Int(f.pointee.objectSize) == SizeClasses.minAlign && objects == layout.pageSize / SizeClasses.minAlign
+                        && Int(f.pointee.wordCount) == (objects + 63) / 64
+                        && Int(f.pointee.bumpGranule) >= page.mapGranules && Int(f.pointee.bumpGranule) <= objects,
+                    a, "cold-start page fields")
             } else {
-                try check(c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
-                          && objects == layout.pageSize / size(ofClass: c)
-                          && Int(f.pointee.wordCount) == (objects + 63) / 64, a, "class fields")
+                try check(
+                    c < classCount && Int(f.pointee.objectSize) == size(ofClass: c)
+                        && objects == layout.pageSize / size(ofClass: c)
+                        && Int(f.pointee.wordCount) == (objects + 63) / 64, a, "class fields")
             }
             var allocated = 0, remote = 0
             for i in 0 ..< Int(f.pointee.wordCount) {
                 let full = page.fullMask(word: i)
-                try check(page.allocBits[i] & ~full == 0 && page.remoteFree[i] & ~page.allocBits[i] == 0,
-                          a, "bits outside objects or remote free of an unallocated slot")
+                try check(
+                    page.allocBits[i] & ~full == 0 && page.remoteFree[i] & ~page.allocBits[i] == 0,
+                    a, "bits outside objects or remote free of an unallocated slot")
                 allocated += page.allocBits[i].nonzeroBitCount
                 remote += page.remoteFree[i].nonzeroBitCount
                 if coldStart {
                     var w = page.allocBits[i]
                     while w != 0 {
-                        try check(SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
-                                  a, "cold-start page bit without an object start")
+                        try check(
+                            SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + w.trailingZeroBitCount) != nil,
+                            a, "cold-start page bit without an object start")
                         w &= w &- 1
                     }
                 }
@@ -85,14 +89,17 @@ extension SegregatedHeap {
                         try check(found, a, "owned page not in its allocator's ring")
                     }
                     for i in 0 ..< Int(f.pointee.wordCount) {
-                        try check(page.ownerFree[i] & ~page.allocBits[i] == 0
-                                  && page.ownerFree[i] & page.remoteFree[i] == 0, a, "owner pool")
+                        try check(
+                            page.ownerFree[i] & ~page.allocBits[i] == 0
+                                && page.ownerFree[i] & page.remoteFree[i] == 0, a, "owner pool")
                     }
                 }
             } else {
                 try check(f.pointee.owner == PageHeader.unowned && remote == 0, a, "unowned page with owner state")
                 for i in 0 ..< Int(f.pointee.wordCount) { try check(page.ownerFree[i] == 0, a, "unowned page with a pool") }
-                let expected = allocated == 0 ? PageHeader.empty
+                let expected =
+                    allocated == 0
+                    ? PageHeader.empty
                     : coldStart ? PageHeader.coldStart : allocated < objects ? PageHeader.eligible : PageHeader.full
                 try check(state == expected, a, "state does not match count")
             }
@@ -110,9 +117,10 @@ extension SegregatedHeap {
                 var p = la.pointee.page
                 for _ in 0 ..< count {
                     let f = PageRef(p, layout).fields
-                    try check(f.pointee.owner == UInt(bitPattern: cache) && f.pointee.state == PageHeader.owned
-                              && Int(f.pointee.classIndex) == c
-                              && PageRef(f.pointee.next, layout).fields.pointee.prev == p, p, "ring of class \(c)")
+                    try check(
+                        f.pointee.owner == UInt(bitPattern: cache) && f.pointee.state == PageHeader.owned
+                            && Int(f.pointee.classIndex) == c
+                            && PageRef(f.pointee.next, layout).fields.pointee.prev == p, p, "ring of class \(c)")
                     p = f.pointee.next
                 }
                 try check(p == la.pointee.page, p, "ring of class \(c) does not close")
@@ -121,8 +129,9 @@ extension SegregatedHeap {
         let coldStartPage = core.pointee.coldStartPage
         if coldStartPage != 0 {
             let f = PageRef(coldStartPage, layout).fields
-            try check(f.pointee.classIndex == PageHeader.coldStartClassIndex && f.pointee.state == PageHeader.owned,
-                      coldStartPage, "cold-start page neither in the cold-start state nor owned")
+            try check(
+                f.pointee.classIndex == PageHeader.coldStartClassIndex && f.pointee.state == PageHeader.owned,
+                coldStartPage, "cold-start page neither in the cold-start state nor owned")
         }
         // Lists: every linked page has the list's state, links agree, lengths match counts.
         var eligible = 0
@@ -131,8 +140,9 @@ extension SegregatedHeap {
             var p = core.pointee.eligibleHead[c]
             while p != 0 {
                 let f = PageRef(p, layout).fields
-                try check(f.pointee.state == PageHeader.eligible && Int(f.pointee.classIndex) == c
-                          && f.pointee.prev == prev, p, "eligible list")
+                try check(
+                    f.pointee.state == PageHeader.eligible && Int(f.pointee.classIndex) == c
+                        && f.pointee.prev == prev, p, "eligible list")
                 eligible += 1
                 try check(eligible <= inState[Int(PageHeader.eligible)], p, "eligible list cycle")
                 prev = p
@@ -147,8 +157,11 @@ extension SegregatedHeap {
         while p != 0 {
             let f = PageRef(p, layout).fields
             try check(f.pointee.state == PageHeader.empty && f.pointee.prev == prev, p, "empty list")
-            if f.pointee.decommitted != 0 { seenDecommitted = true }
-            else { try check(!seenDecommitted, p, "committed page behind decommitted ones") }
+            if f.pointee.decommitted != 0 {
+                seenDecommitted = true
+            } else {
+                try check(!seenDecommitted, p, "committed page behind decommitted ones")
+            }
             empty += 1
             try check(empty <= inState[Int(PageHeader.empty)], p, "empty list cycle")
             prev = p

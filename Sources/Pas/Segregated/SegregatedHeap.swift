@@ -63,35 +63,44 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// pool), whose scavenger decommits pages empty longer than `scavengeDelay` (nil: the pool's
     /// delay), using the pool's clock. A heap given its own `timeSource` joins no pool (its
     /// times would not be the pool's); it decommits only on request.
-    public convenience init(chunks: Chunks, coldStart: Bool = true,
-                            timeSource: (any TimeSource)? = nil,
-                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
+    public convenience init(
+        chunks: Chunks, coldStart: Bool = true,
+        timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
         let count = SizeClasses.classCount(upTo: Config.maxObjectSize)
         var sizes: [Int] = []
         for c in 0 ..< count { sizes.append(SizeClasses.size(ofClass: c)) }
-        try self.init(chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
-                      coldStartBudget: coldStart ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
-                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
+        try self.init(
+            chunks: chunks, classSizes: sizes, sizeLimit: Config.maxObjectSize,
+            coldStartBudget: coldStart ? Config.layout.pageSize / 8 : 0, timeSource: timeSource,
+            pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
     /// Creates a heap with one size class of `objectSize` bytes (rounded up to a multiple of
     /// `alignment`, itself at least 16): the isoheap shape. Requests up to that size are served.
     /// Page sharing as for the multi-class initialiser.
-    public convenience init(chunks: Chunks, objectSize: Int, alignment: Int = SizeClasses.minAlign,
-                            timeSource: (any TimeSource)? = nil,
-                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
+    public convenience init(
+        chunks: Chunks, objectSize: Int, alignment: Int = SizeClasses.minAlign,
+        timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
         guard Alignment.isPowerOfTwo(alignment), alignment <= Config.layout.pageSize else {
             throw .invalidAlignment(.allocate, alignment)
         }
         let align = max(alignment, SizeClasses.minAlign)
         guard objectSize > 0, let size = Alignment.roundUp(objectSize, to: align),
-              size <= Config.layout.pageSize / 8 else { throw .invalidSize(.allocate, objectSize) }
-        try self.init(chunks: chunks, classSizes: [size], sizeLimit: size, coldStartBudget: 0, timeSource: timeSource,
-                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
+            size <= Config.layout.pageSize / 8
+        else { throw .invalidSize(.allocate, objectSize) }
+        try self.init(
+            chunks: chunks, classSizes: [size], sizeLimit: size, coldStartBudget: 0, timeSource: timeSource,
+            pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 
-    init(chunks: Chunks, classSizes: [Int], sizeLimit: Int, coldStartBudget: Int,
-         timeSource: (any TimeSource)?, pageSharing: PageSharingPool?, scavengeDelay: Duration?) throws(PasError) {
+    init(
+        chunks: Chunks, classSizes: [Int], sizeLimit: Int, coldStartBudget: Int,
+        timeSource: (any TimeSource)?, pageSharing: PageSharingPool?, scavengeDelay: Duration?
+    ) throws(PasError) {
         let pool = timeSource == nil ? pageSharing : nil
         let timeSource: any TimeSource = timeSource ?? pool?.timeSource ?? MonotonicTimeSource()
         guard chunks.allowsMetadataInChunks else {
@@ -127,7 +136,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             core.pointee.emptyNotifyContext = Unmanaged.passUnretained(emptySignal).toOpaque()
             core.pointee.emptyNotify = { context, now in
                 // Invariant: the signal lives as long as the heap, whose core calls this.
-                Unmanaged<SegregatedEmptySignal>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().pageBecameEmpty(at: now)
+                Unmanaged<SegregatedEmptySignal>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().pageBecameEmpty(
+                    at: now)
             }
             registration = pool.register(self, delay: scavengeDelay)
         }
@@ -247,7 +257,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             // point at the cold-start page).
             do {
                 if la.pointee.ringCount == 0, SegregatedHeapCore.wantsColdStart(core, classIndex: classIndex),
-                   try carve(classIndex: classIndex, allocator: la, cache: cache) {
+                    try carve(classIndex: classIndex, allocator: la, cache: cache)
+                {
                     registry.unlock(heap: heapIndex)
                     continue
                 }
@@ -265,8 +276,10 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// starting a new cold-start page when the heap has none or this thread's is full. Returns false
     /// if another thread owns the cold-start page (the class then takes a page of its own).
     /// Caller holds the heap lock.
-    func carve(classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
-               cache: UnsafeMutableRawPointer) throws(PasError) -> Bool {
+    func carve(
+        classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
+        cache: UnsafeMutableRawPointer
+    ) throws(PasError) -> Bool {
         if SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
         let layout = Config.layout
         let current = core.pointee.coldStartPage
@@ -332,7 +345,8 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
     let slot = product &>> 32
     let word = UnsafeMutablePointer<UInt64>(
-        bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)).unsafelyUnwrapped
+        bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)
+    ).unsafelyUnwrapped
     word.pointee |= UInt64(1) &<< (slot & 63)
     return true
 }
@@ -368,8 +382,10 @@ func segregatedIsOwner(_ fields: UnsafeMutablePointer<PageHeader>, cache: UInt) 
 /// Refill and allocate; when the chunk source is exhausted, the heap's `exhaustedFallback`
 /// (if any); nil on failure.
 @usableFromInline @inline(never)
-func segregatedAllocateSlowOrNil<Config, Chunks>(_ heap: SegregatedHeap<Config, Chunks>,
-                                                 classIndex: Int) -> UnsafeMutableRawPointer? {
+func segregatedAllocateSlowOrNil<Config, Chunks>(
+    _ heap: SegregatedHeap<Config, Chunks>,
+    classIndex: Int
+) -> UnsafeMutableRawPointer? {
     do {
         return try heap.allocateSlow(classIndex: classIndex)
     } catch {
@@ -388,8 +404,10 @@ public struct SegregatedExhaustedFallback: @unchecked Sendable {
     public let allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?
 
     /// A fallback calling `allocate(context, size)`.
-    public init(context: UnsafeMutableRawPointer,
-                allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?) {
+    public init(
+        context: UnsafeMutableRawPointer,
+        allocate: @convention(c) (UnsafeMutableRawPointer, Int) -> UnsafeMutableRawPointer?
+    ) {
         self.context = context
         self.allocate = allocate
     }
@@ -403,10 +421,13 @@ func segregatedDeallocateNotOwned<Config, Chunks>(_ heap: SegregatedHeap<Config,
 
 extension SegregatedHeap where Chunks == ReservationChunkSource<SystemPageSource> {
     /// A heap over its own `ReservationChunkSource(source: SystemPageSource.shared)`.
-    public convenience init(coldStart: Bool = true, timeSource: (any TimeSource)? = nil,
-                            pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
-        try self.init(chunks: ReservationChunkSource(source: SystemPageSource.shared),
-                      coldStart: coldStart, timeSource: timeSource,
-                      pageSharing: pageSharing, scavengeDelay: scavengeDelay)
+    public convenience init(
+        coldStart: Bool = true, timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
+        try self.init(
+            chunks: ReservationChunkSource(source: SystemPageSource.shared),
+            coldStart: coldStart, timeSource: timeSource,
+            pageSharing: pageSharing, scavengeDelay: scavengeDelay)
     }
 }

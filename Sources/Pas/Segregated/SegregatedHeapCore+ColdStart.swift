@@ -21,7 +21,8 @@ extension SegregatedHeapCore {
     }
 
     /// Formats a blank page (fresh or empty, in no list) as the cold-start page owned by `cache`.
-    static func formatColdStart(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer) {
+    static func formatColdStart(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, cache: UnsafeMutableRawPointer)
+    {
         let f = page.fields
         for i in 0 ..< Int(f.pointee.wordCount) { page.allocBits[i] = 0; page.ownerFree[i] = 0; page.remoteFree[i] = 0 }
         let granules = page.layout.pageSize / SizeClasses.minAlign
@@ -44,8 +45,10 @@ extension SegregatedHeapCore {
 
     /// Carves a run of objects of `classIndex` from the cold-start page owned by `cache` into
     /// `allocator`. Returns false if there is no cold-start page owned by `cache` or it lacks room.
-    static func carve(_ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int,
-                      allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) -> Bool {
+    static func carve(
+        _ core: UnsafeMutablePointer<SegregatedHeapCore>, classIndex: Int,
+        allocator: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer
+    ) -> Bool {
         let address = core.pointee.coldStartPage
         guard address != 0 else { return false }
         let page = PageRef(address, core.pointee.layout)
@@ -106,8 +109,10 @@ extension SegregatedHeapCore {
     /// Releases the cold-start `page` owned by `cache`: every allocator of this heap in `cache`
     /// that carves from it gives its window back, free slots are cleared, the page becomes
     /// unowned (`coldStart`, or `empty` if nothing in it is live) and stops being the bump page.
-    static func releaseColdStartPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
-                                     cache: UnsafeMutableRawPointer, now: inout UInt64?) {
+    static func releaseColdStartPage(
+        _ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
+        cache: UnsafeMutableRawPointer, now: inout UInt64?
+    ) {
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             if la.pointee.page == page.address {

@@ -39,8 +39,10 @@ extension SegregatedHeapCore {
     /// its page. Double frees are counted in `lateDoubleFrees` and ignored. `freer` is the
     /// freeing thread's cache when it is that thread that applies the free (a log flush), else
     /// nil; a free into a page `freer` gave back may grow its ring (`noteSelfFree`).
-    static func freeRemotely(_ core: UnsafeMutablePointer<SegregatedHeapCore>, address: UInt, freer: UnsafeMutableRawPointer?,
-                             now: inout UInt64?) {
+    static func freeRemotely(
+        _ core: UnsafeMutablePointer<SegregatedHeapCore>, address: UInt, freer: UnsafeMutableRawPointer?,
+        now: inout UInt64?
+    ) {
         let layout = core.pointee.layout
         let page = PageRef(layout.header(containing: address), layout)
         let f = page.fields
@@ -98,7 +100,7 @@ extension SegregatedHeapCore {
         var attempts = 0
         repeat {
             attempts += 1
-            if attempts & 63 == 0 { SystemThread.yield() }  // the owner was descheduled mid-refill
+            if attempts & 63 == 0 { SystemThread.yield() } // the owner was descheduled mid-refill
             sequence = la.pointee.sequence
             atomicMemoryFence(ordering: .acquiring)
             current = la.pointee.page

@@ -48,8 +48,10 @@ extension SegregatedHeapCore {
     /// Under the lock: makes `page` (fresh, empty or eligible; formatted for the allocator's
     /// class) owned by `cache`, moves its free slots to the owner's pool (marking them allocated),
     /// links it into the allocator's ring and makes it the current page with an empty window.
-    static func claim(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
-                      allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer) {
+    static func claim(
+        _ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
+        allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer
+    ) {
         let f = page.fields
         setState(core, page, PageHeader.owned)
         for i in 0 ..< Int(f.pointee.wordCount) {
@@ -107,7 +109,9 @@ extension SegregatedHeapCore {
     }
 
     /// Under the lock: takes in the remote frees of every ring page; true if there were any.
-    static func mergeRemoteInRing(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>) -> Bool {
+    static func mergeRemoteInRing(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>)
+        -> Bool
+    {
         var merged = false
         var address = la.pointee.page
         for _ in 0 ..< la.pointee.ringCount {
@@ -124,8 +128,10 @@ extension SegregatedHeapCore {
     /// Under the lock: gives the current page of the ring back to the heap. Its window and pool
     /// become free slots; the page becomes full, eligible or empty; the next ring page (if any)
     /// becomes current with an empty window.
-    static func releaseCurrentPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>,
-                                   allocator la: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?) {
+    static func releaseCurrentPage(
+        _ core: UnsafeMutablePointer<SegregatedHeapCore>,
+        allocator la: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?
+    ) {
         let page = PageRef(la.pointee.page, core.pointee.layout)
         let f = page.fields
         let window = la.pointee.word

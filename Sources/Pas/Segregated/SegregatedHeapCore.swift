@@ -65,10 +65,13 @@ struct SegregatedHeapCore {
 
     /// Maps and fills the metadata of a heap that serves `classes` (object sizes, ascending,
     /// multiples of 16) for requests up to `sizeLimit`.
-    static func create(layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
-                       coldStartBudget: Int,
-                       clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?) throws(PasError)
-        -> UnsafeMutablePointer<SegregatedHeapCore> {
+    static func create(
+        layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
+        coldStartBudget: Int,
+        clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?
+    ) throws(PasError)
+        -> UnsafeMutablePointer<SegregatedHeapCore>
+    {
         let classes = classSizes.count
         let tableEntries = (sizeLimit + 15) >> 4
         var offset = (MemoryLayout<SegregatedHeapCore>.size + 63) & ~63
@@ -91,18 +94,19 @@ struct SegregatedHeapCore {
             while c < classes - 1 && classSizes[c] < size { c += 1 }
             table[i] = UInt8(c)
         }
-        core.initialize(to: SegregatedHeapCore(
-            layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
-            classSize: sizes, sizeTable: table,
-            eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
-            pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
-            emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
-            decommittedPages: 0,
-            coldStartPage: 0,
-            coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
-            coldStartBudget: coldStartBudget,
-            lateDoubleFrees: 0, remoteFrees: 0,
-            clockRead: clockRead, clockContext: clockContext, region: range))
+        core.initialize(
+            to: SegregatedHeapCore(
+                layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
+                classSize: sizes, sizeTable: table,
+                eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
+                pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
+                emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
+                decommittedPages: 0,
+                coldStartPage: 0,
+                coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
+                coldStartBudget: coldStartBudget,
+                lateDoubleFrees: 0, remoteFrees: 0,
+                clockRead: clockRead, clockContext: clockContext, region: range))
         return core
     }
 
@@ -229,14 +233,20 @@ struct SegregatedHeapCore {
         if atTail {
             f.pointee.next = 0
             f.pointee.prev = core.pointee.emptyTail
-            if core.pointee.emptyTail != 0 { PageRef(core.pointee.emptyTail, page.layout).fields.pointee.next = page.address }
-            else { core.pointee.emptyHead = page.address }
+            if core.pointee.emptyTail != 0 {
+                PageRef(core.pointee.emptyTail, page.layout).fields.pointee.next = page.address
+            } else {
+                core.pointee.emptyHead = page.address
+            }
             core.pointee.emptyTail = page.address
         } else {
             f.pointee.prev = 0
             f.pointee.next = core.pointee.emptyHead
-            if core.pointee.emptyHead != 0 { PageRef(core.pointee.emptyHead, page.layout).fields.pointee.prev = page.address }
-            else { core.pointee.emptyTail = page.address }
+            if core.pointee.emptyHead != 0 {
+                PageRef(core.pointee.emptyHead, page.layout).fields.pointee.prev = page.address
+            } else {
+                core.pointee.emptyTail = page.address
+            }
             core.pointee.emptyHead = page.address
         }
     }
@@ -245,11 +255,14 @@ struct SegregatedHeapCore {
         let f = page.fields
         let prev = f.pointee.prev, next = f.pointee.next
         let isEmpty = f.pointee.state == PageHeader.empty
-        if prev != 0 { PageRef(prev, page.layout).fields.pointee.next = next }
-        else if isEmpty { core.pointee.emptyHead = next }
-        else { core.pointee.eligibleHead[Int(f.pointee.classIndex)] = next }
-        if next != 0 { PageRef(next, page.layout).fields.pointee.prev = prev }
-        else if isEmpty { core.pointee.emptyTail = prev }
+        if prev != 0 {
+            PageRef(prev, page.layout).fields.pointee.next = next
+        } else if isEmpty {
+            core.pointee.emptyHead = next
+        } else {
+            core.pointee.eligibleHead[Int(f.pointee.classIndex)] = next
+        }
+        if next != 0 { PageRef(next, page.layout).fields.pointee.prev = prev } else if isEmpty { core.pointee.emptyTail = prev }
         f.pointee.prev = 0
         f.pointee.next = 0
     }

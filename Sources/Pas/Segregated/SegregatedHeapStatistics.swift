@@ -32,7 +32,9 @@ public struct SegregatedHeapStatistics: Sendable, Equatable {
     public init() {}
 
     /// Bytes of pages that hold or may hold objects and are committed.
-    public var committedPageBytes: Int { (ownedPages + fullPages + eligiblePages + coldStartPages + emptyPages - decommittedPages) * pageSize }
+    public var committedPageBytes: Int {
+        (ownedPages + fullPages + eligiblePages + coldStartPages + emptyPages - decommittedPages) * pageSize
+    }
 }
 
 /// What a heap's empty pages look like to a scavenger (`SegregatedHeap.emptyPageReport(olderThan:)`).

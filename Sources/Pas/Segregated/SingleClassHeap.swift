@@ -26,26 +26,31 @@ public struct SingleClassHeap<Chunks: ChunkSource>: Sendable {
     /// `MediumPagesConfig.maxObjectSize` after rounding (naming `objectSize` as given), and
     /// the registry's error when it is full. Page sharing as for `SegregatedHeap`.
     /// Cost: a registry entry and one small metadata mapping; no chunk before first use.
-    public init(chunks: Chunks, objectSize requested: Int, alignment requestedAlignment: Int = SizeClasses.minAlign,
-                timeSource: (any TimeSource)? = nil,
-                pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil) throws(PasError) {
+    public init(
+        chunks: Chunks, objectSize requested: Int, alignment requestedAlignment: Int = SizeClasses.minAlign,
+        timeSource: (any TimeSource)? = nil,
+        pageSharing: PageSharingPool? = .shared, scavengeDelay: Duration? = nil
+    ) throws(PasError) {
         guard Alignment.isPowerOfTwo(requestedAlignment), requestedAlignment <= MediumPagesConfig.layout.pageSize else {
             throw .invalidAlignment(.allocate, requestedAlignment)
         }
         let align = max(requestedAlignment, SizeClasses.minAlign)
         guard requested > 0, let size = Alignment.roundUp(requested, to: align),
-              size <= MediumPagesConfig.maxObjectSize else { throw .invalidSize(.allocate, requested) }
+            size <= MediumPagesConfig.maxObjectSize
+        else { throw .invalidSize(.allocate, requested) }
         if size <= SmallPagesConfig.maxObjectSize {
-            let heap = try SegregatedHeap<SmallPagesConfig, Chunks>(chunks: chunks, objectSize: size, alignment: align,
-                                                                    timeSource: timeSource, pageSharing: pageSharing,
-                                                                    scavengeDelay: scavengeDelay)
+            let heap = try SegregatedHeap<SmallPagesConfig, Chunks>(
+                chunks: chunks, objectSize: size, alignment: align,
+                timeSource: timeSource, pageSharing: pageSharing,
+                scavengeDelay: scavengeDelay)
             small = heap
             medium = nil
             allocatorOffset = heap.allocatorOffset
         } else {
-            let heap = try SegregatedHeap<MediumPagesConfig, Chunks>(chunks: chunks, objectSize: size, alignment: align,
-                                                                     timeSource: timeSource, pageSharing: pageSharing,
-                                                                     scavengeDelay: scavengeDelay)
+            let heap = try SegregatedHeap<MediumPagesConfig, Chunks>(
+                chunks: chunks, objectSize: size, alignment: align,
+                timeSource: timeSource, pageSharing: pageSharing,
+                scavengeDelay: scavengeDelay)
             small = nil
             medium = heap
             allocatorOffset = heap.allocatorOffset

@@ -51,6 +51,8 @@ public enum SizeClasses {
     /// Number of classes whose size is at most `maxObjectSize`.
     @inlinable
     public static func classCount(upTo maxObjectSize: Int) -> Int {
-        maxObjectSize < 16 ? 0 : classIndex(forSize: maxObjectSize) + (size(ofClass: classIndex(forSize: maxObjectSize)) == maxObjectSize ? 1 : 0)
+        maxObjectSize < 16
+            ? 0
+            : classIndex(forSize: maxObjectSize) + (size(ofClass: classIndex(forSize: maxObjectSize)) == maxObjectSize ? 1 : 0)
     }
 }

@@ -49,7 +49,8 @@ enum ThreadCache {
     static func currentOrCreate() -> UnsafeMutableRawPointer? {
         if let cache = ThreadLocalSlot.load() { return cache }
         guard HeapRegistry.shared != nil,
-              let range = try? MetadataPages.allocate(byteCount: byteCount) else { return nil }
+            let range = try? MetadataPages.allocate(byteCount: byteCount)
+        else { return nil }
         let cache = range.pointer
         // Invariant: the mapping is private to this thread until `destroy` unmaps it; its memory
         // reads zero, which is an empty log and empty allocators.

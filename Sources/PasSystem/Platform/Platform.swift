@@ -10,7 +10,8 @@
 #if os(Linux) && canImport(Glibc)
 // Linux with glibc: Platform/Linux/.
 #else
-#error("""
+#error(
+    """
     Pas has no platform layer for this system. A port adds Sources/PasSystem/Platform/<System>/, \
     compiled under a new branch of this #if, defining: PlatformMemory (page size; reserve, map a \
     file shared, unmap, protect, discard private and shared pages), PlatformMemoryFile (anonymous \

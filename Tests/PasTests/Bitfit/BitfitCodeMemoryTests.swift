@@ -35,7 +35,8 @@ import PasSystem
                 let actual = UnsafeRawBufferPointer(start: chunk.pointer, count: chunk.byteCount)
                 if !actual.elementsEqual(expected) {
                     let first = (0 ..< expected.count).first { actual[$0] != expected[$0] }!
-                    Issue.record("\(C.self): chunk byte \(first) changed behind the test's back at step \(step) (BITFIT_SEED=\(seed))")
+                    Issue.record(
+                        "\(C.self): chunk byte \(first) changed behind the test's back at step \(step) (BITFIT_SEED=\(seed))")
                     return false
                 }
             }
@@ -63,14 +64,18 @@ import PasSystem
                 case 93 ..< 97:
                     // Bad input must be refused without touching memory either.
                     if let p = live.randomElement(using: &rng) {
-                        #expect(throws: PasError.unknownPointer(.deallocate, address: p.address + 8)) { try heap.deallocate(p + 8) }
+                        #expect(throws: PasError.unknownPointer(.deallocate, address: p.address + 8)) {
+                            try heap.deallocate(p + 8)
+                        }
                     }
                 default:
                     _ = try heap.decommitEmptyPages()
                     let decommits = source.decommits
                     for range in decommits[decommitsSeen...] {
                         let chunk = range.start & ~UInt(C.chunkSize - 1)
-                        if shadow[chunk] == nil { shadow[chunk] = Array(repeating: PatternChunkSource.pattern, count: C.chunkSize) }
+                        if shadow[chunk] == nil {
+                            shadow[chunk] = Array(repeating: PatternChunkSource.pattern, count: C.chunkSize)
+                        }
                         let offset = Int(range.start - chunk)
                         for i in offset ..< offset + range.byteCount { shadow[chunk]![i] = 0 }
                         for p in live where range.contains(p.address) {

@@ -22,7 +22,7 @@ import PasSystem
         _ = try heap.allocate(size: 64)
         #expect(heap.statistics.failedPageSearches == before + 1)
         for _ in 0 ..< 100 { _ = try heap.allocate(size: 32) }
-        #expect(heap.statistics.failedPageSearches == before + 1)  // the hints keep them out
+        #expect(heap.statistics.failedPageSearches == before + 1) // the hints keep them out
         // A one-granule request still finds the holes, first fit from the first page.
         let hole = try heap.allocate(size: 16)
         #expect(hole == objects[1])

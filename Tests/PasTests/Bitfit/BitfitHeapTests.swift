@@ -12,11 +12,11 @@ import PasTestSupport
         #expect(b.address == a.address + 32)
         #expect(c.address == b.address + 32)
         try heap.deallocate(b)
-        let big = try heap.allocate(size: 48)            // does not fit the 32-byte hole
+        let big = try heap.allocate(size: 48) // does not fit the 32-byte hole
         #expect(big.address == c.address + 32)
-        let small = try heap.allocate(size: 16)          // lowest fit: the hole
+        let small = try heap.allocate(size: 16) // lowest fit: the hole
         #expect(small.address == b.address)
-        let small2 = try heap.allocate(size: 10)         // rest of the hole, rounded to 16
+        let small2 = try heap.allocate(size: 10) // rest of the hole, rounded to 16
         #expect(small2.address == b.address + 16)
         #expect(try heap.size(of: small2) == 16)
         #expect(heap.verify().isEmpty)
@@ -90,7 +90,7 @@ import PasTestSupport
         #expect(try heap.size(of: a) == 112)
         let b = try heap.allocate(size: 800)
         #expect(b.address == a.address + 112)
-        try heap.shrink(a, to: 112)                     // same size: no change
+        try heap.shrink(a, to: 112) // same size: no change
         #expect(try heap.size(of: a) == 112)
         #expect(throws: PasError.invalidSize(.shrink, 113)) { try heap.shrink(a, to: 113) }
         #expect(throws: PasError.invalidSize(.shrink, 0)) { try heap.shrink(a, to: 0) }
@@ -106,7 +106,7 @@ import PasTestSupport
         let heap = makeHeap(SmallBitfitConfig.self)
         let a = try heap.allocate(size: 64)
         let b = try heap.allocate(size: 64)
-        #expect(try heap.tryReallocateInPlace(a, to: 65) == false)   // b is in the way
+        #expect(try heap.tryReallocateInPlace(a, to: 65) == false) // b is in the way
         try heap.deallocate(b)
         #expect(try heap.tryReallocateInPlace(a, to: 128))
         #expect(try heap.size(of: a) == 128)
@@ -178,8 +178,8 @@ import PasTestSupport
         var times: [UInt64] = []
         heap.forEachEmptyPage { _, since in times.append(since) }
         #expect(times.count == C.pagesPerChunk)
-        #expect(times[0] == clock.nowNanoseconds())     // page 0 emptied just now
-        #expect(times[1] < clock.nowNanoseconds())      // the others since creation
+        #expect(times[0] == clock.nowNanoseconds()) // page 0 emptied just now
+        #expect(times[1] < clock.nowNanoseconds()) // the others since creation
         // Only pages empty since before the free are old enough.
         let early = try heap.decommitEmptyPages(emptySinceAtMost: clock.nowNanoseconds() - 1)
         #expect(early == (C.pagesPerChunk - 1) * C.pageSize)

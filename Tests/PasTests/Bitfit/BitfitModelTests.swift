@@ -59,17 +59,24 @@ import Glibc
                 let count = (size + g - 1) / g
                 let alignGranules = max(1, alignment / g)
                 guard BitfitModel<C>.feasible(count: count, alignGranules: alignGranules) else {
-                    do { _ = try heap.allocate(size: size, alignment: alignment); return "\(where_): infeasible alignment \(alignment) for \(size) B was accepted" }
-                    catch { if error != .invalidAlignment(.allocate, alignment) { return "\(where_): wrong error \(error)" } }
+                    do {
+                        _ = try heap.allocate(size: size, alignment: alignment);
+                        return "\(where_): infeasible alignment \(alignment) for \(size) B was accepted"
+                    } catch { if error != .invalidAlignment(.allocate, alignment) { return "\(where_): wrong error \(error)" } }
                     break
                 }
                 let expected = model.expectedPlacement(count: count, alignGranules: alignGranules)
                 let p: UnsafeMutableRawPointer
-                do { p = try heap.allocate(size: size, alignment: alignment) } catch { return "\(where_): allocate(\(size), \(alignment)) threw \(error)" }
+                do { p = try heap.allocate(size: size, alignment: alignment) } catch {
+                    return "\(where_): allocate(\(size), \(alignment)) threw \(error)"
+                }
                 if p.address % UInt(alignment) != 0 { return "\(where_): \(p) not aligned to \(alignment)" }
                 if let expected {
                     let want = model.address(page: expected.page, granule: expected.granule)
-                    if p.address != want { return "\(where_): allocate(\(size), \(alignment)) gave 0x\(String(p.address, radix: 16)), first fit is 0x\(String(want, radix: 16))" }
+                    if p.address != want {
+                        return
+                            "\(where_): allocate(\(size), \(alignment)) gave 0x\(String(p.address, radix: 16)), first fit is 0x\(String(want, radix: 16))"
+                    }
                     model.allocate(page: expected.page, granule: expected.granule, count: count)
                 } else {
                     let chunk = p.address & ~UInt(C.chunkSize - 1)
@@ -77,35 +84,45 @@ import Glibc
                     model.addChunk(start: chunk)
                     let first = model.pages.count - C.chunkSize / C.pageSize
                     guard let g0 = model.firstFit(in: first, count: count, alignGranules: alignGranules),
-                          p.address == model.address(page: first, granule: g0) else { return "\(where_): new chunk not used from its first page" }
+                        p.address == model.address(page: first, granule: g0)
+                    else { return "\(where_): new chunk not used from its first page" }
                     model.allocate(page: first, granule: g0, count: count)
                 }
                 recentlyFreed.removeAll { $0 == p.address }
             case 0 ..< 70:
                 guard let a = randomObject() else { break }
-                do { try heap.deallocate(UnsafeMutableRawPointer(bitPattern: a)!) } catch { return "\(where_): free threw \(error)" }
+                do { try heap.deallocate(UnsafeMutableRawPointer(bitPattern: a)!) } catch {
+                    return "\(where_): free threw \(error)"
+                }
                 model.free(a)
                 recentlyFreed.append(a)
             case 70 ..< 80:
                 guard let a = randomObject() else { break }
                 let current = model.objects[a]!
                 let newSize = Int.random(in: 1 ... current * g, using: &rng)
-                do { try heap.shrink(UnsafeMutableRawPointer(bitPattern: a)!, to: newSize) } catch { return "\(where_): shrink threw \(error)" }
+                do { try heap.shrink(UnsafeMutableRawPointer(bitPattern: a)!, to: newSize) } catch {
+                    return "\(where_): shrink threw \(error)"
+                }
                 model.resize(a, to: (newSize + g - 1) / g)
             case 80 ..< 87:
                 guard let a = randomObject() else { break }
                 let newSize = Int.random(in: 1 ... C.maxObjectSize + g, using: &rng)
                 let newCount = (newSize + g - 1) / g
-                let want = newSize <= C.maxObjectSize && model.canGrow(a, to: newCount)
+                let want =
+                    newSize <= C.maxObjectSize && model.canGrow(a, to: newCount)
                     || newCount <= model.objects[a]!
                 let got: Bool
-                do { got = try heap.tryReallocateInPlace(UnsafeMutableRawPointer(bitPattern: a)!, to: newSize) } catch { return "\(where_): reallocate threw \(error)" }
+                do { got = try heap.tryReallocateInPlace(UnsafeMutableRawPointer(bitPattern: a)!, to: newSize) } catch {
+                    return "\(where_): reallocate threw \(error)"
+                }
                 if got != want { return "\(where_): reallocate in place to \(newSize) gave \(got), model says \(want)" }
                 if got { model.resize(a, to: newCount) }
             case 87 ..< 92:
                 guard let a = randomObject() else { break }
                 let size = try? heap.size(of: UnsafeRawPointer(bitPattern: a)!)
-                if size != model.objects[a]! * g { return "\(where_): size \(String(describing: size)) != \(model.objects[a]! * g)" }
+                if size != model.objects[a]! * g {
+                    return "\(where_): size \(String(describing: size)) != \(model.objects[a]! * g)"
+                }
             case 92 ..< 98:
                 // A bad or stale pointer: a recently freed object, or a random spot in a page.
                 guard !model.pages.isEmpty else { break }
@@ -117,9 +134,11 @@ import Glibc
                     a = page.base + UInt(Int.random(in: 0 ..< C.pageSize, using: &rng) & ~(Bool.random(using: &rng) ? g - 1 : 0))
                 }
                 let want = model.expectedFreeError(a)
-                if want == nil { break }  // a live object's start: not a bad pointer
-                do { try heap.deallocate(UnsafeMutableRawPointer(bitPattern: a)!); return "\(where_): bad free of 0x\(String(a, radix: 16)) succeeded" }
-                catch { if error != want { return "\(where_): bad free gave \(error), expected \(want!)" } }
+                if want == nil { break } // a live object's start: not a bad pointer
+                do {
+                    try heap.deallocate(UnsafeMutableRawPointer(bitPattern: a)!);
+                    return "\(where_): bad free of 0x\(String(a, radix: 16)) succeeded"
+                } catch { if error != want { return "\(where_): bad free gave \(error), expected \(want!)" } }
             default:
                 let want = model.decommitEmpty()
                 let got: Int
@@ -136,7 +155,9 @@ import Glibc
                 if stats.liveBytes != model.liveGranules * g || stats.objectCount != model.objects.count {
                     return "\(where_): statistics \(stats) disagree with the model"
                 }
-                if stats.pageCount != model.pages.count { return "\(where_): \(stats.pageCount) pages, model has \(model.pages.count)" }
+                if stats.pageCount != model.pages.count {
+                    return "\(where_): \(stats.pageCount) pages, model has \(model.pages.count)"
+                }
             }
         }
         return nil

@@ -86,8 +86,9 @@ import PasTestSupport
                     let alignment = 1 << shift
                     let phase = Int.random(in: 0 ..< alignment, using: &rng)
                     let found = bitmap.firstShortRun(count: count, alignment: alignment, phase: phase, limit: limit)
-                    #expect(found == naive.firstFit(count: count, alignment: alignment, phase: phase),
-                            "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) phase \(phase)")
+                    #expect(
+                        found == naive.firstFit(count: count, alignment: alignment, phase: phase),
+                        "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) phase \(phase)")
                 }
             }
         }
@@ -109,10 +110,12 @@ import PasTestSupport
                 let offset = Int.random(in: 0 ..< 32, using: &rng)
                 let phase = (0 - offset) & (alignment - 1)
                 let expected = naive.firstFit(count: count, alignment: alignment, phase: phase)
-                #expect(bitmap.firstRunByWalk(count: count, alignment: alignment, offset: offset, limit: limit) == expected,
-                        "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) offset \(offset)")
-                #expect(bitmap.firstRun(count: count, first: phase, step: alignment, limit: limit) == expected,
-                        "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) phase \(phase)")
+                #expect(
+                    bitmap.firstRunByWalk(count: count, alignment: alignment, offset: offset, limit: limit) == expected,
+                    "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) offset \(offset)")
+                #expect(
+                    bitmap.firstRun(count: count, first: phase, step: alignment, limit: limit) == expected,
+                    "seed \(seed) round \(round) limit \(limit) count \(count) alignment \(alignment) phase \(phase)")
             }
         }
     }
@@ -145,8 +148,10 @@ import PasTestSupport
         defer { bits.deallocate() }
         let entry = UnsafeMutablePointer<BitfitPageEntry>.allocate(capacity: 1)
         defer { entry.deallocate() }
-        entry.initialize(to: BitfitPageEntry(base: 1 << 40, bits: bits, index: 0, liveGranules: 0,
-                                             largestFreeHint: C.payloadGranules, emptySince: 0, isCommitted: true))
+        entry.initialize(
+            to: BitfitPageEntry(
+                base: 1 << 40, bits: bits, index: 0, liveGranules: 0,
+                largestFreeHint: C.payloadGranules, emptySince: 0, isCommitted: true))
         let page = BitfitPage<C>(entry)
         let limit = C.payloadGranules
         let maxAlign = min(C.granulesPerPage, 512)
@@ -183,10 +188,13 @@ import PasTestSupport
                     }
                     continue
                 }
-                let count = Bool.random(using: &rng)
+                let count =
+                    Bool.random(using: &rng)
                     ? Int.random(in: 1 ... 64, using: &rng)
                     : Int.random(in: 1 ... C.maxObjectGranules, using: &rng)
-                let alignment = Int.random(in: 0 ..< 4, using: &rng) == 0 ? 1 << Int.random(in: 0 ... maxAlign.trailingZeroBitCount, using: &rng) : 1
+                let alignment =
+                    Int.random(in: 0 ..< 4, using: &rng) == 0
+                    ? 1 << Int.random(in: 0 ... maxAlign.trailingZeroBitCount, using: &rng) : 1
                 let phase = (0 - C.payloadOffsetGranules) & (alignment - 1)
                 let expected = naive.firstFit(count: count, alignment: alignment, phase: phase)
                 let live = entry.pointee.liveGranules

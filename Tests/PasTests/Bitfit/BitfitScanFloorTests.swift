@@ -10,17 +10,21 @@ import Testing
 
     /// A page whose granules are all used except the runs `free`; `objects` get end bits.
     /// Calls `body` with the page and checks the floor against the bits after it.
-    func withPage(free runs: [Range<Int>], objects: [ClosedRange<Int>],
-                  _ body: (BitfitPage<C>) -> Void) {
+    func withPage(
+        free runs: [Range<Int>], objects: [ClosedRange<Int>],
+        _ body: (BitfitPage<C>) -> Void
+    ) {
         let bits = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * C.bitmapWords)
         defer { bits.deallocate() }
         bits.update(repeating: 0, count: 2 * C.bitmapWords)
         let entry = UnsafeMutablePointer<BitfitPageEntry>.allocate(capacity: 1)
         defer { entry.deallocate() }
         let freeCount = runs.reduce(0) { $0 + $1.count }
-        entry.initialize(to: BitfitPageEntry(base: 1 << 40, bits: bits, index: 0,
-                                             liveGranules: C.payloadGranules - freeCount,
-                                             largestFreeHint: C.payloadGranules, emptySince: 0, isCommitted: true))
+        entry.initialize(
+            to: BitfitPageEntry(
+                base: 1 << 40, bits: bits, index: 0,
+                liveGranules: C.payloadGranules - freeCount,
+                largestFreeHint: C.payloadGranules, emptySince: 0, isCommitted: true))
         let page = BitfitPage<C>(entry)
         for run in runs { page.freeBits.setRange(run.lowerBound, run.upperBound) }
         for object in objects { page.endBits.set(object.upperBound) }

@@ -37,8 +37,10 @@ import PasTestSupport
 
     @Test func alignedRequestsGoToBitfitOrLarge() throws {
         let heap = try PasHeap(cageBytes: 1 << 34)
-        for (size, alignment, region) in [(24, 64, PasHeap.Region.marge), (100, 4096, .marge), (70_000, 256, .marge),
-                                          (100, 8192, .large), (1 << 20, 1 << 21, .large)] {
+        for (size, alignment, region) in [
+            (24, 64, PasHeap.Region.marge), (100, 4096, .marge), (70_000, 256, .marge),
+            (100, 8192, .large), (1 << 20, 1 << 21, .large),
+        ] {
             let p = try heap.allocate(size: size, alignment: alignment)
             #expect(UInt(bitPattern: p) % UInt(alignment) == 0, "size \(size) alignment \(alignment)")
             #expect(heap.region(of: p) == region, "size \(size) alignment \(alignment)")
@@ -53,7 +55,9 @@ import PasTestSupport
         for checked in [true, false] {
             var p = try heap.allocate(size: sizes[0])
             var size = sizes[0]
-            for (i, byte) in (0 ..< size).enumerated() { p.storeBytes(of: UInt8(truncatingIfNeeded: byte &* 7 &+ i), toByteOffset: byte, as: UInt8.self) }
+            for (i, byte) in (0 ..< size).enumerated() {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: byte &* 7 &+ i), toByteOffset: byte, as: UInt8.self)
+            }
             for next in sizes.dropFirst() {
                 let q = checked ? try heap.reallocate(p, to: next) : try #require(heap.reallocateUnchecked(p, to: next))
                 let kept = min(size, next)
@@ -179,6 +183,8 @@ import PasTestSupport
         #expect(a.pointer.load(as: UInt8.self) == 0)
         #expect(throws: PasError.self) { try source.decommit(MemoryRange(start: source.cage.end, byteCount: 4096)) }
         #expect(!source.contains(source.cage.end))
-        #expect(source.clamp(UnsafeMutableRawPointer(bitPattern: source.cage.end + 8)!) == UnsafeMutableRawPointer(bitPattern: source.cage.start + 8)!)
+        #expect(
+            source.clamp(UnsafeMutableRawPointer(bitPattern: source.cage.end + 8)!) == UnsafeMutableRawPointer(
+                bitPattern: source.cage.start + 8)!)
     }
 }

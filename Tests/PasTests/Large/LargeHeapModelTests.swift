@@ -10,7 +10,7 @@ import PasTestSupport
     struct Range { var start: UInt, end: UInt, type: UInt32 }
 
     struct Model {
-        var free: [Range] = []      // sorted by start
+        var free: [Range] = [] // sorted by start
         var chunks: [Range] = []
         var live: [UInt: Range] = [:]
 
@@ -64,8 +64,10 @@ import PasTestSupport
                 let rounded = UInt((size + 15) & ~15)
                 var expected = model.predict(size: rounded, alignment: alignment, type: type)
                 mock.clearEvents()
-                let p = UInt(bitPattern: try heap.allocate(size: size, alignment: alignment,
-                                                           type: LargeHeapType(rawValue: type)))
+                let p = UInt(
+                    bitPattern: try heap.allocate(
+                        size: size, alignment: alignment,
+                        type: LargeHeapType(rawValue: type)))
                 if expected == nil {
                     // The heap grew: learn the new chunk from the mock and predict again.
                     for case let .commit(r, _) in mock.events

@@ -39,8 +39,10 @@ final class NoAccessChunkSource: ChunkSource, @unchecked Sendable {
             if live.isEmpty || random.next(below: 5) < 3 {
                 let size = random.next(in: 1 ... 300_000)
                 let alignment = 16 << random.next(below: 10)
-                live.append(try heap.allocate(size: size, alignment: alignment,
-                                              type: LargeHeapType(rawValue: UInt32(random.next(below: 3)))))
+                live.append(
+                    try heap.allocate(
+                        size: size, alignment: alignment,
+                        type: LargeHeapType(rawValue: UInt32(random.next(below: 3)))))
             } else {
                 let i = random.next(below: live.count)
                 if random.next(below: 4) == 0 {

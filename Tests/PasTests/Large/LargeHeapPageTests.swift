@@ -23,9 +23,12 @@ import PasTestSupport
         mock.clearEvents()
         let bytes = try heap.decommitEmptyPages()
         // a's range: whole pages 0..<8 (the 9th page is partial, b covers the rest of it); after b: pages 9..<16.
-        let expected = [MemoryRange(start: UInt(bitPattern: a), byteCount: 8 * page),
-                        MemoryRange(start: Alignment.roundUp(UInt(bitPattern: b) + 16, to: page),
-                                    byteCount: Int(chunkEnd - Alignment.roundUp(UInt(bitPattern: b) + 16, to: page)))]
+        let expected = [
+            MemoryRange(start: UInt(bitPattern: a), byteCount: 8 * page),
+            MemoryRange(
+                start: Alignment.roundUp(UInt(bitPattern: b) + 16, to: page),
+                byteCount: Int(chunkEnd - Alignment.roundUp(UInt(bitPattern: b) + 16, to: page))),
+        ]
         #expect(decommits(mock) == expected)
         #expect(bytes == 15 * page)
         #expect(heap.statistics.decommittedBytes == 15 * page)

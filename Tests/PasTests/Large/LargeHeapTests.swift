@@ -5,7 +5,8 @@ import PasTestSupport
 
 /// A heap over private memory recorded by a mock page source.
 func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: Int = 4096)
-    -> (LargeHeap<ReservationChunkSource<RecordingPageSource>>, RecordingPageSource) {
+    -> (LargeHeap<ReservationChunkSource<RecordingPageSource>>, RecordingPageSource)
+{
     let mock = RecordingPageSource()
     let chunks = ReservationChunkSource(source: mock, reservationSize: reservationPages * mock.pageSize)
     return (LargeHeap(chunks: chunks, granule: granule, chunkSize: chunkPages * mock.pageSize, pageSharing: nil), mock)
@@ -144,7 +145,8 @@ func makeLargeHeap(granule: Int = 16, chunkPages: Int = 64, reservationPages: In
         #expect(try heap.decommitEmptyPages() == 0)
         try heap.verify()
         #expect(throws: PasError.invalidSize(.allocate, Int.max - 7)) { try heap.allocate(size: Int.max - 7) }
-        #expect(throws: PasError.invalidSize(.allocate, LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1)) {
+        #expect(throws: PasError.invalidSize(.allocate, LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1))
+        {
             try heap.allocate(size: LargeHeap<ReservationChunkSource<RecordingPageSource>>.maxObjectSize + 1)
         }
         #expect(throws: PasError.invalidAlignment(.allocate, -16)) { try heap.allocate(size: 16, alignment: -16) }

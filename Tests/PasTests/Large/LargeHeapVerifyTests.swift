@@ -9,7 +9,8 @@ import PasSystem
         var core = try LargeHeapCore(granule: 16, chunkSize: 64 * chunks.pageSize, pageSize: chunks.pageSize)
         var objects: [UInt] = []
         for i in 0 ..< 12 {
-            objects.append(try core.allocate(size: 4096 * (i % 3 + 1), alignment: 16, type: UInt32(i % 2), chunks: chunks, now: 1))
+            objects.append(
+                try core.allocate(size: 4096 * (i % 3 + 1), alignment: 16, type: UInt32(i % 2), chunks: chunks, now: 1))
         }
         for i in stride(from: 0, to: 12, by: 3) { try core.deallocate(objects[i], now: 2) }
         // A decommit pass as the heap runs it: choose, decommit, record.
@@ -17,7 +18,9 @@ import PasSystem
         defer { plan.deallocate() }
         let (count, _, error) = core.planDecommit(emptySinceAtMost: .max, into: plan, capacity: 64)
         #expect(error == nil)
-        for i in 0 ..< count { try chunks.decommit(MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start))) }
+        for i in 0 ..< count {
+            try chunks.decommit(MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start)))
+        }
         _ = core.finishDecommit(plan, count: count, failedFrom: count)
         try core.verify()
         return (core, objects)

@@ -47,14 +47,18 @@ import PasTestSupport
             // Neighbour queries at a random probe.
             let probe = Key(type: UInt32(random.next(below: 3)), start: UInt(random.next(in: 0 ... 4100)) * 64)
             func start(_ i: UInt32) -> Key? { i == 0 ? nil : Key(type: pool.treap[i].type, start: pool.treap[i].start) }
-            #expect(start(pool.treap.floor(root, probe.type, probe.start)) == model.last(where: { $0.key <= probe })?.key,
-                    "floor, seed \(seed) step \(step)")
-            #expect(start(pool.treap.lower(root, probe.type, probe.start)) == model.last(where: { $0.key < probe })?.key,
-                    "lower, seed \(seed) step \(step)")
-            #expect(start(pool.treap.ceiling(root, probe.type, probe.start)) == model.first(where: { $0.key >= probe })?.key,
-                    "ceiling, seed \(seed) step \(step)")
-            #expect(start(pool.treap.higher(root, probe.type, probe.start)) == model.first(where: { $0.key > probe })?.key,
-                    "higher, seed \(seed) step \(step)")
+            #expect(
+                start(pool.treap.floor(root, probe.type, probe.start)) == model.last(where: { $0.key <= probe })?.key,
+                "floor, seed \(seed) step \(step)")
+            #expect(
+                start(pool.treap.lower(root, probe.type, probe.start)) == model.last(where: { $0.key < probe })?.key,
+                "lower, seed \(seed) step \(step)")
+            #expect(
+                start(pool.treap.ceiling(root, probe.type, probe.start)) == model.first(where: { $0.key >= probe })?.key,
+                "ceiling, seed \(seed) step \(step)")
+            #expect(
+                start(pool.treap.higher(root, probe.type, probe.start)) == model.first(where: { $0.key > probe })?.key,
+                "higher, seed \(seed) step \(step)")
             // First fit with alignment.
             let size = UInt(random.next(in: 1 ... 30)) * 64
             let alignment = 64 << random.next(below: 6)

@@ -10,10 +10,12 @@ import PasTestSupport
 
     /// A marge heap has one 4 MiB page per chunk: one object gives one page.
     func margeHeap(_ pool: PageSharingPool, delay: Duration? = nil)
-        -> (BitfitHeap<Marge, MockChunks>, RecordingPageSource) {
+        -> (BitfitHeap<Marge, MockChunks>, RecordingPageSource)
+    {
         let mock = RecordingPageSource()
-        let heap = BitfitHeap<Marge, MockChunks>(chunks: MockChunks(source: mock, reservationSize: 16 << 20),
-                                                 pageSharing: pool, scavengeDelay: delay)
+        let heap = BitfitHeap<Marge, MockChunks>(
+            chunks: MockChunks(source: mock, reservationSize: 16 << 20),
+            pageSharing: pool, scavengeDelay: delay)
         return (heap, mock)
     }
 
@@ -116,10 +118,11 @@ import PasTestSupport
         clock.advance(milliseconds: 301)
         let report = pool.scavengeExpiredPages()
         // Pages 0-1 and 3-15 are empty: two runs, two calls.
-        #expect(decommitEvents(mock) == [
-            MemoryRange(start: chunkStart, byteCount: 2 * Small.pageSize),
-            MemoryRange(start: chunkStart + UInt(3 * Small.pageSize), byteCount: 13 * Small.pageSize),
-        ])
+        #expect(
+            decommitEvents(mock) == [
+                MemoryRange(start: chunkStart, byteCount: 2 * Small.pageSize),
+                MemoryRange(start: chunkStart + UInt(3 * Small.pageSize), byteCount: 13 * Small.pageSize),
+            ])
         #expect(report.decommittedBytes == 15 * Small.pageSize)
         #expect(heap.verify().isEmpty)
         // Inline headers are rebuilt on reuse.
@@ -193,7 +196,7 @@ import PasTestSupport
         #expect(heap.earliestEmptyTime == nil)
         try heap.deallocate(a)
         clock.advance(milliseconds: 100)
-        try heap.deallocate(b)     // merges with a: the range is as young as b's free
+        try heap.deallocate(b) // merges with a: the range is as young as b's free
         mock.clearEvents()
         clock.advance(milliseconds: 250)
         #expect(pool.scavengeExpiredPages().decommittedBytes == 0)

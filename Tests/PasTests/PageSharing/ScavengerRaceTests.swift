@@ -17,7 +17,8 @@ import Glibc
     @Test func allocationAndFreeRaceWithTheScavenger() throws {
         let pool = PageSharingPool(delay: .milliseconds(1), period: .milliseconds(1))
         defer { pool.stopScavengerThread() }
-        let small = BitfitHeap<SmallBitfitConfig, RealChunks>(chunks: RealChunks(source: SystemPageSource.shared), pageSharing: pool)
+        let small = BitfitHeap<SmallBitfitConfig, RealChunks>(
+            chunks: RealChunks(source: SystemPageSource.shared), pageSharing: pool)
         let large = LargeHeap(chunks: RealChunks(source: SystemPageSource.shared), chunkSize: 1 << 20, pageSharing: pool)
         let seed = UInt64.random(in: 1 ... .max)
         let threads = 3
@@ -25,39 +26,40 @@ import Glibc
         do {
             var workers: [JoinableThread] = []
             for t in 0 ..< threads {
-                workers.append(JoinableThread {
-                    var rng = SplitMix64(seed: seed &+ UInt64(t))
-                    var live: [(UnsafeMutableRawPointer, Int, UInt8, Bool)] = []
-                    func check(_ o: (UnsafeMutableRawPointer, Int, UInt8, Bool)) -> Bool {
-                        o.0.load(as: UInt8.self) == o.2 && o.0.load(fromByteOffset: o.1 - 1, as: UInt8.self) == o.2
-                    }
-                    for step in 0 ..< 20000 {
-                        do {
-                            if live.count < 64 && (live.isEmpty || rng.next() % 100 < 55) {
-                                let isLarge = rng.next() % 8 == 0
-                                let size = isLarge ? Int(rng.next() % (64 << 10)) + 4096 : Int(rng.next() % 2048) + 1
-                                let p = isLarge ? try large.allocate(size: size) : try small.allocate(size: size)
-                                let tag = UInt8(truncatingIfNeeded: rng.next() | 1)
-                                p.initializeMemory(as: UInt8.self, repeating: tag, count: size)
-                                live.append((p, size, tag, isLarge))
-                            } else {
-                                let o = live.remove(at: Int(rng.next() % UInt64(live.count)))
-                                if !check(o) { problems.add("thread \(t) step \(step): object lost its contents") }
-                                if o.3 { try large.deallocate(o.0) } else { try small.deallocate(o.0) }
+                workers.append(
+                    JoinableThread {
+                        var rng = SplitMix64(seed: seed &+ UInt64(t))
+                        var live: [(UnsafeMutableRawPointer, Int, UInt8, Bool)] = []
+                        func check(_ o: (UnsafeMutableRawPointer, Int, UInt8, Bool)) -> Bool {
+                            o.0.load(as: UInt8.self) == o.2 && o.0.load(fromByteOffset: o.1 - 1, as: UInt8.self) == o.2
+                        }
+                        for step in 0 ..< 20000 {
+                            do {
+                                if live.count < 64 && (live.isEmpty || rng.next() % 100 < 55) {
+                                    let isLarge = rng.next() % 8 == 0
+                                    let size = isLarge ? Int(rng.next() % (64 << 10)) + 4096 : Int(rng.next() % 2048) + 1
+                                    let p = isLarge ? try large.allocate(size: size) : try small.allocate(size: size)
+                                    let tag = UInt8(truncatingIfNeeded: rng.next() | 1)
+                                    p.initializeMemory(as: UInt8.self, repeating: tag, count: size)
+                                    live.append((p, size, tag, isLarge))
+                                } else {
+                                    let o = live.remove(at: Int(rng.next() % UInt64(live.count)))
+                                    if !check(o) { problems.add("thread \(t) step \(step): object lost its contents") }
+                                    if o.3 { try large.deallocate(o.0) } else { try small.deallocate(o.0) }
+                                }
+                                if step % 1000 == 0 { usleep(2000) } // let pages age past the delay
+                            } catch {
+                                problems.add("thread \(t) step \(step): \(error)")
+                                return
                             }
-                            if step % 1000 == 0 { usleep(2000) }   // let pages age past the delay
-                        } catch {
-                            problems.add("thread \(t) step \(step): \(error)")
-                            return
                         }
-                    }
-                    for o in live {
-                        if !check(o) { problems.add("thread \(t): object lost its contents at the end") }
-                        do { if o.3 { try large.deallocate(o.0) } else { try small.deallocate(o.0) } } catch {
-                            problems.add("thread \(t): final free: \(error)")
+                        for o in live {
+                            if !check(o) { problems.add("thread \(t): object lost its contents at the end") }
+                            do { if o.3 { try large.deallocate(o.0) } else { try small.deallocate(o.0) } } catch {
+                                problems.add("thread \(t): final free: \(error)")
+                            }
                         }
-                    }
-                })
+                    })
             }
             for w in workers { w.join() }
         }
@@ -109,7 +111,7 @@ import Glibc
         let pool = PageSharingPool(usesBackgroundThread: false)
         let source = BlockingChunkSource()
         let heap = BitfitHeap<Medium, BlockingChunkSource>(chunks: source, pageSharing: pool)
-        let keep = try heap.allocate(size: 1024)     // page 0 stays in use; pages 1... are empty
+        let keep = try heap.allocate(size: 1024) // page 0 stays in use; pages 1... are empty
         source.gate.store(1, ordering: .releasing)
         let pass = JoinableThread { _ = pool.scavenge() }
         while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
@@ -157,13 +159,15 @@ import Glibc
         #expect(passBytes.load(ordering: .acquiring) == 16 * page)
         #expect(b.load(ordering: .acquiring) == a.address)
         let events = source.mock.events.filter { if case .reserve = $0 { false } else { true } }
-        #expect(events.suffix(2) == [.decommit(MemoryRange(start: a.address, byteCount: 16 * page)),
-                                     .commit(MemoryRange(start: a.address, byteCount: 4 * page), .readWrite)])
+        #expect(
+            events.suffix(2) == [
+                .decommit(MemoryRange(start: a.address, byteCount: 16 * page)),
+                .commit(MemoryRange(start: a.address, byteCount: 4 * page), .readWrite),
+            ])
         #expect(heap.statistics.chunkBytes == 16 * page)
         try heap.verify()
     }
 }
-
 
 /// Problems seen by the racing threads.
 final class ProblemLog: Sendable {

@@ -62,10 +62,11 @@ import Glibc
     /// ~256 MiB of marge objects, the oldest 90 % freed: without any explicit call, the
     /// process's resident memory falls back to less than twice the live bytes.
     @Test func freedMemoryLeavesTheProcessWithoutBeingAsked() async throws {
-        let pool = PageSharingPool()   // real clock, 300 ms, the default thread
+        let pool = PageSharingPool() // real clock, 300 ms, the default thread
         defer { pool.stopScavengerThread() }
-        let heap = BitfitHeap<Marge, RealChunks>(chunks: RealChunks(source: SystemPageSource.shared, reservationSize: 512 << 20),
-                                                 pageSharing: pool)
+        let heap = BitfitHeap<Marge, RealChunks>(
+            chunks: RealChunks(source: SystemPageSource.shared, reservationSize: 512 << 20),
+            pageSharing: pool)
         let page = SystemInfo.pageSize
         let objectSize = 256 << 10
         let count = 1024
@@ -75,7 +76,9 @@ import Glibc
         for i in 0 ..< count {
             let p = try heap.allocate(size: objectSize)
             var offset = 0
-            while offset < objectSize { p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: offset, as: UInt8.self); offset += page }
+            while offset < objectSize {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: offset, as: UInt8.self); offset += page
+            }
             objects.append(p)
         }
         // RSS is the whole test process's, and other suites run in parallel: compare the heap's own
@@ -110,8 +113,9 @@ import Glibc
     @Test func freedLargeObjectsLeaveTheProcessWithoutBeingAsked() async throws {
         let pool = PageSharingPool()
         defer { pool.stopScavengerThread() }
-        let heap = LargeHeap(chunks: RealChunks(source: SystemPageSource.shared, reservationSize: 512 << 20),
-                             chunkSize: 8 << 20, pageSharing: pool)
+        let heap = LargeHeap(
+            chunks: RealChunks(source: SystemPageSource.shared, reservationSize: 512 << 20),
+            chunkSize: 8 << 20, pageSharing: pool)
         let page = SystemInfo.pageSize
         let objectSize = 1 << 20
         let count = 256
@@ -119,7 +123,9 @@ import Glibc
         for i in 0 ..< count {
             let p = try heap.allocate(size: objectSize)
             var offset = 0
-            while offset < objectSize { p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: offset, as: UInt8.self); offset += page }
+            while offset < objectSize {
+                p.storeBytes(of: UInt8(truncatingIfNeeded: i), toByteOffset: offset, as: UInt8.self); offset += page
+            }
             objects.append(p)
         }
         let freed = count * 9 / 10

@@ -39,9 +39,13 @@ import Synchronization
         try heap.verify()
         // The page's class map is not an object.
         let pageStart = UnsafeMutableRawPointer(bitPattern: UInt(bitPattern: pointers[0]) & ~UInt(16383))!
-        #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: pageStart))) { try heap.deallocate(pageStart) }
+        #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: pageStart))) {
+            try heap.deallocate(pageStart)
+        }
         try heap.deallocate(pointers[3])
-        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: pointers[3]))) { try heap.deallocate(pointers[3]) }
+        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: pointers[3]))) {
+            try heap.deallocate(pointers[3])
+        }
         for p in pointers where p != pointers[3] { heap.deallocateUnchecked(p) }
         heap.flushThreadCache()
         let after = heap.statistics
@@ -93,7 +97,9 @@ import Synchronization
             #expect(try heap.size(of: box.value[c]) == SizeClasses.size(ofClass: c))
             try heap.deallocate(box.value[c])
         }
-        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) { try heap.deallocate(box.value[0]) }
+        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) {
+            try heap.deallocate(box.value[0])
+        }
         s = heap.statistics
         #expect(s.coldStartPages == 0 && s.emptyPages == 1 && s.objectsInUse == 0)
         try heap.verify()
@@ -115,10 +121,14 @@ import Synchronization
             while !flags.finished.load(ordering: .acquiring) { _ = sched_yield() }
         }
         while !flags.allocated.load(ordering: .acquiring) { _ = sched_yield() }
-        for i in 0 ..< 4 { heap.deallocateUnchecked(box.value[i]) }   // logged
-        try heap.deallocate(box.value[4])                              // checked, applied at once
-        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) { try heap.deallocate(box.value[0]) }
-        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[4]))) { try heap.deallocate(box.value[4]) }
+        for i in 0 ..< 4 { heap.deallocateUnchecked(box.value[i]) } // logged
+        try heap.deallocate(box.value[4]) // checked, applied at once
+        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[0]))) {
+            try heap.deallocate(box.value[0])
+        }
+        #expect(throws: PasError.doubleFree(.deallocate, address: UInt(bitPattern: box.value[4]))) {
+            try heap.deallocate(box.value[4])
+        }
         try heap.verify()
         flags.finished.store(true, ordering: .releasing)
         owner.join()

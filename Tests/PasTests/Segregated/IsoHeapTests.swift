@@ -6,7 +6,13 @@ import PasTestSupport
 private struct Point { var x: Double; var y: Double; var z: Double }
 private struct Blob { var bytes: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) }
 private struct Large { var payload: (Blob, Blob, Blob, Blob, Blob, Blob, Blob, Blob, Blob, Blob) }
-private struct Huge { var payload: (Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large) }
+private struct Huge {
+    var payload:
+        (
+            Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large, Large,
+            Large, Large, Large, Large, Large, Large, Large, Large
+        )
+}
 
 @Suite struct IsoHeapTests {
     @Test func typesNeverShareMemoryEvenWithOneChunkSource() throws {

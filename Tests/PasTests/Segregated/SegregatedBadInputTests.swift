@@ -45,7 +45,9 @@ import PasTestSupport
         let tail = UnsafeMutableRawPointer(bitPattern: pageStart + UInt(16384 / 96 * 96))!
         #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: tail))) { try heap.deallocate(tail) }
         let chunkStart = UnsafeMutableRawPointer(bitPattern: UInt(bitPattern: p) & ~UInt((1 << 20) - 1))!
-        #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: chunkStart))) { try heap.deallocate(chunkStart) }
+        #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: chunkStart))) {
+            try heap.deallocate(chunkStart)
+        }
         #expect(try heap.size(of: p) == 96)
         try heap.deallocate(p)
         try other.deallocate(foreign)
@@ -99,9 +101,9 @@ import PasTestSupport
     @Test func uncheckedDoubleFreesAcrossThreadsAreCountedNotReused() throws {
         let heap = try SmallHeap(coldStart: false)
         let p = try heap.allocate(size: 64)
-        heap.deallocateUnchecked(p)          // into this thread's pool
+        heap.deallocateUnchecked(p) // into this thread's pool
         let q = Unchecked(p)
-        runOnNewThread { heap.deallocateUnchecked(q.value) }  // logged, applied at that thread's exit
+        runOnNewThread { heap.deallocateUnchecked(q.value) } // logged, applied at that thread's exit
         // The slot is now both in this thread's pool and remote-freed: the merge keeps it once.
         var seen = 0
         var got: [UnsafeMutableRawPointer] = []

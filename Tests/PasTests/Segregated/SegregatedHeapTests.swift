@@ -17,7 +17,9 @@ import PasTestSupport
         }
         let sorted = live.sorted { UInt(bitPattern: $0.0) < UInt(bitPattern: $1.0) }
         for k in 1 ..< sorted.count {
-            #expect(UInt(bitPattern: sorted[k - 1].0) + UInt(sorted[k - 1].1) <= UInt(bitPattern: sorted[k].0), "overlap, seed 0x5EED0001")
+            #expect(
+                UInt(bitPattern: sorted[k - 1].0) + UInt(sorted[k - 1].1) <= UInt(bitPattern: sorted[k].0),
+                "overlap, seed 0x5EED0001")
         }
         for (i, (p, size)) in live.enumerated() {
             #expect(p.load(fromByteOffset: size - 1, as: UInt8.self) == UInt8(truncatingIfNeeded: i))
@@ -159,7 +161,9 @@ import PasTestSupport
             pc.append(try c.allocate(size: 48))
         }
         #expect(c.classCount == 1 && c.maxObjectSize == 48)
-        for p in pa { #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: p))) { try b.deallocate(p) } }
+        for p in pa {
+            #expect(throws: PasError.unknownPointer(.deallocate, address: UInt(bitPattern: p))) { try b.deallocate(p) }
+        }
         for p in pa { a.deallocateUnchecked(p) }
         for p in pb { b.deallocateUnchecked(p) }
         for p in pc { c.deallocateUnchecked(p) }
@@ -195,7 +199,7 @@ import PasTestSupport
     @Test func verifyFindsCorruptedMetadata() throws {
         let heap = try SmallHeap(coldStart: false)
         let p = try heap.allocate(size: 64)
-        heap.flushThreadCache()   // the page is now unowned and eligible
+        heap.flushThreadCache() // the page is now unowned and eligible
         try heap.verify()
         let header = SmallPagesConfig.layout.header(containing: UInt(bitPattern: p))
         // Allocated bitmap at offset 64 of the header: mark a second object without counting it.

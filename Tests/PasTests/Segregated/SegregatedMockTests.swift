@@ -26,7 +26,7 @@ import PasTestSupport
         let clock = ManualTimeSource()
         let heap = try MockHeap(chunks: ReservationChunkSource(source: mock), coldStart: false, timeSource: clock)
         var pointers: [UnsafeMutableRawPointer] = []
-        for _ in 0 ..< 8 * 8 { pointers.append(try heap.allocate(size: 2048)) }   // 8 pages of 8 objects
+        for _ in 0 ..< 8 * 8 { pointers.append(try heap.allocate(size: 2048)) } // 8 pages of 8 objects
         #expect(heap.statistics.fullPages == 0 && heap.statistics.ownedPages == 8)
         // Free pages 0-2 and 5-7 entirely, keep one object in pages 3 and 4.
         for (i, p) in pointers.enumerated() where !(i / 8 == 3 && i % 8 == 0) && !(i / 8 == 4 && i % 8 == 0) {

@@ -6,8 +6,10 @@ import PasTestSupport
 /// Random operation sequences checked against a simple model (the set of live objects and
 /// their contents), with verify() along the way.
 @Suite struct SegregatedModelTests {
-    static func run<Config: SegregatedHeapConfig>(_ heap: SegregatedHeap<Config, ReservationChunkSource<SystemPageSource>>,
-                                                  seed: UInt64, steps: Int, maxSize: Int) throws {
+    static func run<Config: SegregatedHeapConfig>(
+        _ heap: SegregatedHeap<Config, ReservationChunkSource<SystemPageSource>>,
+        seed: UInt64, steps: Int, maxSize: Int
+    ) throws {
         var random = SplitMix64(seed: seed)
         var live: [(UnsafeMutableRawPointer, Int, UInt8)] = []
         for step in 0 ..< steps {
@@ -20,8 +22,9 @@ import PasTestSupport
                 live.append((p, size, tag))
             case 55 ..< 95 where !live.isEmpty:
                 let (p, size, tag) = live.remove(at: random.next(below: live.count))
-                #expect(p.load(as: UInt8.self) == tag && p.load(fromByteOffset: size - 1, as: UInt8.self) == tag,
-                        "contents changed, seed \(seed) step \(step)")
+                #expect(
+                    p.load(as: UInt8.self) == tag && p.load(fromByteOffset: size - 1, as: UInt8.self) == tag,
+                    "contents changed, seed \(seed) step \(step)")
                 #expect(try heap.size(of: p) >= size, "seed \(seed) step \(step)")
                 if random.next(below: 2) == 0 { try heap.deallocate(p) } else { heap.deallocateUnchecked(p) }
             case 95 ..< 97:

@@ -12,7 +12,11 @@ final class AddressQueue: Sendable {
     let items = Mutex<[UInt]>([])
     let closed = Atomic<Bool>(false)
     func push(_ batch: [UInt]) { items.withLock { $0.append(contentsOf: batch) } }
-    func popAll() -> [UInt] { items.withLock { q in defer { q.removeAll(keepingCapacity: true) }; return q } }
+    func popAll() -> [UInt] {
+        items.withLock { q in
+            defer { q.removeAll(keepingCapacity: true) }; return q
+        }
+    }
 }
 
 @Suite struct SegregatedStressTests {
@@ -79,33 +83,36 @@ final class AddressQueue: Sendable {
         let rounds = 20_000
         var threads: [JoinableThread] = []
         for me in 0 ..< 2 {
-            threads.append(JoinableThread {
-                var random = SplitMix64(seed: baseSeed &+ UInt64(me))
-                var slots = [UInt](repeating: 0, count: 500)
-                var outgoing: [UInt] = []
-                func release(_ a: UInt) {
-                    let p = UnsafeMutableRawPointer(bitPattern: a)!
-                    let tag = p.load(as: UInt64.self)
-                    let size = Int(tag & 0xFFFF)
-                    if p.loadUnaligned(fromByteOffset: size - 8, as: UInt64.self) != ~tag { corrupt.add(1, ordering: .relaxed) }
-                    heap.deallocateUnchecked(p)
-                }
-                for i in 0 ..< rounds {
-                    let k = random.next(below: slots.count)
-                    if slots[k] != 0 {
-                        // Half of the victims go to the other thread to be freed there.
-                        if random.next(below: 2) == 0 { outgoing.append(slots[k]) } else { release(slots[k]) }
+            threads.append(
+                JoinableThread {
+                    var random = SplitMix64(seed: baseSeed &+ UInt64(me))
+                    var slots = [UInt](repeating: 0, count: 500)
+                    var outgoing: [UInt] = []
+                    func release(_ a: UInt) {
+                        let p = UnsafeMutableRawPointer(bitPattern: a)!
+                        let tag = p.load(as: UInt64.self)
+                        let size = Int(tag & 0xFFFF)
+                        if p.loadUnaligned(fromByteOffset: size - 8, as: UInt64.self) != ~tag {
+                            corrupt.add(1, ordering: .relaxed)
+                        }
+                        heap.deallocateUnchecked(p)
                     }
-                    let size = 16 + random.next(below: random.next(below: 8) == 0 ? 16369 : 1009)
-                    let p = heap.allocateUnchecked(size: size)!
-                    Self.stamp(p, size: size, tag: UInt64(i) << 16 | UInt64(size))
-                    slots[k] = UInt(bitPattern: p)
-                    if outgoing.count == 32 { queues[1 - me].push(outgoing); outgoing.removeAll() }
-                    if i % 64 == 0 { for a in queues[me].popAll() { release(a) } }
-                }
-                queues[1 - me].push(outgoing)
-                for a in slots where a != 0 { release(a) }
-            })
+                    for i in 0 ..< rounds {
+                        let k = random.next(below: slots.count)
+                        if slots[k] != 0 {
+                            // Half of the victims go to the other thread to be freed there.
+                            if random.next(below: 2) == 0 { outgoing.append(slots[k]) } else { release(slots[k]) }
+                        }
+                        let size = 16 + random.next(below: random.next(below: 8) == 0 ? 16369 : 1009)
+                        let p = heap.allocateUnchecked(size: size)!
+                        Self.stamp(p, size: size, tag: UInt64(i) << 16 | UInt64(size))
+                        slots[k] = UInt(bitPattern: p)
+                        if outgoing.count == 32 { queues[1 - me].push(outgoing); outgoing.removeAll() }
+                        if i % 64 == 0 { for a in queues[me].popAll() { release(a) } }
+                    }
+                    queues[1 - me].push(outgoing)
+                    for a in slots where a != 0 { release(a) }
+                })
         }
         for t in threads { t.join() }
         // Leftovers that arrived after each thread's last drain.

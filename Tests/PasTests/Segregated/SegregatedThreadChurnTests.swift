@@ -19,19 +19,26 @@ import PasTestSupport
         for round in 0 ..< 8 {
             var threads: [JoinableThread] = []
             for t in 0 ..< 6 {
-                threads.append(JoinableThread {
-                    var random = SplitMix64(seed: seed &+ UInt64(round * 16 + t))
-                    var mine: [UInt] = []
-                    for _ in 0 ..< 400 {
-                        let p = heap.allocateUnchecked(size: 1 + random.next(below: 2048))!
-                        if random.next(below: 3) == 0 { heap.deallocateUnchecked(p) } else { mine.append(UInt(bitPattern: p)) }
-                        let q = iso.allocateUnchecked()!
-                        if random.next(below: 2) == 0 { iso.deallocateUnchecked(q) } else {
-                            isoSurvivors.withLock { $0.append(UInt(bitPattern: q)) }
+                threads.append(
+                    JoinableThread {
+                        var random = SplitMix64(seed: seed &+ UInt64(round * 16 + t))
+                        var mine: [UInt] = []
+                        for _ in 0 ..< 400 {
+                            let p = heap.allocateUnchecked(size: 1 + random.next(below: 2048))!
+                            if random.next(below: 3) == 0 {
+                                heap.deallocateUnchecked(p)
+                            } else {
+                                mine.append(UInt(bitPattern: p))
+                            }
+                            let q = iso.allocateUnchecked()!
+                            if random.next(below: 2) == 0 {
+                                iso.deallocateUnchecked(q)
+                            } else {
+                                isoSurvivors.withLock { $0.append(UInt(bitPattern: q)) }
+                            }
                         }
-                    }
-                    survivors.withLock { $0.append(contentsOf: mine) }
-                })
+                        survivors.withLock { $0.append(contentsOf: mine) }
+                    })
             }
             for t in threads { t.join() }
             #expect(heap.statistics.ownedPages == 0, "seed \(seed) round \(round)")
@@ -63,28 +70,29 @@ import PasTestSupport
         let seed: UInt64 = 0xFEED_BEEF
         var threads: [JoinableThread] = []
         for t in 0 ..< 2 {
-            threads.append(JoinableThread {
-                var random = SplitMix64(seed: seed &+ UInt64(t))
-                var slots = [UInt](repeating: 0, count: 256)
-                while !stop.load(ordering: .relaxed) {
-                    for _ in 0 ..< 1000 {
-                        let k = random.next(below: slots.count)
-                        if slots[k] != 0 { heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: slots[k])!) }
-                        let p = heap.allocateUnchecked(size: 1 + random.next(below: 16384))!
-                        p.storeBytes(of: UInt8(k & 0xFF), as: UInt8.self)
-                        slots[k] = UInt(bitPattern: p)
-                    }
-                    // Drop everything now and then so that pages empty and get decommitted.
-                    if random.next(below: 4) == 0 {
-                        for k in slots.indices where slots[k] != 0 {
-                            heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: slots[k])!)
-                            slots[k] = 0
+            threads.append(
+                JoinableThread {
+                    var random = SplitMix64(seed: seed &+ UInt64(t))
+                    var slots = [UInt](repeating: 0, count: 256)
+                    while !stop.load(ordering: .relaxed) {
+                        for _ in 0 ..< 1000 {
+                            let k = random.next(below: slots.count)
+                            if slots[k] != 0 { heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: slots[k])!) }
+                            let p = heap.allocateUnchecked(size: 1 + random.next(below: 16384))!
+                            p.storeBytes(of: UInt8(k & 0xFF), as: UInt8.self)
+                            slots[k] = UInt(bitPattern: p)
                         }
-                        heap.flushThreadCache()
+                        // Drop everything now and then so that pages empty and get decommitted.
+                        if random.next(below: 4) == 0 {
+                            for k in slots.indices where slots[k] != 0 {
+                                heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: slots[k])!)
+                                slots[k] = 0
+                            }
+                            heap.flushThreadCache()
+                        }
                     }
-                }
-                for a in slots where a != 0 { heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: a)!) }
-            })
+                    for a in slots where a != 0 { heap.deallocateUnchecked(UnsafeMutableRawPointer(bitPattern: a)!) }
+                })
         }
         var checks = 0
         var failure: PasError? = nil

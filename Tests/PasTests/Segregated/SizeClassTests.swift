@@ -4,8 +4,10 @@ import PasSystem
 
 @Suite struct SizeClassTests {
     @Test func tableMatchesTheDocumentedClasses() {
-        let expected = [16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
-                        640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096]
+        let expected = [
+            16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512,
+            640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+        ]
         for (i, s) in expected.enumerated() { #expect(SizeClasses.size(ofClass: i) == s, "class \(i)") }
         #expect(SizeClasses.classCount(upTo: SmallPagesConfig.maxObjectSize) == 24)
         #expect(SizeClasses.classCount(upTo: MediumPagesConfig.maxObjectSize) == 36)

@@ -166,9 +166,13 @@ struct ARM64Emulator {
         case _ where w & 0xFFC0_0000 == 0xF900_0000: // str uimm
             try store(try baseAddress(rn) &+ imm12 * 8, read(rd, spAllowed: false))
         case _ where w & 0xFFE0_0C00 == 0xF840_0000: // ldur
-            write(rd, try load(try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9))), spAllowed: false)
+            write(
+                rd, try load(try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9))),
+                spAllowed: false)
         case _ where w & 0xFFE0_0C00 == 0xF800_0000: // stur
-            try store(try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9)), read(rd, spAllowed: false))
+            try store(
+                try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9)), read(rd, spAllowed: false)
+            )
         case _ where w & 0xFFE0_0C00 == 0xF800_0C00: // str pre-index
             let address = try baseAddress(rn) &+ UInt64(bitPattern: Self.signExtend((w >> 12) & 0x1FF, bits: 9))
             try store(address, read(rd, spAllowed: false))

@@ -173,7 +173,10 @@ struct QEMUHarness {
         watchdog.cancel()
         let message = String(decoding: errors, as: UTF8.self)
         guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw Failure(description: "qemu-aarch64 ended with \(process.terminationReason == .exit ? "status" : "signal") \(process.terminationStatus): \(message)")
+            throw Failure(
+                description:
+                    "qemu-aarch64 ended with \(process.terminationReason == .exit ? "status" : "signal") \(process.terminationStatus): \(message)"
+            )
         }
         let callCount = steps.filter { if case .call = $0 { true } else { false } }.count
         guard bytes.count == 24 * callCount else {
@@ -182,6 +185,8 @@ struct QEMUHarness {
         func word(_ i: Int) -> Int64 {
             (0 ..< 8).reduce(Int64(0)) { $0 | Int64(bytes[8 * i + $1]) << (8 * Int64($1)) }
         }
-        return (0 ..< callCount).map { Outcome(value: word(3 * $0), overflowed: word(3 * $0 + 1) != 0, stackDrift: word(3 * $0 + 2)) }
+        return (0 ..< callCount).map {
+            Outcome(value: word(3 * $0), overflowed: word(3 * $0 + 1) != 0, stackDrift: word(3 * $0 + 2))
+        }
     }
 }

@@ -87,7 +87,8 @@ struct RandomProgramGenerator {
             multiplier *= bound + 1
             defer { multiplier /= bound + 1 }
             let body = block(depth: depth, indent: indent)
-            return "\(indent)let \(counter) = 0;\n\(indent)while \(counter) < \(bound) {\n\(body)\(indent)    \(counter) = \(counter) + 1;\n\(indent)}\n"
+            return
+                "\(indent)let \(counter) = 0;\n\(indent)while \(counter) < \(bound) {\n\(body)\(indent)    \(counter) = \(counter) + 1;\n\(indent)}\n"
         case 8 where chance(30):
             return "\(indent)return \(expression(depth: 0));\n"
         default:
@@ -128,6 +129,7 @@ struct RandomProgramGenerator {
 
 enum BinaryOperatorSpelling {
     /// Arithmetic is listed three times so values stay varied rather than collapsing to 0 or 1.
-    static let all = ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"]
+    static let all =
+        ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"] + ["+", "-", "*", "/", "%"]
         + ["<", "<=", ">", ">=", "==", "!=", "&&", "||"]
 }

@@ -74,7 +74,8 @@ public enum Disassembly {
         output.split(separator: "\n").compactMap { line in
             let parts = line.split(separator: ":", maxSplits: 1)
             guard parts.count == 2, parts[0].allSatisfy({ $0 == " " || $0.isHexDigit }),
-                  parts[0].contains(where: { $0.isHexDigit }) else { return nil }
+                parts[0].contains(where: { $0.isHexDigit })
+            else { return nil }
             let body = parts[1].split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
             guard !body.isEmpty else { return nil }
             return (String(parts[0].filter { $0 != " " }), body)

@@ -28,7 +28,9 @@ public enum Compiler {
     /// Returns the machine code of `function` for `architecture`.
     /// Throws a `SourceError` at the function when its code exceeds a branch range.
     /// Cost: linear in the function's size.
-    public static func compile(_ function: Function, for architecture: Architecture, functionTable: UInt) throws(SourceError) -> [UInt8] {
+    public static func compile(_ function: Function, for architecture: Architecture, functionTable: UInt) throws(SourceError)
+        -> [UInt8]
+    {
         switch architecture {
         case .x86_64:
             var generator = CodeGenerator(emitter: X86Emitter(functionTable: functionTable))

@@ -51,7 +51,8 @@ public struct Program: Sendable {
         var parser = try Parser(source)
         let syntax = try parser.parseProgram()
         guard syntax.count <= Limits.maximumFunctions else {
-            throw SourceError("too many functions (at most \(Limits.maximumFunctions))", at: syntax[Limits.maximumFunctions].location)
+            throw SourceError(
+                "too many functions (at most \(Limits.maximumFunctions))", at: syntax[Limits.maximumFunctions].location)
         }
         var signatures: [String: (index: Int, parameterCount: Int)] = [:]
         for (index, function) in syntax.enumerated() {
@@ -89,7 +90,8 @@ public struct Program: Sendable {
             throw SourceError("no function '\(syntax.name)' to redefine", at: syntax.location)
         }
         guard functions[index].parameterCount == syntax.parameters.count else {
-            throw SourceError("'\(syntax.name)' must keep its \(functions[index].parameterCount) parameter(s)", at: syntax.location)
+            throw SourceError(
+                "'\(syntax.name)' must keep its \(functions[index].parameterCount) parameter(s)", at: syntax.location)
         }
         var signatures: [String: (index: Int, parameterCount: Int)] = [:]
         for (i, function) in functions.enumerated() { signatures[function.name] = (i, function.parameterCount) }
@@ -99,8 +101,9 @@ public struct Program: Sendable {
 
     /// Replaces function `index` with `function` (same name and parameter count).
     public mutating func replace(_ index: Int, with function: Function) {
-        precondition(functions[index].name == function.name && functions[index].parameterCount == function.parameterCount,
-                     "replacement of '\(functions[index].name)' must keep its name and parameter count")
+        precondition(
+            functions[index].name == function.name && functions[index].parameterCount == function.parameterCount,
+            "replacement of '\(functions[index].name)' must keep its name and parameter count")
         functions[index] = function
     }
 }

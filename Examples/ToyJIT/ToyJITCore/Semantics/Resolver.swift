@@ -23,11 +23,13 @@ struct Resolver {
             slotCount += 1
         }
         let body = try resolveBlock(function.body, newScope: false)
-        return Function(name: function.name, parameterCount: function.parameters.count,
-                        slotCount: slotCount, body: body, location: function.location)
+        return Function(
+            name: function.name, parameterCount: function.parameters.count,
+            slotCount: slotCount, body: body, location: function.location)
     }
 
-    private mutating func resolveBlock(_ statements: [SyntaxStatement], newScope: Bool = true) throws(SourceError) -> [Statement] {
+    private mutating func resolveBlock(_ statements: [SyntaxStatement], newScope: Bool = true) throws(SourceError) -> [Statement]
+    {
         if newScope { scopes.append([:]) }
         defer { if newScope { scopes.removeLast() } }
         var result: [Statement] = []

@@ -8,7 +8,8 @@ enum X86Register: UInt8 {
 
 /// Condition codes (the low nibble of `Jcc`/`SETcc` opcodes).
 enum X86Condition: UInt8 {
-    case below = 0x2, aboveOrEqual = 0x3, equal = 0x4, notEqual = 0x5, less = 0xC, greaterOrEqual = 0xD, lessOrEqual = 0xE, greater = 0xF
+    case below = 0x2, aboveOrEqual = 0x3, equal = 0x4, notEqual = 0x5, less = 0xC, greaterOrEqual = 0xD, lessOrEqual = 0xE,
+        greater = 0xF
 }
 
 /// Encodes the few 64-bit x86 instructions the toy compiler needs into a byte buffer,

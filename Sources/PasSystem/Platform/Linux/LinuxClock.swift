@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 
 /// Readings of the system's monotonic clock, in nanoseconds since an arbitrary fixed point

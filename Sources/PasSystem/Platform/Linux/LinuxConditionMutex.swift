@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 
 /// A mutex and one condition variable whose timed waits are measured on the monotonic clock,

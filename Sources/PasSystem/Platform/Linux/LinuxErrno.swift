@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 
 /// The `errno` value a primitive of the platform layer failed with.

@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import CPasShim
 
 /// Sleeping on and waking a 32-bit word (Linux futexes, process-private).

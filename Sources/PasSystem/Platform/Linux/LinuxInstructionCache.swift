@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import CPasShim
 
 /// Making freshly written instructions visible to instruction fetch.

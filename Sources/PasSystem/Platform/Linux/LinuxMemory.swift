@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 
 /// Linux's page mapping calls: `mmap`, `munmap`, `mprotect`, `madvise`.
@@ -31,8 +31,10 @@ enum PlatformMemory {
     }
 
     /// Maps the first `byteCount` bytes of the file `descriptor` shared, with `protection`.
-    static func mapShared(descriptor: Int32, byteCount: Int, protection: Protection,
-                          at address: UnsafeMutableRawPointer?, use: AddressUse) throws(Errno) -> UnsafeMutableRawPointer {
+    static func mapShared(
+        descriptor: Int32, byteCount: Int, protection: Protection,
+        at address: UnsafeMutableRawPointer?, use: AddressUse
+    ) throws(Errno) -> UnsafeMutableRawPointer {
         let addressFlags: Int32
         switch use {
         case .hint: addressFlags = 0

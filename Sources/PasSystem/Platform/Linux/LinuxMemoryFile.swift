@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 import CPasShim
 
@@ -54,8 +54,10 @@ enum PlatformMemoryFile {
     /// Copies up to `length` bytes between the files at the given offsets in the kernel
     /// (`copy_file_range`). Returns the bytes copied, or nil if the kernel copied nothing
     /// (unsupported between these files, or an error): the caller then copies another way.
-    static func copyRange(from source: Int32, offset sourceOffset: Int, to destination: Int32, offset destinationOffset: Int,
-                          length: Int) -> Int? {
+    static func copyRange(
+        from source: Int32, offset sourceOffset: Int, to destination: Int32, offset destinationOffset: Int,
+        length: Int
+    ) -> Int? {
         let n = pas_shim_copy_file_range(source, Int64(sourceOffset), destination, Int64(destinationOffset), length)
         return n > 0 ? Int(n) : nil
     }

@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import Glibc
 
 /// Linux's view of the calling process: `/proc/self`, `pthread_atfork`, the dynamic linker.
@@ -32,9 +32,11 @@ enum PlatformProcess {
     }
 
     /// Installs `fork()` handlers (`pthread_atfork`). Returns 0 or an errno value.
-    static func installForkHandlers(prepare: @escaping @convention(c) () -> Void,
-                                    parent: @escaping @convention(c) () -> Void,
-                                    child: @escaping @convention(c) () -> Void) -> Int32 {
+    static func installForkHandlers(
+        prepare: @escaping @convention(c) () -> Void,
+        parent: @escaping @convention(c) () -> Void,
+        child: @escaping @convention(c) () -> Void
+    ) -> Int32 {
         pthread_atfork(prepare, parent, child)
     }
 

@@ -1,4 +1,4 @@
-#if os(Linux) && canImport(Glibc)  // Selected by Platform/Platform.swift.
+#if os(Linux) && canImport(Glibc) // Selected by Platform/Platform.swift.
 import CPasShim
 
 /// One pointer per thread, kept in initial-exec thread-local storage: reading it is a single
