@@ -27,6 +27,8 @@ public struct CJITHeapOptions: Sendable, Equatable {
         reserved = 0
     }
 
+    /// True if every field of `a` equals the same field of `b` (`protectionModes` entry by
+    /// entry: written out because a tuple is not `Equatable`). A few compares; any thread.
     public static func == (a: CJITHeapOptions, b: CJITHeapOptions) -> Bool {
         a.regionSize == b.regionSize && a.protectionModes == b.protectionModes && a.fill == b.fill
             && a.fillByte == b.fillByte && a.reserved == b.reserved

@@ -175,11 +175,10 @@ enum LastError {
         catching(
             context: context(),
             { () throws(PasError) in
-                try body(); return PasErrorCode.ok.rawValue
-            }
-        ) {
-            $0.cReport.code.rawValue
-        }
+                try body()
+                return PasErrorCode.ok.rawValue
+            },
+            failure: { $0.cReport.code.rawValue })
     }
 
     /// `body`'s result or, if it throws, `failure(error)` once the error is recorded.

@@ -68,6 +68,10 @@ func freeNotOwned(_ pointer: UnsafeMutableRawPointer) {
     pas_malloc_count_foreign_free()
 }
 
+/// `void* calloc(size_t nmemb, size_t size)` (stdlib.h): `nmemb * size` bytes, zeroed. An
+/// overflowing product returns NULL with errno ENOMEM; otherwise `pas_malloc`'s behaviour.
+/// Cost: `pas_malloc` plus a memset of the block (skipped for bootstrap memory, which is
+/// fresh). Thread-safe. Public only for the C ABI.
 @_cdecl("calloc")
 public func pas_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     if count != 0 && UInt(bitPattern: size) > UInt(bitPattern: Int.max) / UInt(bitPattern: count) {
@@ -81,6 +85,12 @@ public func pas_calloc(_ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     return p
 }
 
+/// `void* realloc(void* ptr, size_t size)` (stdlib.h): resizes a block, keeping its first
+/// min(old, new) bytes. NULL `ptr` allocates; size 0 frees `ptr` and returns NULL (glibc's
+/// behaviour). A bootstrap block is copied into a new block (and never reused); a pointer
+/// that is not the library's (and a size of 2^63 or more) returns NULL with errno ENOMEM,
+/// `ptr` untouched. Cost: in place when the block has room (or can shrink), else an
+/// allocation, a copy and a free. Thread-safe. Public only for the C ABI.
 @_cdecl("realloc")
 public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> UnsafeMutableRawPointer? {
     guard let pointer else { return pas_malloc(size) }
@@ -116,6 +126,9 @@ public func pas_realloc(_ pointer: UnsafeMutableRawPointer?, _ size: Int) -> Uns
     return nil
 }
 
+/// `void* reallocarray(void* ptr, size_t nmemb, size_t size)` (stdlib.h): `realloc` to
+/// `nmemb * size` bytes; an overflowing product returns NULL with errno ENOMEM and leaves
+/// `ptr` unchanged. Cost: `pas_realloc`'s. Thread-safe. Public only for the C ABI.
 @_cdecl("reallocarray")
 public func pas_reallocarray(_ pointer: UnsafeMutableRawPointer?, _ count: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     if count != 0 && UInt(bitPattern: size) > UInt(bitPattern: Int.max) / UInt(bitPattern: count) {
@@ -154,6 +167,12 @@ func alignedAllocate(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? 
     return mallocStarting(size, alignment)
 }
 
+/// `int posix_memalign(void** memptr, size_t alignment, size_t size)` (stdlib.h): stores a
+/// block of `size` bytes aligned to `alignment` in `*memptr` and returns 0. Returns EINVAL
+/// for a NULL `memptr` or an alignment that is not a power of two, a multiple of
+/// sizeof(void*) and at most 1 GiB; ENOMEM when no memory is left. errno is left unchanged
+/// and `*memptr` is written only on success. Cost: `pas_malloc`'s up to alignment 16, else a
+/// sub-heap lock. Thread-safe. Public only for the C ABI.
 @_cdecl("posix_memalign")
 public func pas_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?, _ alignment: Int, _ size: Int) -> Int32 {
     guard let out else { return EINVAL }
@@ -167,6 +186,11 @@ public func pas_posix_memalign(_ out: UnsafeMutablePointer<UnsafeMutableRawPoint
     return 0
 }
 
+/// `void* aligned_alloc(size_t alignment, size_t size)` (stdlib.h): a block of `size` bytes
+/// aligned to `alignment`, a power of two up to 1 GiB (any other is NULL with errno EINVAL;
+/// `size` need not be a multiple of it). NULL with errno ENOMEM when no memory is left.
+/// Cost: `pas_malloc`'s up to alignment 16, else a sub-heap lock. Thread-safe. Public only
+/// for the C ABI.
 @_cdecl("aligned_alloc")
 public func pas_aligned_alloc(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     guard isSupportedAlignment(alignment) else {
@@ -176,6 +200,11 @@ public func pas_aligned_alloc(_ alignment: Int, _ size: Int) -> UnsafeMutableRaw
     return alignedAllocate(alignment, size)
 }
 
+/// `void* memalign(size_t alignment, size_t size)` (malloc.h): like `aligned_alloc`, except
+/// that an alignment that is not a power of two is rounded up to the next one, as glibc does.
+/// An alignment above 1 GiB (2^63 and more included) is NULL with errno EINVAL. Cost:
+/// `pas_malloc`'s up to alignment 16, else a sub-heap lock. Thread-safe. Public only for the
+/// C ABI.
 @_cdecl("memalign")
 public func pas_memalign(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPointer? {
     // Compared as the caller's size_t: 2^63 and above are too large, not small.
@@ -189,11 +218,17 @@ public func pas_memalign(_ alignment: Int, _ size: Int) -> UnsafeMutableRawPoint
     return alignedAllocate(align, size)
 }
 
+/// `void* valloc(size_t size)` (stdlib.h): a block of `size` bytes aligned to 4096 (fixed,
+/// not the system's page size); NULL with errno ENOMEM when no memory is left. Cost: a
+/// sub-heap lock. Thread-safe. Public only for the C ABI.
 @_cdecl("valloc")
 public func pas_valloc(_ size: Int) -> UnsafeMutableRawPointer? {
     alignedAllocate(4096, size)
 }
 
+/// `void* pvalloc(size_t size)` (malloc.h): `valloc` of `size` rounded up to a multiple of
+/// 4096 (size 0 gives one page). A size that cannot be rounded up is NULL with errno ENOMEM.
+/// Cost: a sub-heap lock. Thread-safe. Public only for the C ABI.
 @_cdecl("pvalloc")
 public func pas_pvalloc(_ size: Int) -> UnsafeMutableRawPointer? {
     guard size >= 0, size <= Int.max - 4096 else {
@@ -203,6 +238,12 @@ public func pas_pvalloc(_ size: Int) -> UnsafeMutableRawPointer? {
     return alignedAllocate(4096, size == 0 ? 4096 : (size &+ 4095) & ~4095)
 }
 
+/// `size_t malloc_usable_size(void* ptr)` (malloc.h): the bytes usable in the block at `ptr`
+/// (at least the size asked for), found in the published heap, the auxiliary heap or the
+/// bootstrap arena; 0 for NULL, for a pointer that is not the library's and for a bitfit or
+/// large pointer that is not a live block. Cost: a few loads for a segregated block
+/// (unchecked, lock-free); a checked lookup in its sub-heap for a larger one (under the large
+/// heap's lock there). Thread-safe. Public only for the C ABI.
 @_cdecl("malloc_usable_size")
 public func pas_malloc_usable_size(_ pointer: UnsafeMutableRawPointer?) -> Int {
     guard let pointer else { return 0 }

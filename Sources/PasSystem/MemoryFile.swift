@@ -62,7 +62,8 @@ public final class MemoryFile: @unchecked Sendable {
         while offset < byteCount {
             let data: Int, hole: Int
             do {
-                guard let found = try PlatformMemoryFile.seek(descriptor, from: offset, hole: false) else { break } // no data from `offset` to the end
+                // No data from `offset` to the end: the copy is complete.
+                guard let found = try PlatformMemoryFile.seek(descriptor, from: offset, hole: false) else { break }
                 data = found
                 // The end of the file counts as a hole.
                 hole = try PlatformMemoryFile.seek(descriptor, from: data, hole: true) ?? byteCount

@@ -8,6 +8,7 @@ import PasSystem
 /// Which API a fuzz input drives.
 public enum FuzzTarget: UInt8, CaseIterable, Sendable, CustomStringConvertible {
     case jitHeap, pasHeapChecked, mallocPaths
+    /// The target's name, as failure messages print it.
     public var description: String { ["JITHeap", "PasHeap (checked)", "PasHeap (malloc paths)"][Int(rawValue)] }
 }
 
@@ -15,9 +16,13 @@ public enum FuzzTarget: UInt8, CaseIterable, Sendable, CustomStringConvertible {
 /// serves many inputs; the libFuzzer entry point keeps one per process (a heap per input
 /// would use up the process's segregated heap registry).
 public final class FuzzHeaps: @unchecked Sendable {
+    /// The heap `.jitHeap` inputs run on.
     public let jit: JITHeap
+    /// The heap `.pasHeapChecked` and `.mallocPaths` inputs run on.
     public let general: PasHeap
 
+    /// Creates both heaps (`JITHeapSequence.makeHeap()`, `PasHeapSequence.makeHeap()`);
+    /// throws if either cannot reserve its address space.
     public init() throws(PasError) {
         jit = try JITHeapSequence.makeHeap()
         general = try PasHeapSequence.makeHeap()
@@ -30,6 +35,10 @@ public enum FuzzRunner {
     /// Steps per input, so an input's run time stays bounded.
     public static let maxSteps = 400
 
+    /// Runs `bytes` (at most `maxSteps` steps) on the target's heap, then frees every block it
+    /// allocated and checks that the heap is empty. Returns the first failure (the heap may then
+    /// still hold blocks), or nil.
+    /// Not thread-safe: inputs on the same `heaps` must run one at a time.
     public static func run(_ bytes: [UInt8], on heaps: FuzzHeaps, target: FuzzTarget? = nil) -> FuzzFailure? {
         var input = FuzzInput(bytes)
         let chosen = target ?? FuzzTarget(rawValue: input.byte() % UInt8(FuzzTarget.allCases.count))!

@@ -5,6 +5,7 @@ public struct FuzzInput {
     let bytes: [UInt8]
     var position = 0
 
+    /// An input over `bytes`, read from the first.
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// True once every byte has been read.

@@ -7,10 +7,15 @@ import PasSystem
 /// bad shrinks, writes out of bounds), checked against the shadow model; `verify()` after
 /// every step. Not thread-safe: one sequence drives its heap alone.
 public struct JITHeapSequence {
+    /// The heap the sequence drives.
     public let heap: JITHeap
+    /// The model of the blocks the heap should hold now.
     public private(set) var shadow = ShadowBlocks()
+    /// Steps run so far (`finish` counts as one); failures report it.
     public private(set) var step = 0
 
+    /// A sequence on `heap`, which must be empty: its block count is compared with the
+    /// shadow's.
     public init(heap: JITHeap) { self.heap = heap }
 
     /// A heap for a sequence: a 64 MiB dual-mapped region (the default mode), no page-sharing
@@ -161,29 +166,25 @@ public struct JITHeapSequence {
     }
 
     mutating func badCall(_ input: inout FuzzInput) throws(FuzzFailure) {
-        let any: (PasError) -> Bool = { _ in true }
         switch input.byte() % 5 {
         case 0:
             let address = ForeignAddresses.pick(&input)
             guard !heap.contains(address) else { return }
-            try expectError(
-                "deallocate(foreign 0x\(String(address, radix: 16)))",
-                {
-                    if case .unknownPointer = $0 { return true } else { return false }
-                }
-            ) { () throws(PasError) in try heap.deallocate(CodeBlock(address: address)) }
+            try expectError("deallocate(foreign 0x\(String(address, radix: 16)))", ExpectedError.unknownPointer) {
+                () throws(PasError) in try heap.deallocate(CodeBlock(address: address))
+            }
         case 1:
             guard !shadow.live.isEmpty else { return }
             let block = shadow.live[input.below(shadow.live.count)]
             guard block.requested >= 2 else { return }
             let interior = block.address + UInt(input.value(in: 1 ... block.requested - 1))
-            try expectError("deallocate(interior 0x\(String(interior, radix: 16)))", any) { () throws(PasError) in
+            try expectError("deallocate(interior 0x\(String(interior, radix: 16)))", ExpectedError.any) { () throws(PasError) in
                 try heap.deallocate(CodeBlock(address: interior))
             }
             try ShadowBlocks.check(block, step: step, "after interior free")
         case 2:
             guard let stale = shadow.staleAddress(input.below(64)) else { return }
-            try expectError("deallocate(stale 0x\(String(stale, radix: 16)))", any) { () throws(PasError) in
+            try expectError("deallocate(stale 0x\(String(stale, radix: 16)))", ExpectedError.any) { () throws(PasError) in
                 try heap.deallocate(CodeBlock(address: stale))
             }
         case 3:
@@ -191,12 +192,9 @@ public struct JITHeapSequence {
             let block = shadow.live[input.below(shadow.live.count)]
             let usable = try check("size") { () throws(PasError) in try heap.size(of: CodeBlock(address: block.address)) }
             let newSize = input.byte() & 1 == 0 ? 0 : usable + input.value(in: 1 ... 4096)
-            try expectError(
-                "shrink(0x\(String(block.address, radix: 16)), \(newSize))",
-                {
-                    if case .invalidSize = $0 { return true } else { return false }
-                }
-            ) { () throws(PasError) in try heap.shrink(CodeBlock(address: block.address), to: newSize) }
+            try expectError("shrink(0x\(String(block.address, radix: 16)), \(newSize))", ExpectedError.invalidSize) {
+                () throws(PasError) in try heap.shrink(CodeBlock(address: block.address), to: newSize)
+            }
             try ShadowBlocks.check(block, step: step, "after bad shrink")
         default:
             guard !shadow.live.isEmpty else { return }
@@ -204,12 +202,7 @@ public struct JITHeapSequence {
             let usable = try check("size") { () throws(PasError) in try heap.size(of: CodeBlock(address: block.address)) }
             let count = input.value(in: 1 ... 64)
             let offset = max(0, usable - count) + input.value(in: 1 ... 64)
-            try expectError(
-                "copy(\(count) bytes at \(offset) of \(usable))",
-                {
-                    if case .outOfBounds = $0 { return true } else { return false }
-                }
-            ) { () throws(PasError) in
+            try expectError("copy(\(count) bytes at \(offset) of \(usable))", ExpectedError.outOfBounds) { () throws(PasError) in
                 try heap.copy([UInt8](repeating: 0xCC, count: count), into: CodeBlock(address: block.address), at: offset)
             }
             try ShadowBlocks.check(block, step: step, "after bad copy")
@@ -218,7 +211,7 @@ public struct JITHeapSequence {
 
     mutating func query(_ input: inout FuzzInput) throws(FuzzFailure) {
         if input.byte() & 1 == 0, let stale = shadow.staleAddress(input.below(64)), shadow.block(containing: stale) == nil {
-            try expectError("size(of: stale 0x\(String(stale, radix: 16)))", { _ in true }) { () throws(PasError) in
+            try expectError("size(of: stale 0x\(String(stale, radix: 16)))", ExpectedError.any) { () throws(PasError) in
                 _ = try heap.size(of: CodeBlock(address: stale))
             }
             return

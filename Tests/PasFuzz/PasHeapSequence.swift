@@ -9,13 +9,20 @@ import PasSystem
 /// ignored and counted, foreign ones refused). Checked against the shadow model, with
 /// `verify()` after every step. Not thread-safe: one sequence drives its heap alone.
 public struct PasHeapSequence {
+    /// The API a sequence calls: the checked methods or the unchecked malloc paths.
     public enum Paths: String, Sendable { case checked, malloc }
 
+    /// The heap the sequence drives.
     public let heap: PasHeap
+    /// Which API the sequence calls.
     public let paths: Paths
+    /// The model of the blocks the heap should hold now.
     public private(set) var shadow = ShadowBlocks()
+    /// Steps run so far (`finish` counts as one); failures report it.
     public private(set) var step = 0
 
+    /// A sequence on `heap` through `paths`. `heap` must be empty: its bitfit and large
+    /// object counts are compared with the shadow's.
     public init(heap: PasHeap, paths: Paths) {
         self.heap = heap
         self.paths = paths
@@ -27,6 +34,7 @@ public struct PasHeapSequence {
         try PasHeap(cageBytes: 1 << 32, pageSharing: nil)
     }
 
+    /// Runs steps until the input ends or `maxSteps` steps ran.
     public mutating func run(_ input: inout FuzzInput, maxSteps: Int) throws(FuzzFailure) {
         while !input.isExhausted && step < maxSteps {
             step += 1
@@ -227,12 +235,12 @@ public struct PasHeapSequence {
             // Bad sizes and alignments.
             guard paths == .checked else { return }
             let alignment = input.pick([3, 24, 48, 1 << 31])
-            try expectError("allocate(16, \(alignment))", { if case .invalidAlignment = $0 { true } else { false } }) {
+            try expectError("allocate(16, \(alignment))", ExpectedError.invalidAlignment) {
                 () throws(PasError) in
                 _ = try heap.allocate(size: 16, alignment: alignment)
             }
             let size = input.pick([0, -1, Int.max])
-            try expectError("allocate(\(size))", { if case .invalidSize = $0 { true } else { false } }) { () throws(PasError) in
+            try expectError("allocate(\(size))", ExpectedError.invalidSize) { () throws(PasError) in
                 _ = try heap.allocate(size: size)
             }
             return
@@ -243,7 +251,7 @@ public struct PasHeapSequence {
         switch paths {
         case .checked:
             let what = input.byte() % 3
-            try expectError(operation + ["", " size(of:)", " reallocate"][Int(what)], { _ in true }) { () throws(PasError) in
+            try expectError(operation + ["", " size(of:)", " reallocate"][Int(what)], ExpectedError.any) { () throws(PasError) in
                 switch what {
                 case 0: try heap.deallocate(p)
                 case 1: _ = try heap.size(of: p)

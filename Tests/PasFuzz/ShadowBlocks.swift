@@ -5,34 +5,47 @@ import Glibc
 /// One live block as the fuzzer believes it to be: where it starts, the bytes asked for, and
 /// the tag byte every one of those bytes holds.
 public struct ShadowBlock: Sendable {
+    /// The block's start address.
     public var address: UInt
+    /// The bytes asked for (the heap may hand out more).
     public var requested: Int
+    /// The byte each of the requested bytes holds.
     public var tag: UInt8
 }
 
 /// What went wrong in a sequence: the step, the operation, and what was seen.
 public struct FuzzFailure: Error, CustomStringConvertible, Sendable {
+    /// The step that failed, counted from 1 (the sequence's `step`).
     public var step: Int
+    /// The call or check that failed, with its arguments.
     public var operation: String
+    /// What was seen instead of what was expected.
     public var problem: String
+    /// The failure on one line: `step N (operation): problem`.
     public var description: String { "step \(step) (\(operation)): \(problem)" }
 }
 
 /// The shadow model: every live block, every freed address, and the checks of their
 /// contents. Blocks are kept in allocation order; choices index into it.
 public struct ShadowBlocks {
+    /// The live blocks, in allocation order.
     public private(set) var live: [ShadowBlock] = []
     /// Addresses freed and not handed out again since (for double frees).
     public private(set) var freed: [UInt] = []
+    /// The sum of the live blocks' requested sizes.
     public private(set) var liveBytes = 0
     var nextTag: UInt8 = 1
 
     /// At most this many blocks and bytes live at once, so a sequence's memory stays bounded.
     public static let maxBlocks = 48
+    /// The most requested bytes live at once (24 MiB).
     public static let maxLiveBytes = 24 << 20
 
+    /// An empty model: no live and no freed block.
     public init() {}
 
+    /// True if one more block of `size` bytes stays within `maxBlocks` and
+    /// `maxLiveBytes`.
     public func hasRoom(for size: Int) -> Bool { live.count < Self.maxBlocks && liveBytes + size <= Self.maxLiveBytes }
 
     /// A fresh tag (never 0, so zero-filled memory never passes for a tagged block).
@@ -41,6 +54,7 @@ public struct ShadowBlocks {
         return nextTag
     }
 
+    /// True if a live block starts at `address`. Cost: linear in the live blocks.
     public func isLive(_ address: UInt) -> Bool { live.contains { $0.address == address } }
 
     /// The live block that contains `address` (start included), if any.
@@ -48,12 +62,15 @@ public struct ShadowBlocks {
         live.first { address >= $0.address && address < $0.address + UInt(max($0.requested, 1)) }
     }
 
+    /// Records `block` as live; its address stops counting as freed.
     public mutating func add(_ block: ShadowBlock) {
         live.append(block)
         liveBytes += block.requested
         freed.removeAll { $0 == block.address }
     }
 
+    /// Forgets live block `index` and records its address as freed (the 64 most
+    /// recent freed addresses are kept). Returns the block.
     @discardableResult
     public mutating func remove(at index: Int) -> ShadowBlock {
         let block = live.remove(at: index)
@@ -63,6 +80,8 @@ public struct ShadowBlocks {
         return block
     }
 
+    /// Puts `block` in the place of live block `index` (after a shrink or a rewrite);
+    /// if the address changed, the old one counts as freed.
     public mutating func replace(at index: Int, with block: ShadowBlock) {
         let old = live[index]
         liveBytes += block.requested - old.requested

@@ -208,7 +208,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard let core else { return }
-        core.map.forEach { (e: LargeMapEntry) in
+        core.map.forEachEntry { (e: LargeMapEntry) in
             // Invariant: map entries are never 0 (an empty slot).
             body(UnsafeMutableRawPointer(bitPattern: e.start)!, Int(e.size), LargeHeapType(rawValue: e.type))
         }

@@ -54,7 +54,7 @@ extension LargeHeapCore {
         // Live objects: findable, granule-aligned.
         var pieces: [(start: UInt, end: UInt, free: Bool, type: UInt32)] = []
         var live = 0
-        try map.forEach { (e: LargeMapEntry) throws(PasError) in
+        try map.forEachEntry { (e: LargeMapEntry) throws(PasError) in
             guard e.size > 0, map.find(e.start) != nil else { throw broken("large map entry", at: e.start) }
             pieces.append((e.start, e.start + e.size, false, e.type))
             live += Int(e.size)

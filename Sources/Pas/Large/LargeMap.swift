@@ -110,7 +110,7 @@ struct LargeMap {
     }
 
     /// Calls `body` for every entry (for verification and statistics; not on a fast path).
-    func forEach<E: Error>(_ body: (LargeMapEntry) throws(E) -> Void) throws(E) {
+    func forEachEntry<E: Error>(_ body: (LargeMapEntry) throws(E) -> Void) throws(E) {
         for i in 0 ..< capacity where entries[i].start != 0 { try body(entries[i]) }
     }
 }

@@ -19,10 +19,16 @@ public indirect enum Statement: Sendable, Equatable {
 /// A resolved function. Parameters occupy slots `0 ..< parameterCount`; `let` bindings
 /// take the following slots. Falling off the end returns 0.
 public struct Function: Sendable, Equatable {
+    /// The function's name.
     public var name: String
+    /// Number of parameters; they occupy slots `0 ..< parameterCount`.
     public var parameterCount: Int
+    /// Slots the frame needs: the parameters and every `let` of the body (a slot is
+    /// never reused, even after its block ends).
     public var slotCount: Int
+    /// The resolved statements of the body.
     public var body: [Statement]
+    /// Where the function's name appears in the source.
     public var location: SourceLocation
 }
 

@@ -11,6 +11,7 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
         self.column = column
     }
 
+    /// The location as `line:column`.
     public var description: String { "\(line):\(column)" }
 }
 
@@ -29,5 +30,6 @@ public struct SourceError: Error, Equatable, Sendable, CustomStringConvertible {
         self.message = message
     }
 
+    /// The error as `line:column: message`.
     public var description: String { "\(location): \(message)" }
 }

@@ -35,8 +35,12 @@ public indirect enum SyntaxStatement: Sendable {
 
 /// A function definition as written: `fn name(a, b) { ... }`.
 public struct SyntaxFunction: Sendable {
+    /// The function's name.
     public var name: String
+    /// The parameter names, in order.
     public var parameters: [String]
+    /// The statements of the body.
     public var body: [SyntaxStatement]
+    /// Where the function's name appears in the source.
     public var location: SourceLocation
 }

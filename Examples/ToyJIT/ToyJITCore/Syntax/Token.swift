@@ -14,7 +14,9 @@ public enum Keyword: String, Sendable, CaseIterable {
 
 /// A token with the location of its first character.
 public struct Token: Equatable, Sendable {
+    /// What the token is.
     public var kind: TokenKind
+    /// Where the token's first character is.
     public var location: SourceLocation
 }
 
