@@ -208,12 +208,15 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     func deallocateNotOwned(_ address: UInt) {
         // Invariant: `address` lies in one of this heap's formatted pages (the precondition of
         // `deallocateUnchecked`); its header is stable while an object in it is live.
-        guard PageRef(Config.layout.header(containing: address), Config.layout).isObjectStart(address) else {
+        let page = PageRef(Config.layout.header(containing: address), Config.layout)
+        guard page.isObjectStart(address) else {
             ignoredFreeCount.add(1, ordering: .relaxed)
             return
         }
         if let cache = ThreadCache.currentOrCreate() {
-            ThreadCache.logFree(cache, entry: address | logTag)
+            // A cold-start page records its granule (16 bytes) as the object size: its objects
+            // count low, and they are few (the cold-start budget bounds them).
+            ThreadCache.logFree(cache, entry: address | logTag, bytes: Int(page.fields.pointee.objectSize))
             return
         }
         // No thread cache (no memory for one): apply the free at once.

@@ -7,6 +7,8 @@ struct ThreadCacheHeader {
     @usableFromInline var logCount: Int
     /// The mapping that holds the cache.
     var region: MemoryRange
+    /// Bytes of the objects the deallocation log holds (their pages' object sizes).
+    var logBytes: Int
 }
 
 /// Per-thread state of every segregated heap, in raw memory reached from the one
@@ -21,7 +23,9 @@ struct ThreadCacheHeader {
 ///   indexed by (heap's allocator base + size class).
 ///
 /// Frees of objects in pages this thread does not own are appended to the log; when the log is
-/// full (and at thread exit, and before checked operations) it is flushed: entries are applied
+/// full or holds `logByteLimit` bytes of objects (and at thread exit, and before checked
+/// operations) it is flushed, so a log of large objects never pins more than about a MiB of
+/// freed memory: entries are applied
 /// under their heap's lock, taken once per run of entries of the same heap, so a remote free
 /// costs a log append plus a share of one lock round trip.
 ///
@@ -34,6 +38,9 @@ enum ThreadCache {
     @usableFromInline static let logOffset = 1024
     static let touchedHeapsOffset = 64
     @usableFromInline static let logCapacity = 512
+    /// Object bytes at which the log is flushed before it is full: 64 objects of the largest
+    /// medium class, 512 of 2 KiB.
+    static let logByteLimit = 1 << 20
     @usableFromInline static let allocatorsOffset = 8192
     static var byteCount: Int {
         allocatorsOffset + HeapRegistry.maxAllocatorSlots * LocalAllocator.stride
@@ -85,14 +92,17 @@ enum ThreadCache {
         bits[index >> 6] |= UInt64(1) << UInt64(index & 63)
     }
 
-    /// Appends a free to the log, flushing it when full.
+    /// Appends a free of an object of `bytes` bytes to the log, flushing it when it is full or
+    /// holds `logByteLimit` bytes.
     @usableFromInline
-    static func logFree(_ cache: UnsafeMutableRawPointer, entry: UInt) {
+    static func logFree(_ cache: UnsafeMutableRawPointer, entry: UInt, bytes: Int) {
         let h = header(cache)
         let count = h.pointee.logCount
         log(cache)[count] = entry
         h.pointee.logCount = count &+ 1
-        if count &+ 1 == logCapacity { flushLog(cache) }
+        let logged = h.pointee.logBytes &+ bytes
+        h.pointee.logBytes = logged
+        if count &+ 1 == logCapacity || logged >= logByteLimit { flushLog(cache) }
     }
 
     /// Applies every logged free under its heap's lock; frees of dead heaps are dropped.
@@ -119,6 +129,7 @@ enum ThreadCache {
         }
         if held >= 0 { registry.unlock(heap: held) }
         h.pointee.logCount = 0
+        h.pointee.logBytes = 0
     }
 
     /// Thread exit: return the pages this thread holds in every live heap it touched, apply the
