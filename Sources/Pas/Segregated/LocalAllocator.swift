@@ -30,7 +30,11 @@ struct LocalAllocator {
     @usableFromInline var ringGrowth: UInt32
     /// Such frees since the ring last grew.
     @usableFromInline var selfFrees: UInt32
-    @usableFromInline var reserved: (UInt, UInt) = (0, 0)
+    /// The heap's `ownedPageRemoteFrees` when this allocator last took in its ring's remote
+    /// frees (owner, under the heap lock): while the two are equal no ring page has remote frees,
+    /// so the slow path does not walk the ring for them (`SegregatedHeapCore.mergeRemoteInRing`).
+    @usableFromInline var remoteFreesSeen: Int
+    @usableFromInline var reserved: UInt = 0
 
     @usableFromInline static let stride = 64
     @usableFromInline static let strideShift = 6

@@ -46,6 +46,7 @@ extension SegregatedHeap {
         } else {
             page.remoteFree[word] |= bit
             page.fields.pointee.remoteFreeCount += 1
+            core.pointee.ownedPageRemoteFrees += 1
         }
     }
 

@@ -65,6 +65,7 @@ extension SegregatedHeapCore {
             }
             page.remoteFree[word] |= bit
             f.pointee.remoteFreeCount += 1
+            core.pointee.ownedPageRemoteFrees += 1
         }
     }
 

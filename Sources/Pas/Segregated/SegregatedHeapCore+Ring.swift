@@ -109,9 +109,15 @@ extension SegregatedHeapCore {
     }
 
     /// Under the lock: takes in the remote frees of every ring page; true if there were any.
+    /// Walks the ring only if remote frees reached owned pages of the heap since this
+    /// allocator's last walk (`remoteFreesSeen`), so a ring that runs dry in a thread whose
+    /// frees are its own costs no second walk.
     static func mergeRemoteInRing(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>)
         -> Bool
     {
+        let recorded = core.pointee.ownedPageRemoteFrees
+        guard la.pointee.remoteFreesSeen != recorded else { return false }
+        la.pointee.remoteFreesSeen = recorded
         var merged = false
         var address = la.pointee.page
         for _ in 0 ..< la.pointee.ringCount {

@@ -52,6 +52,9 @@ struct SegregatedHeapCore {
     /// Frees found to be double frees only when a log was applied (counted, then ignored).
     var lateDoubleFrees: Int
     var remoteFrees: Int
+    /// Remote frees recorded into pages a thread owns (their `remoteFree` bits), ever; a local
+    /// allocator compares it with its `remoteFreesSeen` to skip a fruitless ring walk.
+    var ownedPageRemoteFrees: Int
     var clockRead: ClockRead
     var clockContext: UnsafeMutableRawPointer?
     var region: MemoryRange
@@ -105,7 +108,7 @@ struct SegregatedHeapCore {
                 coldStartPage: 0,
                 coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
                 coldStartBudget: coldStartBudget,
-                lateDoubleFrees: 0, remoteFrees: 0,
+                lateDoubleFrees: 0, remoteFrees: 0, ownedPageRemoteFrees: 0,
                 clockRead: clockRead, clockContext: clockContext, region: range))
         return core
     }
