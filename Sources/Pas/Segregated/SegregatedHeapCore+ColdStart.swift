@@ -119,17 +119,8 @@ extension SegregatedHeapCore {
                 core.pointee.lateDoubleFrees += returnColdStartWindow(page, allocator: la)
             }
         }
-        mergeRemote(core, page)
+        freeOwnerPool(core, page)
         let f = page.fields
-        var freed = 0
-        for i in 0 ..< Int(f.pointee.wordCount) {
-            let free = page.ownerFree[i]
-            guard free != 0 else { continue }
-            freed += free.nonzeroBitCount
-            page.allocBits[i] &= ~free
-            page.ownerFree[i] = 0
-        }
-        f.pointee.allocatedCount -= UInt32(freed)
         f.pointee.owner = PageHeader.unowned
         if core.pointee.coldStartPage == page.address { core.pointee.coldStartPage = 0 }
         settle(core, page, now: &now)

@@ -19,6 +19,22 @@ extension SegregatedHeapCore {
         f.pointee.remoteFreeCount = 0
     }
 
+    /// Owner side, under the lock, as the owner gives `page` back: takes in its remote frees,
+    /// then turns every slot of its pool (owner-free) into a free slot (allocated bit cleared).
+    static func freeOwnerPool(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef) {
+        mergeRemote(core, page)
+        let f = page.fields
+        var freed = 0
+        for i in 0 ..< Int(f.pointee.wordCount) {
+            let free = page.ownerFree[i]
+            guard free != 0 else { continue }
+            freed += free.nonzeroBitCount
+            page.allocBits[i] &= ~free
+            page.ownerFree[i] = 0
+        }
+        f.pointee.allocatedCount -= UInt32(freed)
+    }
+
     /// Puts an unowned page in the list its count calls for.
     @inline(__always)
     static func settle(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, now: inout UInt64?) {

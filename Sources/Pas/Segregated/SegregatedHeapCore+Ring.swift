@@ -147,16 +147,7 @@ extension SegregatedHeapCore {
             core.pointee.lateDoubleFrees += (window & page.ownerFree[w]).nonzeroBitCount
             page.ownerFree[w] |= window
         }
-        mergeRemote(core, page)
-        var freed = 0
-        for i in 0 ..< Int(f.pointee.wordCount) {
-            let free = page.ownerFree[i]
-            guard free != 0 else { continue }
-            freed += free.nonzeroBitCount
-            page.allocBits[i] &= ~free
-            page.ownerFree[i] = 0
-        }
-        f.pointee.allocatedCount -= UInt32(freed)
+        freeOwnerPool(core, page)
         // Unlink from the ring.
         let next = f.pointee.next
         let prev = f.pointee.prev
