@@ -30,6 +30,21 @@ final class Counter: @unchecked Sendable {
         #expect(!locked)
     }
 
+    /// The tests' hand-off lock excludes (four threads, a plain counter); under ThreadSanitizer
+    /// (`scripts/sanitizers.sh thread` runs it) an unordered pair of increments is also reported.
+    @Test func handoffLockExcludes() {
+        let counter = HandoffLock<Int>(0)
+        onThreads(4) { _ in
+            for i in 0 ..< 20_000 {
+                counter.withLock { value in
+                    value += 1
+                    if i % 5000 == 0 { usleep(200) } // long holds make the others spin and yield
+                }
+            }
+        }
+        #expect(counter.withLock { $0 } == 80_000)
+    }
+
     @Test func lockInRawMemory() {
         let p = UnsafeMutablePointer<FutexLock>.allocate(capacity: 1)
         p.initialize(to: FutexLock())

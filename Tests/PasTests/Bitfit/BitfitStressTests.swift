@@ -20,7 +20,7 @@ import Synchronization
     func stress<C: BitfitConfig & SendableMetatype>(_: C.Type, threads: Int, steps: Int) {
         let seed = BitfitModelTests.seed()
         let heap = makeHeap(C.self)
-        let mailbox = Mutex<[Stamped]>([])
+        let mailbox = HandoffLock<[Stamped]>([])
         let failures = Mutex<[String]>([])
 
         let maxSize = C.maxObjectSize

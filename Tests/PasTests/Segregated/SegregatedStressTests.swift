@@ -7,9 +7,11 @@ import Pas
 import PasSystem
 import PasTestSupport
 
-/// A queue of object addresses between threads (test scaffolding, not allocator code).
+/// A queue of object addresses between threads (test scaffolding, not allocator code). Its lock
+/// is a `HandoffLock`, so ThreadSanitizer sees each hand-off order the sender's writes before
+/// the receiver's reads.
 final class AddressQueue: Sendable {
-    let items = Mutex<[UInt]>([])
+    let items = HandoffLock<[UInt]>([])
     let closed = Atomic<Bool>(false)
     func push(_ batch: [UInt]) { items.withLock { $0.append(contentsOf: batch) } }
     func popAll() -> [UInt] {

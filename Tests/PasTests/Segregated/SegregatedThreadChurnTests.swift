@@ -13,8 +13,8 @@ import PasTestSupport
     @Test func shortLivedThreadsLeaveNoOwnedPagesBehind() throws {
         let heap = try SmallHeap()
         let iso = try SystemIsoHeap<SIMD8<Float>>()
-        let survivors = Mutex<[UInt]>([])
-        let isoSurvivors = Mutex<[UInt]>([])
+        let survivors = HandoffLock<[UInt]>([])
+        let isoSurvivors = HandoffLock<[UInt]>([])
         let seed: UInt64 = 0xDEAD_0042
         for round in 0 ..< 8 {
             var threads: [JoinableThread] = []
