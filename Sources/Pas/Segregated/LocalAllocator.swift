@@ -4,10 +4,12 @@
 /// (`ringCount` of them, linked through the pages' `prev`/`next` while owned) and allocates from
 /// the current one (`page`, a header address). `word` holds the free slots of the current 64-slot
 /// window of that page, `base` the address of the window's slot 0. Allocation pops the lowest set
-/// bit: `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local.
-/// When `word` runs dry the slow path takes the next non-empty owner-free word of the current
-/// page, then of the other ring pages, then merges remote frees, then adds a page (giving one back
-/// to the heap when the ring is full). During cold start `page` may instead be the heap's
+/// bit: `base + ctz(word) * objectSize`. Frees by this thread into any page of the ring are local;
+/// the first such free into a ring page other than the current one appends that page to the
+/// allocator's ready queue (`readyHead`). When `word` runs dry the slow path takes the next
+/// non-empty owner-free word of the current page, else the oldest page of the ready queue (O(1):
+/// it never visits a ring page without free slots), else merges remote frees (which also queue
+/// pages), else adds a page (giving one back to the heap when the ring is full). During cold start `page` may instead be the heap's
 /// cold-start page (then `ringCount` is 0).
 ///
 /// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow
@@ -23,18 +25,24 @@ struct LocalAllocator {
     @usableFromInline var sequence: UInt32
     @usableFromInline var page: UInt
     /// Pages in the ring (owned by this allocator), 0 if none.
-    @usableFromInline var ringCount: Int
+    @usableFromInline var ringCount: UInt32
     /// Pages the ring may hold beyond `SegregatedHeapCore.ringCapacity(layout)`; grows (never shrinks)
     /// while this thread frees its own objects into pages it gave back. Written by the owner,
     /// under the heap lock (`SegregatedHeapCore.noteSelfFree`).
-    @usableFromInline var ringGrowth: UInt32
+    @usableFromInline var ringGrowth: UInt16
     /// Such frees since the ring last grew.
-    @usableFromInline var selfFrees: UInt32
+    @usableFromInline var selfFrees: UInt16
     /// The heap's `ownedPageRemoteFrees` when this allocator last took in its ring's remote
     /// frees (owner, under the heap lock): while the two are equal no ring page has remote frees,
     /// so the slow path does not walk the ring for them (`SegregatedHeapCore.mergeRemoteInRing`).
     @usableFromInline var remoteFreesSeen: Int
-    @usableFromInline var reserved: UInt = 0
+    /// The ready queue: ring pages other than the current one that received frees since they
+    /// last stopped being current, oldest first (header addresses, 0 if none), linked through
+    /// the pages' `readyNext`. Owner only. Every queued page has free slots in its owner pool;
+    /// taking the oldest first gives each page the longest time to gather frees, so one refill
+    /// takes many slots.
+    @usableFromInline var readyHead: UInt
+    @usableFromInline var readyTail: UInt
 
     @usableFromInline static let stride = 64
     @usableFromInline static let strideShift = 6
@@ -60,5 +68,35 @@ extension LocalAllocator {
         return UnsafeMutableRawPointer(
             bitPattern: la.pointee.base &+ UInt(truncatingIfNeeded: word.trailingZeroBitCount) &* UInt(la.pointee.objectSize)
         ).unsafelyUnwrapped
+    }
+}
+
+extension LocalAllocator {
+    /// Owner only: appends owned ring page `page` (header address; not current, `queued` 0) to
+    /// the ready queue and sets its `queued`.
+    @inlinable @inline(__always)
+    static func enqueueReady(_ la: UnsafeMutablePointer<LocalAllocator>, page: UnsafeMutablePointer<PageHeader>) {
+        page.pointee.queued = 1
+        page.pointee.readyNext = 0
+        let address = UInt(bitPattern: page)
+        let tail = la.pointee.readyTail
+        if tail != 0 {
+            UnsafeMutablePointer<PageHeader>(bitPattern: tail).unsafelyUnwrapped.pointee.readyNext = address
+        } else {
+            la.pointee.readyHead = address
+        }
+        la.pointee.readyTail = address
+    }
+
+    /// Owner only: removes and returns the oldest page of the ready queue (its `queued` stays
+    /// set), or 0 if the queue is empty.
+    @inlinable @inline(__always)
+    static func dequeueReady(_ la: UnsafeMutablePointer<LocalAllocator>) -> UInt {
+        let head = la.pointee.readyHead
+        guard head != 0 else { return 0 }
+        let next = UnsafeMutablePointer<PageHeader>(bitPattern: head).unsafelyUnwrapped.pointee.readyNext
+        la.pointee.readyHead = next
+        if next == 0 { la.pointee.readyTail = 0 }
+        return head
     }
 }

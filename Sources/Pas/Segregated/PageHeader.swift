@@ -52,17 +52,32 @@ struct PageHeader {
     @usableFromInline var wordCount: UInt16
     /// Cold-start pages only: the next granule the owner carves objects from.
     @usableFromInline var bumpGranule: UInt16
-    /// Number of set allocated bits (heap lock).
-    @usableFromInline var allocatedCount: UInt32
+    /// Number of set allocated bits (heap lock). Pages hold at most 8192 slots.
+    @usableFromInline var allocatedCount: UInt16
     /// Number of set remote-free bits (heap lock).
-    @usableFromInline var remoteFreeCount: UInt32
+    @usableFromInline var remoteFreeCount: UInt16
+    /// Owned pages, owner only: 1 while the page is its allocator's current page or waits in the
+    /// allocator's ready queue (`LocalAllocator.readyHead`), else 0. The free fast path queues a
+    /// page whose flag is 0 (`segregatedQueueReady`), so a refill finds a page with free slots in
+    /// O(1) instead of walking the ring. 0 on unowned pages.
+    @usableFromInline var queued: UInt8
+    @usableFromInline var spare: UInt8
+    /// Owned pages: the owning allocator's slot in its thread cache (`ThreadCache.allocator`).
+    @usableFromInline var allocatorSlot: UInt16
     /// Links of the eligible or empty list the page is in (heap lock), or of its owner's ring
     /// while owned (owner only); header addresses, 0 = none.
     @usableFromInline var prev: UInt
     @usableFromInline var next: UInt
     /// Empty pages: when the page last became empty (nanoseconds of the heap's time source).
-    /// Full and eligible pages: `lastOwner`, which shares this word.
+    /// Full and eligible pages: `lastOwner`; owned pages: `readyNext`; both share this word.
     @usableFromInline var emptySince: UInt64
+
+    /// Owned pages in their allocator's ready queue (owner only): the header address of the next
+    /// (younger) page in the queue, 0 at the tail. Shares storage with `emptySince`.
+    @inlinable var readyNext: UInt {
+        get { UInt(truncatingIfNeeded: emptySince) }
+        set { emptySince = UInt64(truncatingIfNeeded: newValue) }
+    }
 
     /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.
     /// Lets a log flush tell a thread's frees of its own former objects (`SegregatedHeapCore.noteSelfFree`).

@@ -43,6 +43,10 @@ extension SegregatedHeap {
         }
         if let cache, owner == UInt(bitPattern: cache) {
             page.ownerFree[word] |= bit
+            // As on the fast path: a ring page that is neither current nor queued is queued.
+            if !page.isColdStart && page.fields.pointee.queued == 0 {
+                segregatedQueueReady(page.fields, cache: UInt(bitPattern: cache))
+            }
         } else {
             page.remoteFree[word] |= bit
             page.fields.pointee.remoteFreeCount += 1

@@ -124,6 +124,40 @@ extension SegregatedHeap {
                     p = f.pointee.next
                 }
                 try check(p == la.pointee.page, p, "ring of class \(c) does not close")
+                // The ready queue: ring pages other than the current one, each with a free slot;
+                // `queued` is set exactly on the current page and the queued ones.
+                var queuedInRing = 0
+                for _ in 0 ..< count {
+                    let page = PageRef(p, layout)
+                    let f = page.fields
+                    if f.pointee.queued != 0 { queuedInRing += 1 }
+                    var hasFree = false
+                    for i in 0 ..< Int(f.pointee.wordCount) where page.ownerFree[i] != 0 { hasFree = true }
+                    try check(!hasFree || f.pointee.queued != 0, p, "ring page with free slots neither current nor queued")
+                    try check(Int(f.pointee.allocatorSlot) == allocatorBase + c, p, "ring page's allocator slot")
+                    p = f.pointee.next
+                }
+                try check(
+                    PageRef(la.pointee.page, layout).fields.pointee.queued == 1, la.pointee.page, "current page not flagged")
+                var inQueue = 0
+                var q = la.pointee.readyHead
+                var last: UInt = 0
+                while q != 0 && inQueue < count {
+                    let page = PageRef(q, layout)
+                    let f = page.fields
+                    var hasFree = false
+                    for i in 0 ..< Int(f.pointee.wordCount) where page.ownerFree[i] != 0 { hasFree = true }
+                    try check(
+                        q != la.pointee.page && f.pointee.owner == UInt(bitPattern: cache) && f.pointee.state == PageHeader.owned
+                            && Int(f.pointee.classIndex) == c && f.pointee.queued == 1 && hasFree,
+                        q, "ready queue of class \(c)")
+                    inQueue += 1
+                    last = q
+                    q = f.pointee.readyNext
+                }
+                try check(
+                    q == 0 && last == la.pointee.readyTail && queuedInRing == inQueue + 1, la.pointee.readyHead,
+                    "ready queue of class \(c) does not match the flags")
             }
         }
         let coldStartPage = core.pointee.coldStartPage

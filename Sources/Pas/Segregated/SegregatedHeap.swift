@@ -188,7 +188,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// and not freed since; a pointer into the middle of one of the heap's objects (or just
     /// past a page's last object) is detected, ignored and counted (`ignoredFrees`).
     /// Cost when the calling thread owns the page: about 20 instructions (one multiply, and
-    /// one compare for the object-start test), no lock, no atomic, no call; otherwise the
+    /// one compare for the object-start test), no lock, no atomic; a call only for the first
+    /// free into a page since it stopped being the allocator's current page; otherwise the
     /// object-start test again and a log append. Thread-safe.
     @inlinable @inline(__always)
     public func deallocateUnchecked(_ pointer: UnsafeMutableRawPointer) {
@@ -336,14 +337,16 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
 
 /// The deallocation fast path: if the calling thread owns the page of `address` and `address`
 /// starts an object (`PageHeader.exactLimit`: the multiply that finds the slot, and one
-/// compare), marks the slot free in the owner's pool and returns true. No lock, no atomic.
+/// compare), marks the slot free in the owner's pool, appends the page to its allocator's ready
+/// queue if it is neither current nor queued, and returns true. No lock, no atomic.
 /// Invariant: `address` is an object of a heap laid out as `layout`, so the header computed from
 /// it is that page's header.
 @inlinable @inline(__always)
 func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
     let header = layout.header(containing: address)
     let fields = UnsafeMutablePointer<PageHeader>(bitPattern: header).unsafelyUnwrapped
-    guard segregatedIsOwner(fields, cache: unsafeBitCast(ThreadLocalSlot.load(), to: UInt.self)) else { return false }
+    let cache = unsafeBitCast(ThreadLocalSlot.load(), to: UInt.self)
+    guard segregatedIsOwner(fields, cache: cache) else { return false }
     let product = UInt64(address & layout.pageMask) &* UInt64(fields.pointee.reciprocal)
     guard UInt32(truncatingIfNeeded: product) < fields.pointee.exactLimit else { return false }
     let slot = product &>> 32
@@ -351,7 +354,21 @@ func segregatedFreeIfOwned(_ address: UInt, layout: PageLayout) -> Bool {
         bitPattern: header &+ UInt(layout.ownerFreeOffset) &+ UInt((slot &>> 6) &<< 3)
     ).unsafelyUnwrapped
     word.pointee |= UInt64(1) &<< (slot & 63)
+    // A page that is neither current nor queued joins its allocator's ready queue.
+    if fields.pointee.queued == 0 { segregatedQueueReady(fields, cache: cache) }
     return true
+}
+
+/// The free fast path's rarer step: `page`, owned by the calling thread's cache `cache` and
+/// neither its allocator's current page nor in its ready queue, received a free; append it to
+/// that allocator's ready queue. Owner only: no lock, no atomic.
+@usableFromInline @inline(never)
+func segregatedQueueReady(_ page: UnsafeMutablePointer<PageHeader>, cache: UInt) {
+    // Invariant: `page` is owned by `cache` (the caller checked), so `allocatorSlot` names one
+    // of that live cache's allocators, which only this thread writes.
+    let la = ThreadCache.allocator(
+        UnsafeMutableRawPointer(bitPattern: cache).unsafelyUnwrapped, slot: Int(page.pointee.allocatorSlot))
+    LocalAllocator.enqueueReady(la, page: page)
 }
 
 /// The fast path's ownership test: true if the page's `owner` is `cache`, the calling

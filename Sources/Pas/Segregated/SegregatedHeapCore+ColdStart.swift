@@ -37,6 +37,7 @@ extension SegregatedHeapCore {
         f.pointee.wordCount = UInt16((granules + 63) / 64)
         f.pointee.allocatedCount = 0
         f.pointee.remoteFreeCount = 0
+        f.pointee.queued = 0
         f.pointee.bumpGranule = UInt16(page.mapGranules)
         // Invariant: the map lies in the page's first granules, which no object uses.
         page.classMap.initialize(repeating: 0, count: granules)
@@ -66,7 +67,7 @@ extension SegregatedHeapCore {
             map[g] = UInt8(classIndex + 1)
             if step > 1 { (map + g + 1).update(repeating: PageHeader.interiorGranule, count: step - 1) }
         }
-        f.pointee.allocatedCount += UInt32(count)
+        f.pointee.allocatedCount += UInt16(count)
         f.pointee.bumpGranule = UInt16(first + count * step)
         core.pointee.coldStartBytes[classIndex] += count * size
         // Precondition: the allocator owns no ring (`ringCount == 0`) and its window is empty.
@@ -136,6 +137,8 @@ extension SegregatedHeapCore {
             let page = PageRef(la.pointee.page, layout)
             if page.isColdStart { releaseColdStartPage(core, page, cache: cache, now: &now) }
             while la.pointee.ringCount > 0 { releaseCurrentPage(core, allocator: la, now: &now) }
+            // Invariant: releasing the ring drained the ready queue (queued pages become current first).
+            assert(la.pointee.readyHead == 0 && la.pointee.readyTail == 0)
         }
         let coldStartPage = core.pointee.coldStartPage
         if coldStartPage != 0, PageRef(coldStartPage, layout).fields.pointee.owner == UInt(bitPattern: cache) {

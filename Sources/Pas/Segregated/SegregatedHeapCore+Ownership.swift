@@ -32,7 +32,7 @@ extension SegregatedHeapCore {
             page.allocBits[i] &= ~free
             page.ownerFree[i] = 0
         }
-        f.pointee.allocatedCount -= UInt32(freed)
+        f.pointee.allocatedCount -= UInt16(freed)
     }
 
     /// Puts an unowned page in the list its count calls for.

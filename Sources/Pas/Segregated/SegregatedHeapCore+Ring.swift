@@ -59,13 +59,20 @@ extension SegregatedHeapCore {
             page.ownerFree[i] = full & ~page.allocBits[i]
             page.allocBits[i] = full
         }
-        f.pointee.allocatedCount = f.pointee.objectsPerPage
+        f.pointee.allocatedCount = UInt16(truncatingIfNeeded: f.pointee.objectsPerPage)
         f.pointee.owner = UInt(bitPattern: cache)
+        // The page becomes current: queued, so frees into it do not push it.
+        f.pointee.queued = 1
+        f.pointee.allocatorSlot = UInt16(
+            truncatingIfNeeded: (UnsafeMutableRawPointer(la) - cache - ThreadCache.allocatorsOffset) >> LocalAllocator.strideShift
+        )
         if la.pointee.ringCount == 0 {
             f.pointee.prev = page.address
             f.pointee.next = page.address
         } else {
             let current = PageRef(la.pointee.page, page.layout).fields
+            // The old current page stops being current (it is dry, and not queued).
+            current.pointee.queued = 0
             let next = current.pointee.next
             f.pointee.prev = la.pointee.page
             f.pointee.next = next
@@ -80,35 +87,60 @@ extension SegregatedHeapCore {
     }
 
     /// Owner side, no lock: loads the next non-empty owner-free word into the window, from the
-    /// current page or else from the next ring page that has one (which becomes current).
-    /// Returns false if every pool of the ring is empty. Precondition: the window is empty and
-    /// `page` is a ring page.
+    /// current page or else from the oldest page of the ready queue (which becomes current).
+    /// Returns false if the current page's pool and the queue are empty; the current page then
+    /// stays current. Visits no page without free slots but the current one.
+    /// Precondition: the window is empty and `page` is a ring page.
+    ///
+    /// The ready queue's protocol (owner only): a ring page's `queued` is 1 exactly while it is
+    /// current or in the queue. The free fast path (and the checked free) appends a page whose
+    /// flag is 0, so every queued page has a free slot (its bits are taken only while it is
+    /// current); a refill that finds the current page dry takes the oldest queued page, which
+    /// becomes current, and clears the old current page's flag. `mergeRemoteInRing` queues the
+    /// pages it gives remote frees to. `releaseCurrentPage`, the only way a page leaves a ring,
+    /// releases the current page, never a queued one, and takes the next current page from the
+    /// queue first; `claim` clears the flag of the (dry) current page it replaces.
     static func refillFromRing(_ la: UnsafeMutablePointer<LocalAllocator>, layout: PageLayout) -> Bool {
-        var address = la.pointee.page
-        for _ in 0 ..< la.pointee.ringCount {
-            let page = PageRef(address, layout)
-            let words = Int(page.fields.pointee.wordCount)
-            let free = page.ownerFree
-            for i in 0 ..< words where free[i] != 0 {
-                // Bracket the switch with the allocator's sequence so that `ownerHoldsFree` on
-                // another thread never pairs a word with another window's page or base.
-                let sequence = la.pointee.sequence
-                la.pointee.sequence = sequence &+ 1
-                atomicMemoryFence(ordering: .releasing)
-                la.pointee.page = address
-                la.pointee.base = page.pageStart &+ UInt(i &* 64) &* UInt(la.pointee.objectSize)
-                la.pointee.word = free[i]
-                atomicMemoryFence(ordering: .releasing)
-                la.pointee.sequence = sequence &+ 2
-                free[i] = 0
+        let current = PageRef(la.pointee.page, layout)
+        if takeOwnerFreeWord(la, page: current) { return true }
+        while true {
+            let next = LocalAllocator.dequeueReady(la)
+            guard next != 0 else { return false }
+            // `next` keeps `queued == 1`, now as the current page.
+            if takeOwnerFreeWord(la, page: PageRef(next, layout)) {
+                current.fields.pointee.queued = 0
                 return true
             }
-            address = page.fields.pointee.next
+            // Not reached while the protocol holds (a queued page has a free slot).
+            PageRef(next, layout).fields.pointee.queued = 0
+        }
+    }
+
+    /// Owner side, no lock: if `page` has a non-empty owner-free word, makes it the allocator's
+    /// current page with that word as the window, and returns true.
+    @inline(__always)
+    static func takeOwnerFreeWord(_ la: UnsafeMutablePointer<LocalAllocator>, page: PageRef) -> Bool {
+        let words = Int(page.fields.pointee.wordCount)
+        let free = page.ownerFree
+        for i in 0 ..< words where free[i] != 0 {
+            // Bracket the switch with the allocator's sequence so that `ownerHoldsFree` on
+            // another thread never pairs a word with another window's page or base.
+            let sequence = la.pointee.sequence
+            la.pointee.sequence = sequence &+ 1
+            atomicMemoryFence(ordering: .releasing)
+            la.pointee.page = page.address
+            la.pointee.base = page.pageStart &+ UInt(i &* 64) &* UInt(la.pointee.objectSize)
+            la.pointee.word = free[i]
+            atomicMemoryFence(ordering: .releasing)
+            la.pointee.sequence = sequence &+ 2
+            free[i] = 0
+            return true
         }
         return false
     }
 
-    /// Under the lock: takes in the remote frees of every ring page; true if there were any.
+    /// Under the lock: takes in the remote frees of every ring page, queueing the pages that got
+    /// some (unless current or queued already); true if there were any.
     /// Walks the ring only if remote frees reached owned pages of the heap since this
     /// allocator's last walk (`remoteFreesSeen`), so a ring that runs dry in a thread whose
     /// frees are its own costs no second walk.
@@ -122,9 +154,11 @@ extension SegregatedHeapCore {
         var address = la.pointee.page
         for _ in 0 ..< la.pointee.ringCount {
             let page = PageRef(address, core.pointee.layout)
-            if page.fields.pointee.remoteFreeCount != 0 {
+            let f = page.fields
+            if f.pointee.remoteFreeCount != 0 {
                 mergeRemote(core, page)
                 merged = true
+                if f.pointee.queued == 0 { LocalAllocator.enqueueReady(la, page: f) }
             }
             address = page.fields.pointee.next
         }
@@ -153,16 +187,26 @@ extension SegregatedHeapCore {
         let prev = f.pointee.prev
         la.pointee.ringCount -= 1
         if la.pointee.ringCount == 0 {
+            // Invariant: the queue holds ring pages other than the current one, so it is empty.
             la.pointee.page = 0
         } else {
             PageRef(prev, page.layout).fields.pointee.next = next
             PageRef(next, page.layout).fields.pointee.prev = prev
-            la.pointee.page = next
+            // The next current page: the oldest queued page (already flagged), else the next
+            // ring page (not queued, since the queue is empty).
+            let ready = LocalAllocator.dequeueReady(la)
+            if ready != 0 {
+                la.pointee.page = ready
+            } else {
+                la.pointee.page = next
+                PageRef(next, page.layout).fields.pointee.queued = 1
+            }
         }
         la.pointee.word = 0
-        la.pointee.base = la.pointee.page == 0 ? 0 : PageRef(next, page.layout).pageStart
+        la.pointee.base = la.pointee.page == 0 ? 0 : PageRef(la.pointee.page, page.layout).pageStart
         f.pointee.prev = 0
         f.pointee.next = 0
+        f.pointee.queued = 0
         f.pointee.lastOwner = f.pointee.owner
         f.pointee.owner = PageHeader.unowned
         settle(core, page, now: &now)

@@ -204,6 +204,7 @@ struct SegregatedHeapCore {
         f.pointee.bumpGranule = 0
         f.pointee.allocatedCount = 0
         f.pointee.remoteFreeCount = 0
+        f.pointee.queued = 0
     }
 
     // MARK: lists
