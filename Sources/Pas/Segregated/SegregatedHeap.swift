@@ -209,7 +209,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     func deallocateNotOwned(_ address: UInt) {
         // Invariant: `address` lies in one of this heap's formatted pages (the precondition of
         // `deallocateUnchecked`); its header is stable while an object in it is live.
-        let page = PageRef(Config.layout.header(containing: address), Config.layout)
+        let page = PageRef(core.pointee.layout.header(containing: address), core.pointee.layout)
         guard page.isObjectStart(address) else {
             ignoredFreeCount.add(1, ordering: .relaxed)
             return
@@ -237,7 +237,9 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         guard let cache = ThreadCache.currentOrCreate() else {
             throw .outOfMemory(.allocate, requested: size(ofClass: classIndex))
         }
-        let layout = Config.layout
+        // The core's copy of the layout: this method is compiled unspecialised, where
+        // `Config.layout` costs two witness calls and a division.
+        let layout = core.pointee.layout
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
         while true {
@@ -285,7 +287,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         cache: UnsafeMutableRawPointer
     ) throws(PasError) -> Bool {
         if SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache) { return true }
-        let layout = Config.layout
+        let layout = core.pointee.layout
         let current = core.pointee.coldStartPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
         let blank = try obtainBlankPage()
@@ -301,7 +303,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// Caller holds the heap lock.
     func obtainPage(classIndex: Int) throws(PasError) -> PageRef {
         let eligible = core.pointee.eligibleHead[classIndex]
-        if eligible != 0 { return PageRef(eligible, Config.layout) }
+        if eligible != 0 { return PageRef(eligible, core.pointee.layout) }
         let page = try obtainBlankPage()
         if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
             SegregatedHeapCore.format(core, page, classIndex: classIndex)
@@ -312,7 +314,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     /// An empty page (committed again if it was decommitted), else a fresh one; in state
     /// `empty` or `full`, formatted for some class. Caller holds the heap lock.
     func obtainBlankPage() throws(PasError) -> PageRef {
-        let layout = Config.layout
+        let layout = core.pointee.layout
         let empty = core.pointee.emptyHead
         if empty != 0 {
             let page = PageRef(empty, layout)
