@@ -77,11 +77,11 @@ extension LocalAllocator {
     @inlinable @inline(__always)
     static func enqueueReady(_ la: UnsafeMutablePointer<LocalAllocator>, page: UnsafeMutablePointer<PageHeader>) {
         page.pointee.queued = 1
-        page.pointee.readyNext = 0
+        PageHeader.setReadyNext(page, 0)
         let address = UInt(bitPattern: page)
         let tail = la.pointee.readyTail
         if tail != 0 {
-            UnsafeMutablePointer<PageHeader>(bitPattern: tail).unsafelyUnwrapped.pointee.readyNext = address
+            PageHeader.setReadyNext(UnsafeMutablePointer(bitPattern: tail).unsafelyUnwrapped, address)
         } else {
             la.pointee.readyHead = address
         }
@@ -94,7 +94,7 @@ extension LocalAllocator {
     static func dequeueReady(_ la: UnsafeMutablePointer<LocalAllocator>) -> UInt {
         let head = la.pointee.readyHead
         guard head != 0 else { return 0 }
-        let next = UnsafeMutablePointer<PageHeader>(bitPattern: head).unsafelyUnwrapped.pointee.readyNext
+        let next = PageHeader.readyNext(UnsafeMutablePointer(bitPattern: head).unsafelyUnwrapped)
         la.pointee.readyHead = next
         if next == 0 { la.pointee.readyTail = 0 }
         return head

@@ -74,9 +74,19 @@ struct PageHeader {
 
     /// Owned pages in their allocator's ready queue (owner only): the header address of the next
     /// (younger) page in the queue, 0 at the tail. Shares storage with `emptySince`.
-    @inlinable var readyNext: UInt {
-        get { UInt(truncatingIfNeeded: emptySince) }
-        set { emptySince = UInt64(truncatingIfNeeded: newValue) }
+    ///
+    /// Static functions on the header's pointer rather than a computed property: assigning a
+    /// computed property through `pointee` is, to ThreadSanitizer, a modifying access of the whole
+    /// header, which the owner makes without the lock while other threads update the header's
+    /// other fields under it; these touch only the `emptySince` word.
+    @inlinable @inline(__always)
+    static func readyNext(_ page: UnsafeMutablePointer<PageHeader>) -> UInt {
+        UInt(truncatingIfNeeded: page.pointee.emptySince)
+    }
+
+    @inlinable @inline(__always)
+    static func setReadyNext(_ page: UnsafeMutablePointer<PageHeader>, _ next: UInt) {
+        page.pointee.emptySince = UInt64(truncatingIfNeeded: next)
     }
 
     /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.

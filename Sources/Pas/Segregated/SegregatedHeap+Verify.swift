@@ -153,7 +153,7 @@ extension SegregatedHeap {
                         q, "ready queue of class \(c)")
                     inQueue += 1
                     last = q
-                    q = f.pointee.readyNext
+                    q = PageHeader.readyNext(f)
                 }
                 try check(
                     q == 0 && last == la.pointee.readyTail && queuedInRing == inQueue + 1, la.pointee.readyHead,
