@@ -103,7 +103,7 @@ final class LarsonShared: @unchecked Sendable {
             return a
         }
         barrier = .allocate(capacity: 1)
-        pthread_barrier_init(barrier, nil, 2)
+        pthread_barrier_init(barrier, nil, UInt32(n))
     }
 }
 
@@ -119,13 +119,16 @@ final class ProducerRing: @unchecked Sendable {
     }
 }
 
-/// W4/W5: larson. Two threads, each with `slots` blocks of 16..1024 B, replace a random slot
-/// `pairs` times; with `swap`, the threads exchange arrays every 10k replacements (so about
-/// half of the frees are of blocks the other thread allocated). Wall ns per pair.
-func larson<A: BenchAllocator & Sendable>(_ allocator: A, slots: Int, pairs: Int, swap: Bool) -> Double {
-    let shared = LarsonShared(2, slots)
+/// W4/W5: larson. `threads` threads (two unless asked), each with `slots` blocks of 16..1024 B,
+/// replace a random slot `pairs` times; with `swap` (two threads), the threads exchange arrays
+/// every 10k replacements (so about half of the frees are of blocks the other thread
+/// allocated). Wall ns per pair, over all threads: a 1-thread figure divided by the 2-thread
+/// one is the scaling (2 at best).
+func larson<A: BenchAllocator & Sendable>(_ allocator: A, slots: Int, pairs: Int, swap: Bool, threads: Int = 2) -> Double {
+    precondition(threads >= 1 && (!swap || threads == 2), "larson swaps between exactly two threads")
+    let shared = LarsonShared(threads, slots)
     let rounds = max(1, pairs / 10_000)
-    let wall = onThreads(2) { t in
+    let wall = onThreads(threads) { t in
         var rng = Random(seed: UInt64(0x1A45 + t))
         var heap = allocator
         for round in 0 ..< rounds {
@@ -142,7 +145,7 @@ func larson<A: BenchAllocator & Sendable>(_ allocator: A, slots: Int, pairs: Int
     }
     var heap = allocator
     for a in shared.arrays { for k in 0 ..< slots { if let p = a[k] { heap.free(p) } }; a.deallocate() }
-    return Double(wall) / Double(rounds * 10_000 * 2)
+    return Double(wall) / Double(rounds * 10_000 * threads)
 }
 
 /// W6: a producer thread mallocs 16..512 B blocks and writes them; a consumer frees them.
@@ -302,6 +305,10 @@ func mallocWorkloads() -> [Workload] {
     list.append(
         Workload(name: "malloc-larson-private", allocators: preloadPeers) { _, quick in
             larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false)
+        })
+    list.append(
+        Workload(name: "malloc-larson-private-1-thread", allocators: preloadPeers) { _, quick in
+            larson(SystemMalloc(), slots: 10_000, pairs: scaled(quick ? 500_000 : 5_000_000), swap: false, threads: 1)
         })
     list.append(
         Workload(name: "malloc-larson-swap", allocators: preloadPeers) { _, quick in

@@ -41,6 +41,13 @@ func segregatedWorkloads() -> [Workload] {
                 : larson(SystemMalloc(), slots: 10_000, pairs: pairs, swap: false)
         })
     list.append(
+        Workload(name: "segregated-larson-private-1-thread", allocators: segregatedPeers) { allocator, quick in
+            let pairs = scaled(quick ? 500_000 : 5_000_000)
+            return allocator == "pas"
+                ? larson(SegregatedAllocator(), slots: 10_000, pairs: pairs, swap: false, threads: 1)
+                : larson(SystemMalloc(), slots: 10_000, pairs: pairs, swap: false, threads: 1)
+        })
+    list.append(
         Workload(name: "segregated-larson-swap", allocators: segregatedPeers) { allocator, quick in
             let pairs = scaled(quick ? 300_000 : 3_000_000)
             return allocator == "pas"
