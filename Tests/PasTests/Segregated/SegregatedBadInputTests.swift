@@ -1,4 +1,5 @@
 import Testing
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -96,6 +97,31 @@ import PasTestSupport
         #expect(heap.statistics.lateDoubleFrees == 0)
         try heap.verify()
         #expect(heap.statistics.objectsInUse == 0)
+    }
+
+    /// Another thread's checked free of a slot that sits in the owner's current window (free,
+    /// not yet handed out) is a double free; a slot the owner handed out frees normally.
+    @Test func freeOfASlotInTheOwnersWindowIsADoubleFree() throws {
+        let heap = try SmallHeap(coldStart: false)
+        let first = Atomic<UInt>(0)
+        let done = Atomic<Bool>(false)
+        let owner = JoinableThread {
+            // One object from a fresh page: the rest of its first 64 slots stay in the window.
+            first.store(UInt(bitPattern: heap.allocateUnchecked(size: 512)!), ordering: .releasing)
+            while !done.load(ordering: .acquiring) { SystemThread.yield() }
+        }
+        var address: UInt = 0
+        while address == 0 {
+            address = first.load(ordering: .acquiring)
+            SystemThread.yield()
+        }
+        let inWindow = UnsafeMutableRawPointer(bitPattern: address + 512)!
+        #expect(throws: PasError.doubleFree(.deallocate, address: address + 512)) { try heap.deallocate(inWindow) }
+        try heap.deallocate(UnsafeMutableRawPointer(bitPattern: address)!)
+        done.store(true, ordering: .releasing)
+        owner.join()
+        #expect(heap.statistics.objectsInUse == 0 && heap.statistics.lateDoubleFrees == 0)
+        try heap.verify()
     }
 
     @Test func uncheckedDoubleFreesAcrossThreadsAreCountedNotReused() throws {
