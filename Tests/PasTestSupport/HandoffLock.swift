@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import PasSystem
 import Synchronization
 
@@ -10,8 +13,8 @@ import Synchronization
 /// reported as racing with the writes the sending thread made when it formatted the page. With
 /// this lock, the lock word's acquiring exchange and releasing store are the edge.
 ///
-/// Cost: one atomic exchange and one store per `withLock`; waiters spin, yielding every 64
-/// attempts. Meant for short critical sections in tests.
+/// Cost: one atomic exchange and one store per `withLock`; a waiter yields for its first 64
+/// attempts, then sleeps 50 µs between attempts. Meant for short critical sections in tests.
 public final class HandoffLock<Value>: @unchecked Sendable {
     private let locked = Atomic<Bool>(false)
     // Invariant: read and written only between a successful exchange of `locked` to true and the
@@ -26,7 +29,9 @@ public final class HandoffLock<Value>: @unchecked Sendable {
         var attempts = 0
         while locked.exchange(true, ordering: .acquiring) {
             attempts += 1
-            if attempts & 63 == 0 { SystemThread.yield() }
+            // Spin briefly, then sleep between attempts: spinning waiters on an oversubscribed
+            // machine (the suite runs tests in parallel on two cores) starve the holder.
+            if attempts < 64 { SystemThread.yield() } else { usleep(50) }
         }
         defer { locked.store(false, ordering: .releasing) }
         return try body(&value)
