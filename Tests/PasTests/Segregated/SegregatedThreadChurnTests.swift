@@ -59,8 +59,12 @@ import PasTestSupport
         #expect(iso.statistics.objectsInUse == 0)
         try heap.verify()
         try iso.verify()
-        #expect(try heap.decommitEmptyPages() == s.emptyPages * s.pageSize)
-        #expect(heap.statistics.committedPageBytes == 0)
+        // The page-sharing pool's scavenger may decommit some of the empty pages between the
+        // snapshot and this call (when the suite's parallel tests delay this one past its delay).
+        let returned = try heap.decommitEmptyPages()
+        #expect(returned % s.pageSize == 0 && returned <= (s.emptyPages - s.decommittedPages) * s.pageSize)
+        let after = heap.statistics
+        #expect(after.committedPageBytes == 0 && after.decommittedPages == s.emptyPages)
     }
 
     /// verify(), statistics and decommit from one thread while two others allocate and free.
