@@ -13,6 +13,8 @@ public enum ProcessMaps {
         public var end: UInt
         /// Its permissions as the kernel prints them ("r-xs", "rw-p", ...).
         public var permissions: String
+        /// The inode of the file it maps (each memory file has its own), 0 for anonymous memory.
+        public var inode: UInt64 = 0
     }
 
     /// Every mapping of the process, in address order. Reads and parses the whole file: a
@@ -24,11 +26,13 @@ public enum ProcessMaps {
         var line = [CChar](repeating: 0, count: 4096)
         while fgets(&line, Int32(line.count), f) != nil {
             let text = String(cString: line)
-            let fields = text.split(separator: " ", maxSplits: 2)
+            // start-end permissions offset device inode [path]
+            let fields = text.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
             guard fields.count >= 2 else { continue }
             let bounds = fields[0].split(separator: "-")
             guard bounds.count == 2, let s = UInt(bounds[0], radix: 16), let e = UInt(bounds[1], radix: 16) else { continue }
-            result.append(Entry(start: s, end: e, permissions: String(fields[1])))
+            let inode = fields.count >= 5 ? UInt64(fields[4].prefix { $0.isNumber }) ?? 0 : 0
+            result.append(Entry(start: s, end: e, permissions: String(fields[1]), inode: inode))
         }
         return result
     }
