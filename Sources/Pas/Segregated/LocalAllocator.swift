@@ -9,8 +9,8 @@
 /// allocator's ready queue (`readyHead`). When `word` runs dry the slow path takes the next
 /// non-empty owner-free word of the current page, else the oldest page of the ready queue (O(1):
 /// it never visits a ring page without free slots), else merges remote frees (which also queue
-/// pages), else adds a page (giving one back to the heap when the ring is full). During cold start `page` may instead be the heap's
-/// cold-start page (then `ringCount` is 0).
+/// pages), else adds a page (giving one back to the heap when the ring is full). During cold
+/// start `page` may instead be the heap's cold-start page (then `ringCount` is 0).
 ///
 /// Zero-filled memory is a valid empty allocator (`word == 0` sends every call to the slow
 /// path), so a fresh thread cache needs no initialisation. Only the owning thread touches it,

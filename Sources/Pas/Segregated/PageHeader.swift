@@ -61,6 +61,7 @@ struct PageHeader {
     /// page whose flag is 0 (`segregatedQueueReady`), so a refill finds a page with free slots in
     /// O(1) instead of walking the ring. 0 on unowned pages.
     @usableFromInline var queued: UInt8
+    /// Padding: keeps `allocatorSlot` aligned and the fields at 64 bytes.
     @usableFromInline var spare: UInt8
     /// Owned pages: the owning allocator's slot in its thread cache (`ThreadCache.allocator`).
     @usableFromInline var allocatorSlot: UInt16
@@ -168,6 +169,12 @@ struct PageRef {
         }
         let product = UInt64(offset) &* UInt64(f.pointee.reciprocal)
         return UInt32(truncatingIfNeeded: product) < f.pointee.exactLimit
+    }
+
+    /// True if the owner's pool holds a slot (some owner-free bit is set). O(words); slow paths.
+    var hasOwnerFreeSlot: Bool {
+        for i in 0 ..< Int(fields.pointee.wordCount) where ownerFree[i] != 0 { return true }
+        return false
     }
 
     /// Bits of word `word` that correspond to real objects.

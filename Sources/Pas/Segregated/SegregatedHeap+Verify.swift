@@ -131,9 +131,9 @@ extension SegregatedHeap {
                     let page = PageRef(p, layout)
                     let f = page.fields
                     if f.pointee.queued != 0 { queuedInRing += 1 }
-                    var hasFree = false
-                    for i in 0 ..< Int(f.pointee.wordCount) where page.ownerFree[i] != 0 { hasFree = true }
-                    try check(!hasFree || f.pointee.queued != 0, p, "ring page with free slots neither current nor queued")
+                    try check(
+                        !page.hasOwnerFreeSlot || f.pointee.queued != 0, p, "ring page with free slots neither current nor queued"
+                    )
                     try check(Int(f.pointee.allocatorSlot) == allocatorBase + c, p, "ring page's allocator slot")
                     p = f.pointee.next
                 }
@@ -145,11 +145,9 @@ extension SegregatedHeap {
                 while q != 0 && inQueue < count {
                     let page = PageRef(q, layout)
                     let f = page.fields
-                    var hasFree = false
-                    for i in 0 ..< Int(f.pointee.wordCount) where page.ownerFree[i] != 0 { hasFree = true }
                     try check(
                         q != la.pointee.page && f.pointee.owner == UInt(bitPattern: cache) && f.pointee.state == PageHeader.owned
-                            && Int(f.pointee.classIndex) == c && f.pointee.queued == 1 && hasFree,
+                            && Int(f.pointee.classIndex) == c && f.pointee.queued == 1 && page.hasOwnerFreeSlot,
                         q, "ready queue of class \(c)")
                     inQueue += 1
                     last = q
