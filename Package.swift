@@ -22,7 +22,10 @@ let package = Package(
         // target (with CPasShim) that calls the operating system (Sources/PasSystem/Platform).
         .target(name: "PasSystem", dependencies: ["CPasShim"]),
         // The allocator toolkit: bitfit, large and segregated heaps, page sharing.
-        .target(name: "Pas", dependencies: ["PasSystem"]),
+        // PAS_TEST_HOOKS: the page-lock protocol's hook points for race tests (debug only).
+        .target(
+            name: "Pas", dependencies: ["PasSystem"],
+            swiftSettings: [.define("PAS_TEST_HOOKS", .when(configuration: .debug))]),
         // JITHeap: code regions, protection modes, write scopes, over bitfit and large heaps.
         .target(name: "PasJIT", dependencies: ["Pas", "PasSystem"]),
         // The C API: `pas_jit_heap_*`, libpas's `jit_heap_*` names, the thread's last error.

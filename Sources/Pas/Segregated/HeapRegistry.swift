@@ -1,4 +1,5 @@
 import PasSystem
+import Synchronization
 
 /// What the registry knows about one segregated heap.
 @usableFromInline
@@ -24,23 +25,42 @@ struct HeapSlot {
 /// hold stale state in other threads' caches), so a process can create at most 4096 heaps and
 /// 16384 size classes in its lifetime; `register` throws `.outOfMemory` past that.
 ///
-/// The heap locks live here, in memory that is never freed, so that a thread cache flushing
-/// its log or exiting can lock a heap and find out whether it is still alive.
+/// Every lock of the segregated heaps lives here, in memory that is never freed, so that a
+/// thread that read a lock's address from a page header can still take it after the page moved
+/// on (it then sees the page name another lock and retries), and a thread cache flushing its
+/// log or exiting can find out whether a heap is still alive.
 ///
-/// Locks: `registryLock` protects `heapCount` and `nextAllocator`; it is a leaf and is never held
-/// together with a heap lock. `heapLocks[i]` protects heap i's slot (`alive`, `core`) and all of
-/// that heap's page and directory state (see `SegregatedHeapCore`); it is taken before the chunk source's
-/// own lock, and never together with another heap's lock.
+/// Locks, in lock order (a thread takes them only in this order, and never two of one kind
+/// except where noted):
+/// 1. thread locks (`threadLocks`, one per live thread cache, handed out from a pool): the pages
+///    that thread cache owns and that are biased to it (see `PageLock`). The owner takes its own
+///    to take in remote frees and to give pages back; other threads take it to apply frees into
+///    those pages. Only the fork handler holds several (all, in index order).
+/// 2. directory locks (`directoryLocks`, one per allocator slot, i.e. per size class of each
+///    heap): the class's eligible list, the pages of the class no thread owns (full, eligible),
+///    and owned pages un-biased back to the directory after contention.
+/// 3. heap locks (`heapLocks[i]`): heap i's rare state: chunks, fresh pages, the empty list and
+///    the empty pages, the cold-start page, decommit bookkeeping. Taken before the chunk
+///    source's own lock.
+/// 4. `registryLock`: `heapCount`, `nextAllocator` and the thread-lock pool; a leaf.
+///
+/// Liveness: `heapGuards[i]` counts threads inside heap i from a thread cache (log flush, thread
+/// exit) and has bit 0 set once the heap is retired; `retire` waits for the count to drain, so a
+/// guarded thread may touch the heap's pages and core without its heap lock.
 ///
 /// Fork: the registry is the `ForkParticipant` of every segregated heap (and so of every
-/// `IsoHeap`), since their locks live here. At the `heap` stage it takes the lock of every
-/// index handed out so far, dead heaps' included (a thread flushing its log may hold one); at
-/// the `leaf` stage `registryLock`. A heap registered after the count was read has not been
-/// published, so no thread of the child can reach it.
+/// `IsoHeap`), since their locks live here. At the `heap` stage it takes, in the lock order,
+/// every thread lock handed out so far, every directory lock and every heap lock (dead heaps'
+/// included: a thread flushing its log may hold one); at the `leaf` stage `registryLock`. A heap
+/// registered after the counts were read has not been published, so no thread of the child can
+/// reach it. The child clears the guards' counts: the threads inside heaps are not in the child.
 @usableFromInline
 final class HeapRegistry: @unchecked Sendable {
     static let maxHeaps = 4096
     static let maxAllocatorSlots = 16384
+    /// Thread locks: at most this many thread caches hold one at a time; a thread cache created
+    /// beyond that holds none and biases its pages to their directories' locks instead.
+    static let maxThreadLocks = 1 << 16
 
     /// The registry, or nil if its metadata could not be mapped (then no heap can be created).
     static let shared: HeapRegistry? = HeapRegistry()
@@ -48,19 +68,38 @@ final class HeapRegistry: @unchecked Sendable {
     /// One lock per heap index (see the type's locks; fork stage `heap`, all indices in order).
     let heapLocks: UnsafeMutablePointer<FutexLock>
     let slots: UnsafeMutablePointer<HeapSlot>
+    /// One lock per allocator slot: heap h's class c uses `directoryLocks[allocatorBase(h) + c]`
+    /// (lock order 2; fork stage `heap`).
+    let directoryLocks: UnsafeMutablePointer<FutexLock>
+    /// The thread-lock pool (lock order 1; fork stage `heap`). Handed out by `takeThreadLock`.
+    let threadLocks: UnsafeMutablePointer<FutexLock>
+    /// Free list of the thread-lock pool: the next free index + 1 for each free lock (0: end).
+    /// Protected by `registryLock`.
+    private let threadLockNext: UnsafeMutablePointer<Int32>
+    private var threadLockFree = 0
+    /// Thread locks handed out at least once (indices `0 ..< threadLockCount`); `registryLock`.
+    private var threadLockCount = 0
+    /// Per heap: 2 per thread inside the heap from a thread cache, plus 1 once retired.
+    let heapGuards: UnsafeMutablePointer<Atomic<Int>>
     /// Protects `heapCount` and `nextAllocator`; a leaf (fork stage `leaf`).
     let registryLock = FutexLock()
     private var heapCount = 0
     private var nextAllocator = 0
-    /// Heap locks the fork prepare handler took (indices `0 ..< forkLockedCount`). Written and
-    /// read only by the forking thread, with the fork registry's lock held.
+    /// Heap, directory and thread locks the fork prepare handler took (indices below these
+    /// counts). Written and read only by the forking thread, with the fork registry's lock held.
     private var forkLockedCount = 0
+    private var forkLockedDirectories = 0
+    private var forkLockedThreads = 0
 
     private init?() {
         let lockBytes = HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
         let slotOffset = (lockBytes + 63) & ~63
-        let total = slotOffset + HeapRegistry.maxHeaps * MemoryLayout<HeapSlot>.stride
-        // Invariant: this mapping is never released; locks in it outlive every heap.
+        let guardOffset = slotOffset + HeapRegistry.maxHeaps * MemoryLayout<HeapSlot>.stride
+        let directoryOffset = (guardOffset + HeapRegistry.maxHeaps * MemoryLayout<Atomic<Int>>.stride + 63) & ~63
+        let threadOffset = directoryOffset + HeapRegistry.maxAllocatorSlots * MemoryLayout<FutexLock>.stride
+        let nextOffset = threadOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride
+        let total = nextOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Int32>.stride
+        // Invariant: this mapping is never released; locks in it outlive every heap and thread.
         guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
         for i in 0 ..< HeapRegistry.maxHeaps { (heapLocks + i).initialize(to: FutexLock()) }
@@ -68,6 +107,15 @@ final class HeapRegistry: @unchecked Sendable {
         slots.initialize(
             repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
             count: HeapRegistry.maxHeaps)
+        heapGuards = (range.pointer + guardOffset).bindMemory(to: Atomic<Int>.self, capacity: HeapRegistry.maxHeaps)
+        for i in 0 ..< HeapRegistry.maxHeaps { (heapGuards + i).initialize(to: Atomic(0)) }
+        // Invariant: a FutexLock is its 32-bit state word and zero is a free lock, so the
+        // zero-filled mapping already holds free locks; binding without initialising keeps the
+        // pages of never-used locks untouched.
+        directoryLocks = (range.pointer + directoryOffset).bindMemory(
+            to: FutexLock.self, capacity: HeapRegistry.maxAllocatorSlots)
+        threadLocks = (range.pointer + threadOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxThreadLocks)
+        threadLockNext = (range.pointer + nextOffset).bindMemory(to: Int32.self, capacity: HeapRegistry.maxThreadLocks)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -102,17 +150,88 @@ final class HeapRegistry: @unchecked Sendable {
         unlock(heap: index)
     }
 
-    /// Marks a heap dead; afterwards no thread cache touches its pages. Caller holds no lock.
+    /// Marks a heap dead and waits until no thread is inside it (`enter`); afterwards no thread
+    /// cache touches its pages. Caller holds no lock.
     func retire(heap index: Int) {
         lock(heap: index)
         slots[index].alive = false
         slots[index].core = nil
         unlock(heap: index)
+        heapGuards[index].bitwiseOr(1, ordering: .sequentiallyConsistent)
+        // A guarded thread holds at most page locks of this heap, never waits for this thread.
+        var spins = 0
+        while heapGuards[index].load(ordering: .acquiring) != 1 {
+            spins += 1
+            if spins & 63 == 0 { SystemThread.yield() }
+        }
     }
 
-    /// The live heap's metadata. Caller holds heap `index`'s lock.
-    @inline(__always) func core(ofHeap index: Int) -> UnsafeMutablePointer<SegregatedHeapCore>? {
-        slots[index].alive ? slots[index].core : nil
+    /// Enters heap `index` from a thread cache: returns its metadata, which stays valid (and the
+    /// heap's pages mapped) until `exit(heap:)`, or nil if the heap is retired (then do not call
+    /// `exit`). Cost: one atomic add. Caller holds no lock of this heap.
+    @inline(__always) func enter(heap index: Int) -> UnsafeMutablePointer<SegregatedHeapCore>? {
+        if heapGuards[index].add(2, ordering: .sequentiallyConsistent).newValue & 1 != 0 {
+            heapGuards[index].subtract(2, ordering: .releasing)
+            return nil
+        }
+        // Invariant: not retired, and `retire` waits for us, so `core` is set and stays valid.
+        return slots[index].core
+    }
+
+    /// Leaves a heap entered with `enter(heap:)`. Cost: one atomic subtract.
+    @inline(__always) func exit(heap index: Int) { heapGuards[index].subtract(2, ordering: .releasing) }
+
+    /// Directory lock of allocator slot `slot` (a heap's allocator base plus a class).
+    @inline(__always) func directoryLock(slot: Int) -> UnsafeMutablePointer<FutexLock> { directoryLocks + slot }
+
+    /// True if `lock` is one of the pool's thread locks.
+    @inline(__always) func isThreadLock(_ lock: UnsafeMutablePointer<FutexLock>) -> Bool {
+        lock >= threadLocks && lock < threadLocks + HeapRegistry.maxThreadLocks
+    }
+
+    /// A thread lock for a new thread cache, or nil if all `maxThreadLocks` are in use.
+    func takeThreadLock() -> UnsafeMutablePointer<FutexLock>? {
+        registryLock.lock()
+        defer { registryLock.unlock() }
+        if threadLockFree != 0 {
+            let index = threadLockFree - 1
+            threadLockFree = Int(threadLockNext[index])
+            return threadLocks + index
+        }
+        guard threadLockCount < HeapRegistry.maxThreadLocks else { return nil }
+        threadLockCount += 1
+        return threadLocks + (threadLockCount - 1)
+    }
+
+    /// Gives back a thread lock taken with `takeThreadLock`. Precondition: no page names it
+    /// (its thread cache gave every page back), and the caller does not hold it. Another thread
+    /// may still be about to take it for a page that named it before: it then finds the page
+    /// naming another lock and retries, whichever cache holds this lock by then.
+    func returnThreadLock(_ lock: UnsafeMutablePointer<FutexLock>) {
+        let index = lock - threadLocks
+        registryLock.lock()
+        threadLockNext[index] = Int32(threadLockFree)
+        threadLockFree = index + 1
+        registryLock.unlock()
+    }
+
+    /// Takes heap `index`'s directory locks (in class order) and then its heap lock. With them
+    /// held no page of the heap changes state, owner or list; only pages that name a thread
+    /// lock can change (their bits and counts, under that lock). For `verify` and `statistics`:
+    /// they take such a page's thread lock with a try-lock (a thread lock comes first in the
+    /// lock order, so waiting for one here could deadlock) and start over when it is busy.
+    /// Cost: one lock round trip per class.
+    func lockDirectories(heap index: Int) {
+        let base = slots[index].allocatorBase
+        for c in 0 ..< slots[index].classCount { directoryLocks[base + c].lock() }
+        lock(heap: index)
+    }
+
+    /// Releases what `lockDirectories(heap:)` took.
+    func unlockDirectories(heap index: Int) {
+        unlock(heap: index)
+        let base = slots[index].allocatorBase
+        for c in 0 ..< slots[index].classCount { directoryLocks[base + c].unlock() }
     }
 }
 
@@ -122,9 +241,15 @@ extension HeapRegistry: ForkParticipant {
         case .heap:
             registryLock.lock()
             forkLockedCount = heapCount
+            forkLockedDirectories = nextAllocator
+            forkLockedThreads = threadLockCount
             registryLock.unlock()
             // Plain loops: handlers must not instantiate generic metadata (see `ForkParticipant`).
             var i = 0
+            while i < forkLockedThreads { threadLocks[i].lock(); i += 1 }
+            i = 0
+            while i < forkLockedDirectories { directoryLocks[i].lock(); i += 1 }
+            i = 0
             while i < forkLockedCount { lock(heap: i); i += 1 }
         case .leaf: registryLock.lock()
         default: break
@@ -136,12 +261,27 @@ extension HeapRegistry: ForkParticipant {
         case .heap:
             var i = forkLockedCount
             while i > 0 { i -= 1; unlock(heap: i) }
+            i = forkLockedDirectories
+            while i > 0 { i -= 1; directoryLocks[i].unlock() }
+            i = forkLockedThreads
+            while i > 0 { i -= 1; threadLocks[i].unlock() }
         case .leaf: registryLock.unlock()
         default: break
         }
     }
 
-    @usableFromInline func childAfterFork(_ stage: ForkStage) { parentAfterFork(stage) }
+    @usableFromInline func childAfterFork(_ stage: ForkStage) {
+        if stage == .heap {
+            // The threads that were inside heaps are not in the child; keep the retired bits.
+            var i = 0
+            while i < forkLockedCount {
+                let v = heapGuards[i].load(ordering: .relaxed)
+                heapGuards[i].store(v & 1, ordering: .relaxed)
+                i += 1
+            }
+        }
+        parentAfterFork(stage)
+    }
 }
 
 /// Runs at thread exit (through `ThreadLocalSlot`'s destructor) with the thread cache's address.

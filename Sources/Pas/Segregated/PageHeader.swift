@@ -1,15 +1,19 @@
+import Synchronization
+
 /// The fixed fields of a segregated page's header (64 bytes), followed in memory by three
 /// bitmaps (see `PageLayout`). Lives in the chunk's metadata pages, never inside the page.
 ///
+/// "The page lock" below is the lock the page's lock word names (see `PageLock`).
+///
 /// Bit meanings, per object slot:
-/// - allocated (`allocBits`, protected by the heap lock): the slot is live, or it belongs to the
+/// - allocated (`allocBits`, protected by the page lock): the slot is live, or it belongs to the
 ///   thread that owns the page (when a thread takes a page every free slot is marked allocated
 ///   and handed to it, so frees from other threads never race with its allocation).
 /// - owner-free (`ownerFree`): only the owning thread writes it, without a lock. Slots in the
-///   owner's private pool; always a subset of allocated. (Other threads read it, under the heap
+///   owner's private pool; always a subset of allocated. (Other threads read it, under the page
 ///   lock, only to recognise double frees; see `SegregatedHeapCore.ownerHoldsFree`.)
-/// - remote-free (`remoteFree`, heap lock): slots freed by other threads while the page is
-///   owned; the owner merges them into owner-free under the lock when its pool runs dry.
+/// - remote-free (`remoteFree`, page lock): slots freed by other threads while the page is
+///   owned; the owner merges them into owner-free under the page lock when its pool runs dry.
 ///
 /// States: `fresh` (never formatted), `owned` (a thread cache allocates from it), `full`,
 /// `eligible` (has free slots; in its class's eligible list), `empty` (no live object; in the
@@ -22,7 +26,7 @@
 /// `PageHeader.interiorGranule` inside an object, 0 where nothing was carved).
 @usableFromInline
 struct PageHeader {
-    /// The owning thread cache's address, or `PageHeader.unowned`. Written under the heap lock;
+    /// The owning thread cache's address, or `PageHeader.unowned`. Written under the page lock;
     /// read without a lock only to compare with the reader's own thread cache (only a thread can
     /// make itself the owner, and only the owner's own thread gives the page back, so that
     /// comparison is exact; see `segregatedIsOwner` for why ThreadSanitizer still reports it).
@@ -52,9 +56,9 @@ struct PageHeader {
     @usableFromInline var wordCount: UInt16
     /// Cold-start pages only: the next granule the owner carves objects from.
     @usableFromInline var bumpGranule: UInt16
-    /// Number of set allocated bits (heap lock). Pages hold at most 8192 slots.
+    /// Number of set allocated bits (page lock). Pages hold at most 8192 slots.
     @usableFromInline var allocatedCount: UInt16
-    /// Number of set remote-free bits (heap lock).
+    /// Number of set remote-free bits (page lock).
     @usableFromInline var remoteFreeCount: UInt16
     /// Owned pages, owner only: 1 while the page is its allocator's current page or waits in the
     /// allocator's ready queue (`LocalAllocator.readyHead`), else 0. The free fast path queues a
@@ -65,7 +69,7 @@ struct PageHeader {
     @usableFromInline var spare: UInt8
     /// Owned pages: the owning allocator's slot in its thread cache (`ThreadCache.allocator`).
     @usableFromInline var allocatorSlot: UInt16
-    /// Links of the eligible or empty list the page is in (heap lock), or of its owner's ring
+    /// Links of the eligible list (directory lock) or empty list (heap lock) the page is in, or of its owner's ring
     /// while owned (owner only); header addresses, 0 = none.
     @usableFromInline var prev: UInt
     @usableFromInline var next: UInt
@@ -90,7 +94,7 @@ struct PageHeader {
         page.pointee.emptySince = UInt64(truncatingIfNeeded: next)
     }
 
-    /// Full and eligible pages (heap lock): the thread cache that gave the page back, or 0.
+    /// Full and eligible pages (page lock): the thread cache that gave the page back, or 0.
     /// Lets a log flush tell a thread's frees of its own former objects (`SegregatedHeapCore.noteSelfFree`).
     /// Shares storage with `emptySince`; meaningless in other states.
     @inlinable var lastOwner: UInt {
@@ -117,7 +121,7 @@ struct PageHeader {
 
 /// A page header reached by address, with its bitmaps.
 /// Invariant: `address` is the header of a page of a live chunk of the heap whose layout is
-/// `layout`; all accesses other than the owner's are made under that heap's lock.
+/// `layout`; all accesses other than the owner's are made under the page's lock (`PageLock`).
 @usableFromInline
 struct PageRef {
     @usableFromInline let address: UInt
@@ -137,6 +141,12 @@ struct PageRef {
     @inlinable @inline(__always)
     func bits(_ offset: Int) -> UnsafeMutablePointer<UInt64> {
         UnsafeMutablePointer(bitPattern: address &+ UInt(offset)).unsafelyUnwrapped
+    }
+
+    /// The page's lock word: the address of the `FutexLock` that protects the page now (see
+    /// `PageLock`). Right after the 64 bytes of `PageHeader`; bound by `SegregatedHeapCore.addChunk`.
+    @inline(__always) var lockWord: UnsafeMutablePointer<Atomic<UInt>> {
+        UnsafeMutablePointer(bitPattern: address &+ UInt(MemoryLayout<PageHeader>.size)).unsafelyUnwrapped
     }
 
     @inlinable @inline(__always) var allocBits: UnsafeMutablePointer<UInt64> { bits(layout.allocBitsOffset) }

@@ -1,7 +1,8 @@
 import PasSystem
 
-/// The checked API: every bad input is a typed `PasError`. Costs a lock and an O(chunks)
-/// ownership check per call; meant for debugging, tests and untrusted callers.
+/// The checked API: every bad input is a typed `PasError`. Costs the heap lock for an O(chunks)
+/// ownership check and the page's lock per call; meant for debugging, tests and untrusted
+/// callers.
 extension SegregatedHeap {
     /// Allocates `size` bytes, 16-byte aligned.
     /// Throws `.invalidSize` for sizes outside 1 ... `maxObjectSize`, or the chunk source's error
@@ -17,7 +18,8 @@ extension SegregatedHeap {
     /// Frees `pointer`, checking it first: `.unknownPointer` if this heap did not allocate it or
     /// it points inside an object, `.doubleFree` if it is already free (in a page's bitmaps, in
     /// the owning thread's pool or window, or in the calling thread's pending log). Thread-safe;
-    /// takes the heap lock and flushes the calling thread's deallocation log.
+    /// flushes the calling thread's deallocation log, then takes the heap lock (to check the
+    /// pointer's chunk) and the page's lock.
     ///
     /// Double frees through `deallocateUnchecked` are a broken precondition; the heap still
     /// catches most of them when it applies a log or merges remote frees (counted in
@@ -26,16 +28,18 @@ extension SegregatedHeap {
         let address = UInt(bitPattern: pointer)
         let cache = ThreadCache.current
         if let cache { ThreadCache.flushLog(cache) }
-        registry.lock(heap: heapIndex)
-        defer { registry.unlock(heap: heapIndex) }
-        let (page, slot) = try validate(address, for: .deallocate)
+        var held: UnsafeMutablePointer<FutexLock>? = nil
+        defer { PageLock.release(&held) }
+        let (page, slot) = try validateAndLock(address, for: .deallocate, holding: &held)
         let word = slot >> 6
         let bit = UInt64(1) << UInt64(slot & 63)
         guard page.allocBits[word] & bit != 0 else { throw .doubleFree(.deallocate, address: address) }
         let owner = page.fields.pointee.owner
         if owner == PageHeader.unowned {
             var now: UInt64? = nil
-            SegregatedHeapCore.freeRemotely(core, address: address, freer: cache, now: &now)
+            var tally = SegregatedHeapCore.RemoteFreeTally()
+            SegregatedHeapCore.freeRemotely(core, address: address, freer: cache, now: &now, tally: &tally)
+            tally.publish(core)
             return
         }
         guard page.remoteFree[word] & bit == 0, !SegregatedHeapCore.ownerHoldsFree(core, page, slot: slot) else {
@@ -50,20 +54,20 @@ extension SegregatedHeap {
         } else {
             page.remoteFree[word] |= bit
             page.fields.pointee.remoteFreeCount += 1
-            core.pointee.ownedPageRemoteFrees += 1
+            SegregatedHeapCore.count(core, CoreCounter.ownedPageRemoteFrees, 1)
         }
     }
 
     /// The usable size of the live object at `pointer` (its class size). Throws
     /// `.unknownPointer(.sizeQuery, ...)` for pointers this heap did not return or that are free.
-    /// Thread-safe; takes the heap lock.
+    /// Thread-safe; takes the heap lock (to check the pointer's chunk) and the page's lock.
     public func size(of pointer: UnsafeRawPointer) throws(PasError) -> Int {
         let address = UInt(bitPattern: pointer)
         let cache = ThreadCache.current
         if let cache { ThreadCache.flushLog(cache) }
-        registry.lock(heap: heapIndex)
-        defer { registry.unlock(heap: heapIndex) }
-        let (page, slot) = try validate(address, for: .sizeQuery)
+        var held: UnsafeMutablePointer<FutexLock>? = nil
+        defer { PageLock.release(&held) }
+        let (page, slot) = try validateAndLock(address, for: .sizeQuery, holding: &held)
         let free =
             page.allocBits[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) == 0
             || page.remoteFree[slot >> 6] & (UInt64(1) << UInt64(slot & 63)) != 0
@@ -98,17 +102,25 @@ extension SegregatedHeap {
     public func flushThreadCache() {
         guard let cache = ThreadCache.current else { return }
         ThreadCache.flushLog(cache)
-        registry.lock(heap: heapIndex)
         SegregatedHeapCore.releaseAll(core, cache: cache)
-        registry.unlock(heap: heapIndex)
     }
 
     /// The page and slot of `address` if it is the start of an object slot of a formatted page
-    /// of this heap. Caller holds the heap lock.
-    func validate(_ address: UInt, for operation: PasOperation) throws(PasError) -> (PageRef, Int) {
-        guard SegregatedHeapCore.owns(core, address: address) else { throw .unknownPointer(operation, address: address) }
+    /// of this heap, with the page's lock taken into `held`. Caller holds no lock (`held` nil);
+    /// on a throw `held` may hold the page's lock, for the caller to release.
+    func validateAndLock(
+        _ address: UInt, for operation: PasOperation, holding held: inout UnsafeMutablePointer<FutexLock>?
+    ) throws(PasError) -> (PageRef, Int) {
+        let heapLock = core.pointee.heapLock
+        heapLock.pointee.lock()
+        let owned = SegregatedHeapCore.owns(core, address: address)
+        heapLock.pointee.unlock()
+        guard owned else { throw .unknownPointer(operation, address: address) }
         let layout = Config.layout
+        // Invariant: the page belongs to one of this heap's chunks, which live as long as the
+        // heap, so its header and lock word are valid.
         let page = PageRef(layout.header(containing: address), layout)
+        PageLock.lock(page, holding: &held)
         let f = page.fields
         guard f.pointee.state != PageHeader.fresh else { throw .unknownPointer(operation, address: address) }
         let slot = page.slot(of: address)

@@ -3,59 +3,93 @@ import PasSystem
 /// Statistics, verification and returning empty pages.
 extension SegregatedHeap {
     /// A consistent snapshot of the heap's pages and counters, after applying the calling
-    /// thread's deallocation log. Cost: O(pages) under the heap lock. Thread-safe.
+    /// thread's deallocation log. Cost: O(pages) with the heap's directory locks and heap lock
+    /// held (`HeapRegistry.lockDirectories`), and each page that names a thread lock under that
+    /// lock too (`withPageLocked`; the pass starts over when one is busy). Thread-safe.
     public var statistics: SegregatedHeapStatistics {
         let cache = ThreadCache.current
         if let cache { ThreadCache.flushLog(cache) }
-        registry.lock(heap: heapIndex)
-        defer { registry.unlock(heap: heapIndex) }
+        while true {
+            registry.lockDirectories(heap: heapIndex)
+            let s = statisticsPass(cache: cache)
+            registry.unlockDirectories(heap: heapIndex)
+            if let s { return s }
+            SystemThread.yield()
+        }
+    }
+
+    /// One try at `statistics`, with the directory and heap locks held; nil if a thread lock
+    /// was busy.
+    private func statisticsPass(cache: UnsafeMutableRawPointer?) -> SegregatedHeapStatistics? {
         var s = SegregatedHeapStatistics()
         let c = core.pointee
         s.chunkCount = c.chunkCount
         s.pageSize = c.layout.pageSize
-        s.ownedPages = c.pagesInState[Int(PageHeader.owned)]
-        s.fullPages = c.pagesInState[Int(PageHeader.full)]
-        s.eligiblePages = c.pagesInState[Int(PageHeader.eligible)]
-        s.emptyPages = c.pagesInState[Int(PageHeader.empty)]
-        s.coldStartPages = c.pagesInState[Int(PageHeader.coldStart)]
+        s.ownedPages = SegregatedHeapCore.counter(core, Int(PageHeader.owned))
+        s.fullPages = SegregatedHeapCore.counter(core, Int(PageHeader.full))
+        s.eligiblePages = SegregatedHeapCore.counter(core, Int(PageHeader.eligible))
+        s.emptyPages = SegregatedHeapCore.counter(core, Int(PageHeader.empty))
+        s.coldStartPages = SegregatedHeapCore.counter(core, Int(PageHeader.coldStart))
         s.decommittedPages = c.decommittedPages
         s.freshPages = SegregatedHeapCore.hasFreshPage(core) ? c.layout.pagesPerChunk - c.freshNext : 0
-        s.remoteFrees = c.remoteFrees
-        s.lateDoubleFrees = c.lateDoubleFrees
+        s.remoteFrees = SegregatedHeapCore.counter(core, CoreCounter.remoteFrees)
+        s.lateDoubleFrees = SegregatedHeapCore.counter(core, CoreCounter.lateDoubleFrees)
+        var busy = false
         forEachFormattedPage { page in
-            let f = page.fields
-            // Objects cached by the calling thread (its pool and windows) are not in use; those
-            // other threads cache cannot be seen without racing them and are counted.
-            let mine = cache.map { f.pointee.owner == UInt(bitPattern: $0) } ?? false
-            var objects = 0
-            var bytes = 0
-            for i in 0 ..< Int(f.pointee.wordCount) {
-                var live = page.allocBits[i] & ~page.remoteFree[i]
-                if mine { live &= ~page.ownerFree[i] }
-                objects += live.nonzeroBitCount
-                if page.isColdStart {
-                    while live != 0 {
-                        if let c = SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
-                            bytes += size(ofClass: c)
+            guard !busy else { return }
+            busy = !withPageLocked(page) {
+                let f = page.fields
+                // Objects cached by the calling thread (its pool and windows) are not in use; those
+                // other threads cache cannot be seen without racing them and are counted.
+                let mine = cache.map { f.pointee.owner == UInt(bitPattern: $0) } ?? false
+                var objects = 0
+                var bytes = 0
+                for i in 0 ..< Int(f.pointee.wordCount) {
+                    var live = page.allocBits[i] & ~page.remoteFree[i]
+                    if mine { live &= ~page.ownerFree[i] }
+                    objects += live.nonzeroBitCount
+                    if page.isColdStart {
+                        while live != 0 {
+                            if let c = SegregatedHeapCore.coldStartClass(of: page, granule: i * 64 + live.trailingZeroBitCount) {
+                                bytes += size(ofClass: c)
+                            }
+                            live &= live &- 1
                         }
-                        live &= live &- 1
                     }
                 }
-            }
-            if !page.isColdStart { bytes = objects * Int(f.pointee.objectSize) }
-            if mine, let cache {
-                for c in 0 ..< classCount {
-                    let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
-                    guard la.pointee.page == page.address else { continue }
-                    let n = la.pointee.word.nonzeroBitCount
-                    objects -= n
-                    bytes -= n * Int(la.pointee.objectSize)
+                if !page.isColdStart { bytes = objects * Int(f.pointee.objectSize) }
+                if mine, let cache {
+                    for c in 0 ..< classCount {
+                        let la = ThreadCache.allocator(cache, slot: allocatorBase + c)
+                        guard la.pointee.page == page.address else { continue }
+                        let n = la.pointee.word.nonzeroBitCount
+                        objects -= n
+                        bytes -= n * Int(la.pointee.objectSize)
+                    }
                 }
+                s.objectsInUse += objects
+                s.bytesInUse += bytes
             }
-            s.objectsInUse += objects
-            s.bytesInUse += bytes
         }
-        return s
+        return busy ? nil : s
+    }
+
+    /// With `HeapRegistry.lockDirectories` held (for `verify` and `statistics`): runs `body`
+    /// with `page`'s lock held too. A page that names a thread lock is taken with a try-lock
+    /// (the thread lock comes first in the lock order, and its holder may be waiting for a lock
+    /// the caller holds); returns false without running `body` if it is busy, and the caller
+    /// starts over after releasing its locks. The page's lock word cannot change meanwhile:
+    /// changing it takes a directory lock, which the caller holds.
+    func withPageLocked<E: Error>(_ page: PageRef, _ body: () throws(E) -> Void) throws(E) -> Bool {
+        let named = UnsafeMutablePointer<FutexLock>(bitPattern: page.lockWord.pointee.load(ordering: .acquiring))
+        guard let named, registry.isThreadLock(named) else {
+            try body()
+            return true
+        }
+        guard named.pointee.tryLock() else { return false }
+        defer { named.pointee.unlock() }
+        try body()
+        return true
     }
 
     /// Reports the committed empty pages (each keeps the time it became empty), counting as
@@ -86,7 +120,8 @@ extension SegregatedHeap {
     var allocatorBase: Int { (allocatorOffset - ThreadCache.allocatorsOffset) / LocalAllocator.stride }
 
     /// Calls `body` with every page that was ever formatted, in address order per chunk.
-    /// Caller holds the heap lock.
+    /// Caller holds the heap lock (for the chunk list); `body` may read a page's fields only
+    /// under the lock the page names (see `withPageLocked`).
     func forEachFormattedPage<E: Error>(_ body: (PageRef) throws(E) -> Void) throws(E) {
         let layout = Config.layout
         var chunk = core.pointee.firstChunk
@@ -101,7 +136,8 @@ extension SegregatedHeap {
     /// time source (`.zero`: every empty page) back to the chunk source (`decommit`), in runs of
     /// adjacent pages. Such pages stay this heap's; the next allocation that reuses one commits
     /// it again. Returns the bytes decommitted. Cost: O(pages) plus one decommit call per run,
-    /// under the heap lock (never on a fast path). Throws the chunk source's error; pages
+    /// under the heap lock, which empty pages name (allocation takes it only for blank pages and
+    /// cold start; frees only to empty a page). Throws the chunk source's error; pages
     /// decommitted before it stay so. Thread-safe.
     @discardableResult
     public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
@@ -133,10 +169,12 @@ extension SegregatedHeap {
             runStart = nil
             runCount = 0
         }
+        let heapLock = core.pointee.heapLock
         try forEachFormattedPage { (page) throws(PasError) in
             let f = page.fields
+            // Only a page that names the heap lock (held) may be read here; every empty page does.
             let candidate =
-                f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
+                PageLock.names(page, heapLock) && f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
                 && now &- f.pointee.emptySince >= idle
             if candidate, let first = runStart,
                 first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart

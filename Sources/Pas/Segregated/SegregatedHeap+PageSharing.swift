@@ -25,8 +25,9 @@ final class SegregatedEmptySignal: @unchecked Sendable {
 
 /// A segregated heap takes part in page sharing with its empty pages: they carry the time they
 /// became empty, and `decommitEmptyPages(emptySinceAtMost:)` gives back those idle long enough in runs of
-/// adjacent pages. The pass holds the heap lock (which only slow paths take: allocation and
-/// free fast paths never do) across its decommit calls.
+/// adjacent pages. The pass holds the heap lock across its decommit calls: the lock empty pages
+/// name, which allocation takes only for blank pages and cold start, and frees only to empty a
+/// page (fast paths never).
 extension SegregatedHeap: PageSharingParticipant {
     /// Lower bound of the empty times of the committed empty pages, or nil. One atomic load.
     public var earliestEmptyTime: UInt64? {

@@ -9,7 +9,7 @@ import Synchronization
 /// thread-local load and a bit pop from the thread's local allocator; deallocation masks the
 /// pointer to its page header and, if the calling thread owns the page, sets one bit. Frees into
 /// pages of other threads go to the thread's deallocation log (see `ThreadCache`), applied in
-/// batches under this heap's lock.
+/// batches under the pages' locks.
 ///
 /// Checked API (`allocate(size:)`, `deallocate(_:)`, `size(of:)`) reports bad input as
 /// `PasError`: zero, negative or too large sizes, pointers this heap never returned, interior
@@ -23,8 +23,11 @@ import Synchronization
 /// and an empty page is only reused by this heap (so an isoheap's memory never holds another
 /// type). `decommitEmptyPages(olderThan:)` gives empty pages' memory back to the system.
 ///
-/// Thread-safety: all methods may be called from any thread. Locks: the heap's lock in the
-/// `HeapRegistry` protects pages, lists and counters; it is taken before `chunks`' lock.
+/// Thread-safety: all methods may be called from any thread. Locks (all in the `HeapRegistry`,
+/// which gives their order): each page names the lock that protects it (`PageLock`): the
+/// owning thread's lock, its class's directory lock, or the heap lock; the directory locks
+/// protect the eligible lists, the heap lock the empty list, chunks and cold start, and is
+/// taken before `chunks`' lock.
 /// Deinitialising the heap while another thread still uses it is a programming error; pages
 /// other threads still cache are dropped with the heap.
 public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSource>: @unchecked Sendable {
@@ -119,7 +122,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         }
         self.core = try SegregatedHeapCore.create(
             layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
-            sizeLimit: sizeLimit, coldStartBudget: coldStartBudget, clockRead: read,
+            sizeLimit: sizeLimit, heapLock: registry.heapLocks + index,
+            directoryLocks: registry.directoryLock(slot: base), coldStartBudget: coldStartBudget, clockRead: read,
             clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
@@ -220,18 +224,24 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             ThreadCache.logFree(cache, entry: address | logTag, bytes: Int(page.fields.pointee.objectSize))
             return
         }
-        // No thread cache (no memory for one): apply the free at once.
-        registry.lock(heap: heapIndex)
+        // No thread cache (no memory for one): apply the free at once, under the page's lock.
+        var held: UnsafeMutablePointer<FutexLock>? = nil
         var now: UInt64? = nil
-        SegregatedHeapCore.freeRemotely(core, address: address, freer: nil, now: &now)
-        registry.unlock(heap: heapIndex)
+        var tally = SegregatedHeapCore.RemoteFreeTally()
+        PageLock.lock(page, holding: &held)
+        SegregatedHeapCore.freeRemotely(core, address: address, freer: nil, now: &now, tally: &tally)
+        tally.publish(core)
+        PageLock.release(&held)
     }
 
     // MARK: slow path
 
     /// Refills the calling thread's allocator for `classIndex` and allocates from it: next word
     /// of the owner's pool, then remote frees, then (cold start) a carve from the cold-start page,
-    /// then an eligible, empty or fresh page.
+    /// then an eligible, empty or fresh page. Takes only the locks each step needs (see
+    /// `HeapRegistry` for the order): none for the owner's pool, the pages' locks for remote
+    /// frees (the thread's own lock for pages biased to it), the directory lock for an eligible
+    /// page, the heap lock for cold start and blank pages.
     @usableFromInline
     func allocateSlow(classIndex: Int) throws(PasError) -> UnsafeMutableRawPointer {
         guard let cache = ThreadCache.currentOrCreate() else {
@@ -247,12 +257,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             let ring = la.pointee.ringCount
             if ring > 0, SegregatedHeapCore.refillFromRing(la, layout: layout) { continue }
             ThreadCache.noteHeld(cache, heap: heapIndex)
-            registry.lock(heap: heapIndex)
             if ring > 0 {
-                if SegregatedHeapCore.mergeRemoteInRing(core, la) {
-                    registry.unlock(heap: heapIndex)
-                    continue
-                }
+                if SegregatedHeapCore.mergeRemoteInRing(core, la) { continue }
                 // Every ring page is fully allocated: give one back when the ring is full.
                 if ring >= SegregatedHeapCore.ringCapacity(la, layout: layout) {
                     var now: UInt64? = nil
@@ -261,27 +267,30 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             }
             // Here the window is empty; the allocator has a ring with room, or no ring (and may
             // point at the cold-start page).
-            do {
-                if la.pointee.ringCount == 0, SegregatedHeapCore.wantsColdStart(core, classIndex: classIndex),
-                    try carve(classIndex: classIndex, allocator: la, cache: cache)
-                {
-                    registry.unlock(heap: heapIndex)
-                    continue
+            if la.pointee.ringCount == 0, core.pointee.coldStartBudget > 0 {
+                let heapLock = core.pointee.heapLock
+                heapLock.pointee.lock()
+                do {
+                    if SegregatedHeapCore.wantsColdStart(core, classIndex: classIndex),
+                        try carve(classIndex: classIndex, allocator: la, cache: cache)
+                    {
+                        heapLock.pointee.unlock()
+                        continue
+                    }
+                } catch {
+                    heapLock.pointee.unlock()
+                    throw error
                 }
-                let page = try obtainPage(classIndex: classIndex)
-                SegregatedHeapCore.claim(core, page, allocator: la, cache: cache)
-            } catch {
-                registry.unlock(heap: heapIndex)
-                throw error
+                heapLock.pointee.unlock()
             }
-            registry.unlock(heap: heapIndex)
+            try takePage(classIndex: classIndex, allocator: la, cache: cache)
         }
     }
 
     /// Cold start: carves objects of `classIndex` from the cold-start page this thread owns,
     /// starting a new cold-start page when the heap has none or this thread's is full. Returns false
     /// if another thread owns the cold-start page (the class then takes a page of its own).
-    /// Caller holds the heap lock.
+    /// Caller holds the heap lock (the lock every cold-start page names).
     func carve(
         classIndex: Int, allocator: UnsafeMutablePointer<LocalAllocator>,
         cache: UnsafeMutableRawPointer
@@ -290,7 +299,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let layout = core.pointee.layout
         let current = core.pointee.coldStartPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
-        let blank = try obtainBlankPage()
+        try prepareBlankPage()
+        let blank = takeBlankPage()
         if current != 0 {
             var now: UInt64? = nil
             SegregatedHeapCore.releaseColdStartPage(core, PageRef(current, layout), cache: cache, now: &now)
@@ -299,21 +309,67 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         return SegregatedHeapCore.carve(core, classIndex: classIndex, allocator: allocator, cache: cache)
     }
 
-    /// A page for `classIndex` that no thread owns: eligible, else empty, else fresh.
-    /// Caller holds the heap lock.
-    func obtainPage(classIndex: Int) throws(PasError) -> PageRef {
-        let eligible = core.pointee.eligibleHead[classIndex]
-        if eligible != 0 { return PageRef(eligible, core.pointee.layout) }
-        let page = try obtainBlankPage()
-        if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
-            SegregatedHeapCore.format(core, page, classIndex: classIndex)
+    /// Makes a page of `classIndex` that no thread owned (eligible, else empty, else fresh) the
+    /// current page of `allocator`, biased to the thread's lock (or to the class's directory
+    /// lock when the thread cache has no thread lock). Caller holds no lock. System calls (a
+    /// commit, a new chunk) run under the heap lock alone, never under the thread's lock, which
+    /// other threads' frees into this thread's pages need: when the blank page at hand needs
+    /// one, the locks are dropped, the page is prepared, and the step is retried.
+    func takePage(
+        classIndex: Int, allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer
+    ) throws(PasError) {
+        let directory = SegregatedHeapCore.directoryLock(core, classIndex)
+        let ownerLock = ThreadCache.threadLock(cache) ?? directory
+        let heapLock = core.pointee.heapLock
+        let layout = core.pointee.layout
+        while true {
+            // Lock order: thread lock, directory lock, heap lock.
+            ownerLock.pointee.lock()
+            if ownerLock != directory { directory.pointee.lock() }
+            let eligible = core.pointee.eligibleHead[classIndex]
+            if eligible != 0 {
+                SegregatedHeapCore.claim(core, PageRef(eligible, layout), allocator: la, cache: cache, ownerLock: ownerLock)
+                if ownerLock != directory { directory.pointee.unlock() }
+                ownerLock.pointee.unlock()
+                return
+            }
+            if ownerLock != directory { directory.pointee.unlock() }
+            heapLock.pointee.lock()
+            if blankPageIsReady() {
+                let page = takeBlankPage()
+                if Int(page.fields.pointee.classIndex) != classIndex || page.fields.pointee.state == PageHeader.fresh {
+                    SegregatedHeapCore.format(core, page, classIndex: classIndex)
+                }
+                SegregatedHeapCore.claim(core, page, allocator: la, cache: cache, ownerLock: ownerLock)
+                heapLock.pointee.unlock()
+                ownerLock.pointee.unlock()
+                return
+            }
+            heapLock.pointee.unlock()
+            ownerLock.pointee.unlock()
+            heapLock.pointee.lock()
+            do {
+                try prepareBlankPage()
+            } catch {
+                heapLock.pointee.unlock()
+                throw error
+            }
+            heapLock.pointee.unlock()
         }
-        return page
     }
 
-    /// An empty page (committed again if it was decommitted), else a fresh one; in state
-    /// `empty` or `full`, formatted for some class. Caller holds the heap lock.
-    func obtainBlankPage() throws(PasError) -> PageRef {
+    /// True if an empty page is committed or a fresh page is left: `takeBlankPage` can run
+    /// without a system call. Caller holds the heap lock.
+    func blankPageIsReady() -> Bool {
+        let empty = core.pointee.emptyHead
+        if empty != 0 { return PageRef(empty, core.pointee.layout).fields.pointee.decommitted == 0 }
+        return SegregatedHeapCore.hasFreshPage(core)
+    }
+
+    /// Makes `blankPageIsReady` true: commits the first empty page again if it was decommitted,
+    /// or adds a chunk if no empty or fresh page is left. Caller holds the heap lock (and no
+    /// thread or directory lock). Throws the chunk source's error.
+    func prepareBlankPage() throws(PasError) {
         let layout = core.pointee.layout
         let empty = core.pointee.emptyHead
         if empty != 0 {
@@ -324,12 +380,19 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 f.pointee.decommitted = 0
                 core.pointee.decommittedPages -= 1
             }
-            return page
+            return
         }
         if !SegregatedHeapCore.hasFreshPage(core) {
             let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
             SegregatedHeapCore.addChunk(core, chunk)
         }
+    }
+
+    /// The first empty page, else a fresh one (`blankPageIsReady` holds); in state `empty` or
+    /// `full`, formatted for some class, naming the heap lock. Caller holds the heap lock.
+    func takeBlankPage() -> PageRef {
+        let empty = core.pointee.emptyHead
+        if empty != 0 { return PageRef(empty, core.pointee.layout) }
         return SegregatedHeapCore.takeFreshPage(core)
     }
 }

@@ -69,8 +69,9 @@ public struct PageLayout: Sendable, Equatable {
 
     /// Size of the chunk header that precedes the page headers.
     public static let chunkHeaderBytes = 64
-    /// Size of the fixed fields of a page header.
-    public static let pageHeaderFieldBytes = 64
+    /// Size of the fixed fields of a page header: `PageHeader` (64 bytes), the lock word
+    /// (`PageRef.lockWord`) and padding to a cache line.
+    public static let pageHeaderFieldBytes = 128
 
     /// The layout of pages of `1 << pageShift` bytes in chunks of `1 << chunkShift` bytes.
     /// Cost: constant-folded when the arguments are constants.

@@ -8,7 +8,8 @@
 /// takes them) are checked against the class map and go through logs. Freed slots of a
 /// cold-start page are not reused: once its bump space is spent (or its owner exits or flushes),
 /// the page is released and becomes empty when its last object is freed, and is then reused
-/// like any empty page. All functions run under the heap lock, by the owning thread.
+/// like any empty page. A cold-start page always names the heap lock (`PageLock`); the functions
+/// here run under it, by the owning thread, except `releaseAll`.
 extension SegregatedHeapCore {
     /// Objects per carve of class size `size`.
     @inline(__always)
@@ -117,7 +118,7 @@ extension SegregatedHeapCore {
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             if la.pointee.page == page.address {
-                core.pointee.lateDoubleFrees += returnColdStartWindow(page, allocator: la)
+                count(core, CoreCounter.lateDoubleFrees, returnColdStartWindow(page, allocator: la))
             }
         }
         freeOwnerPool(core, page)
@@ -127,22 +128,30 @@ extension SegregatedHeapCore {
         settle(core, page, now: &now)
     }
 
-    /// Gives back every page `cache` holds in this heap (thread exit, `flushThreadCache`).
+    /// Gives back every page `cache` holds in this heap (thread exit, `flushThreadCache`), each
+    /// under its own locks. Runs on the thread that owns `cache`; caller holds no lock.
     static func releaseAll(_ core: UnsafeMutablePointer<SegregatedHeapCore>, cache: UnsafeMutableRawPointer) {
         var now: UInt64? = nil
         let layout = core.pointee.layout
+        let heapLock = core.pointee.heapLock
         for c in 0 ..< core.pointee.classCount {
             let la = ThreadCache.allocator(cache, slot: core.pointee.allocatorBase + c)
             guard la.pointee.page != 0 else { continue }
             let page = PageRef(la.pointee.page, layout)
-            if page.isColdStart { releaseColdStartPage(core, page, cache: cache, now: &now) }
+            if page.isColdStart {
+                heapLock.pointee.lock()
+                releaseColdStartPage(core, page, cache: cache, now: &now)
+                heapLock.pointee.unlock()
+            }
             while la.pointee.ringCount > 0 { releaseCurrentPage(core, allocator: la, now: &now) }
             // Invariant: releasing the ring drained the ready queue (queued pages become current first).
             assert(la.pointee.readyHead == 0 && la.pointee.readyTail == 0)
         }
+        heapLock.pointee.lock()
         let coldStartPage = core.pointee.coldStartPage
         if coldStartPage != 0, PageRef(coldStartPage, layout).fields.pointee.owner == UInt(bitPattern: cache) {
             releaseColdStartPage(core, PageRef(coldStartPage, layout), cache: cache, now: &now)
         }
+        heapLock.pointee.unlock()
     }
 }

@@ -1,3 +1,4 @@
+import PasSystem
 import Synchronization
 
 /// The ring of pages a local allocator owns: taking a page, refilling the window from the
@@ -6,7 +7,8 @@ import Synchronization
 /// thread cache), so a thread that frees what it allocated rarely touches the lock.
 ///
 /// Ring links (`prev`/`next` of the page headers) and the allocator's fields belong to the owning
-/// thread; functions marked "under the lock" also touch heap state.
+/// thread; each function says which locks it takes or expects (see `PageLock` and the lock order
+/// in `HeapRegistry`).
 extension SegregatedHeapCore {
     /// Pages a local allocator owns before it gives one back, to begin with: 128 KiB worth, at
     /// least 2. The allocator's `ringGrowth` adds to it (see `noteSelfFree`).
@@ -24,7 +26,7 @@ extension SegregatedHeapCore {
         min(ringCapacity(layout) &+ Int(la.pointee.ringGrowth), maxRingCapacity(layout))
     }
 
-    /// Under the lock, by the thread `freer`: one of its objects was freed into `page`, which it
+    /// Under the page's lock, by the thread `freer`: one of its objects was freed into `page`, which it
     /// gave back (the free went through the log). Its live objects of this class outgrow its
     /// ring, so every `selfFreesPerRingPage` such frees let the ring hold one more page (up to
     /// `maxRingCapacity`). Frees of other threads' objects never grow a ring, so pages that
@@ -45,15 +47,20 @@ extension SegregatedHeapCore {
         if ringCapacity(layout) &+ Int(la.pointee.ringGrowth) < maxRingCapacity(layout) { la.pointee.ringGrowth &+= 1 }
     }
 
-    /// Under the lock: makes `page` (fresh, empty or eligible; formatted for the allocator's
-    /// class) owned by `cache`, moves its free slots to the owner's pool (marking them allocated),
-    /// links it into the allocator's ring and makes it the current page with an empty window.
+    /// Makes `page` (fresh, empty or eligible; formatted for the allocator's class) owned by
+    /// `cache`, biased to `ownerLock`; moves its free slots to the owner's pool (marking them
+    /// allocated), links it into the allocator's ring and makes it the current page with an
+    /// empty window. Caller holds `ownerLock` (the cache's thread lock, or the class's directory
+    /// lock if the cache has none) and the lock the page names now with its list's lock (the
+    /// directory lock for an eligible page, the heap lock for a blank one).
     static func claim(
         _ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef,
-        allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer
+        allocator la: UnsafeMutablePointer<LocalAllocator>, cache: UnsafeMutableRawPointer,
+        ownerLock: UnsafeMutablePointer<FutexLock>
     ) {
         let f = page.fields
         setState(core, page, PageHeader.owned)
+        PageLock.retarget(page, to: ownerLock)
         for i in 0 ..< Int(f.pointee.wordCount) {
             let full = page.fullMask(word: i)
             page.ownerFree[i] = full & ~page.allocBits[i]
@@ -139,22 +146,25 @@ extension SegregatedHeapCore {
         return false
     }
 
-    /// Under the lock: takes in the remote frees of every ring page, queueing the pages that got
-    /// some (unless current or queued already); true if there were any.
-    /// Walks the ring only if remote frees reached owned pages of the heap since this
-    /// allocator's last walk (`remoteFreesSeen`), so a ring that runs dry in a thread whose
-    /// frees are its own costs no second walk.
+    /// Owner side; caller holds no lock. Takes in the remote frees of every ring page under its
+    /// page lock (the owner's thread lock for every page still biased to it, so usually one lock
+    /// for the whole ring), queueing the pages that got some (unless current or queued already);
+    /// true if there were any. Walks the ring only if remote frees reached owned pages of the
+    /// heap since this allocator's last walk (`remoteFreesSeen`), so a ring that runs dry in a
+    /// thread whose frees are its own costs no second walk.
     static func mergeRemoteInRing(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ la: UnsafeMutablePointer<LocalAllocator>)
         -> Bool
     {
-        let recorded = core.pointee.ownedPageRemoteFrees
+        let recorded = counter(core, CoreCounter.ownedPageRemoteFrees)
         guard la.pointee.remoteFreesSeen != recorded else { return false }
         la.pointee.remoteFreesSeen = recorded
         var merged = false
+        var held: UnsafeMutablePointer<FutexLock>? = nil
         var address = la.pointee.page
-        for _ in 0 ..< la.pointee.ringCount {
+        for _ in 0 ..< Int(la.pointee.ringCount) {
             let page = PageRef(address, core.pointee.layout)
             let f = page.fields
+            PageLock.lock(page, holding: &held)
             if f.pointee.remoteFreeCount != 0 {
                 mergeRemote(core, page)
                 merged = true
@@ -162,23 +172,32 @@ extension SegregatedHeapCore {
             }
             address = page.fields.pointee.next
         }
+        PageLock.release(&held)
         return merged
     }
 
-    /// Under the lock: gives the current page of the ring back to the heap. Its window and pool
-    /// become free slots; the page becomes full, eligible or empty; the next ring page (if any)
-    /// becomes current with an empty window.
+    /// Owner side; caller holds no lock. Gives the current page of the ring back to the heap
+    /// under its page lock and its class's directory lock (which the page names from then on).
+    /// Its window and pool become free slots; the page becomes full, eligible or empty; the next
+    /// ring page (if any) becomes current with an empty window.
     static func releaseCurrentPage(
         _ core: UnsafeMutablePointer<SegregatedHeapCore>,
         allocator la: UnsafeMutablePointer<LocalAllocator>, now: inout UInt64?
     ) {
         let page = PageRef(la.pointee.page, core.pointee.layout)
         let f = page.fields
+        let directory = directoryLock(core, Int(f.pointee.classIndex))
+        var held: UnsafeMutablePointer<FutexLock>? = nil
+        PageLock.lock(page, holding: &held)
+        // Held: the owner's thread lock (biased) or the directory lock (un-biased); lock order
+        // thread, then directory.
+        let biased = held != directory
+        if biased { directory.pointee.lock() }
         let window = la.pointee.word
         if window != 0 {
             let size = UInt(f.pointee.objectSize)
             let w = Int((la.pointee.base &- page.pageStart) / (size &* 64))
-            core.pointee.lateDoubleFrees += (window & page.ownerFree[w]).nonzeroBitCount
+            count(core, CoreCounter.lateDoubleFrees, (window & page.ownerFree[w]).nonzeroBitCount)
             page.ownerFree[w] |= window
         }
         freeOwnerPool(core, page)
@@ -209,6 +228,11 @@ extension SegregatedHeapCore {
         f.pointee.queued = 0
         f.pointee.lastOwner = f.pointee.owner
         f.pointee.owner = PageHeader.unowned
+        if biased {
+            PageLock.retarget(page, to: directory)
+            PageLock.release(&held)
+        }
         settle(core, page, now: &now)
+        directory.pointee.unlock()
     }
 }

@@ -1,4 +1,5 @@
 import PasSystem
+import Synchronization
 
 /// Reads a heap's clock from type-erased code (log flushes). Context: an unretained `ClockBox`.
 typealias ClockRead = @convention(c) (UnsafeMutableRawPointer?) -> UInt64
@@ -12,8 +13,12 @@ final class ClockBox {
 /// The non-generic metadata of one segregated heap, in raw memory the heap maps at creation.
 ///
 /// Holds the size-class table, the per-class eligible lists, the heap's empty list, the chunk
-/// list and counters. Everything here is protected by the heap's lock in the `HeapRegistry`
-/// (except the read-only class tables, which the fast paths read without a lock).
+/// list and counters. Locks (all in the `HeapRegistry`; see its lock order): each class's
+/// eligible list is protected by that class's directory lock (`directoryLocks[c]`); the empty
+/// list, chunks, fresh pages, cold-start state and decommit counts by the heap lock
+/// (`heapLock`); the counters updated under several locks are relaxed atomics (`counters`); the
+/// class tables are read-only, and the fast paths read them without a lock. Pages are protected
+/// by the lock each names (`PageLock`).
 /// Page operations that thread caches run after type erasure (log flush, thread exit) live here
 /// and use the runtime `layout`; the generic heap's fast paths use the same layout as constants.
 @usableFromInline
@@ -29,10 +34,14 @@ struct SegregatedHeapCore {
     var classSize: UnsafeMutablePointer<UInt32>
     /// `(size - 1) >> 4` -> class, for sizes 1 ... sizeLimit. Read-only.
     var sizeTable: UnsafeMutablePointer<UInt8>
-    /// Head of each class's eligible list (page header address, 0 = empty).
+    /// Head of each class's eligible list (page header address, 0 = empty); directory lock.
     var eligibleHead: UnsafeMutablePointer<UInt>
-    /// Pages in each `PageHeader` state.
-    var pagesInState: UnsafeMutablePointer<Int>
+    /// The heap lock and the first of the heap's directory locks (one per class).
+    var heapLock: UnsafeMutablePointer<FutexLock>
+    var directoryLocks: UnsafeMutablePointer<FutexLock>
+    /// `CoreCounter.count` relaxed atomic counters: pages in each `PageHeader` state (indices
+    /// 0 ..< `PageHeader.stateCount`), then those `CoreCounter` names.
+    var counters: UnsafeMutablePointer<Atomic<Int>>
     /// The empty list: committed pages at the head, decommitted pages at the tail.
     var emptyHead: UInt
     var emptyTail: UInt
@@ -49,12 +58,6 @@ struct SegregatedHeapCore {
     var coldStartPage: UInt
     var coldStartBytes: UnsafeMutablePointer<Int>
     var coldStartBudget: Int
-    /// Frees found to be double frees only when a log was applied (counted, then ignored).
-    var lateDoubleFrees: Int
-    var remoteFrees: Int
-    /// Remote frees recorded into pages a thread owns (their `remoteFree` bits), ever; a local
-    /// allocator compares it with its `remoteFreesSeen` to skip a fruitless ring walk.
-    var ownedPageRemoteFrees: Int
     var clockRead: ClockRead
     var clockContext: UnsafeMutableRawPointer?
     var region: MemoryRange
@@ -70,6 +73,7 @@ struct SegregatedHeapCore {
     /// multiples of 16) for requests up to `sizeLimit`.
     static func create(
         layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
+        heapLock: UnsafeMutablePointer<FutexLock>, directoryLocks: UnsafeMutablePointer<FutexLock>,
         coldStartBudget: Int,
         clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?
     ) throws(PasError)
@@ -81,7 +85,7 @@ struct SegregatedHeapCore {
         let sizeOffset = offset; offset += classes * 4
         offset = (offset + 7) & ~7
         let eligibleOffset = offset; offset += classes * 8
-        let stateOffset = offset; offset += PageHeader.stateCount * 8
+        let counterOffset = offset; offset += CoreCounter.count * MemoryLayout<Atomic<Int>>.stride
         let coldStartOffset = offset; offset += classes * 8
         let tableOffset = offset; offset += tableEntries
         let range = try MetadataPages.allocate(byteCount: offset)
@@ -91,6 +95,8 @@ struct SegregatedHeapCore {
         let sizes = (base + sizeOffset).bindMemory(to: UInt32.self, capacity: classes)
         for c in 0 ..< classes { sizes[c] = UInt32(classSizes[c]) }
         let table = (base + tableOffset).bindMemory(to: UInt8.self, capacity: tableEntries)
+        let counters = (base + counterOffset).bindMemory(to: Atomic<Int>.self, capacity: CoreCounter.count)
+        for k in 0 ..< CoreCounter.count { (counters + k).initialize(to: Atomic(0)) }
         var c = 0
         for i in 0 ..< tableEntries {
             let size = (i + 1) << 4
@@ -102,21 +108,40 @@ struct SegregatedHeapCore {
                 layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
                 classSize: sizes, sizeTable: table,
                 eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
-                pagesInState: (base + stateOffset).bindMemory(to: Int.self, capacity: PageHeader.stateCount),
+                heapLock: heapLock, directoryLocks: directoryLocks, counters: counters,
                 emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
                 decommittedPages: 0,
                 coldStartPage: 0,
                 coldStartBytes: (base + coldStartOffset).bindMemory(to: Int.self, capacity: classes),
                 coldStartBudget: coldStartBudget,
-                lateDoubleFrees: 0, remoteFrees: 0, ownedPageRemoteFrees: 0,
                 clockRead: clockRead, clockContext: clockContext, region: range))
         return core
     }
 
     static func destroy(_ core: UnsafeMutablePointer<SegregatedHeapCore>) {
         let region = core.pointee.region
+        core.pointee.counters.deinitialize(count: CoreCounter.count)
         core.deinitialize(count: 1)
         try? VirtualMemory.release(region)
+    }
+
+    /// Adds `delta` to counter `k` (see `CoreCounter`). Relaxed: counts are read as snapshots, or
+    /// exactly under `HeapRegistry.lockAll`.
+    @inline(__always)
+    static func count(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ k: Int, _ delta: Int) {
+        if delta != 0 { core.pointee.counters[k].wrappingAdd(delta, ordering: .relaxed) }
+    }
+
+    /// Counter `k`'s value.
+    @inline(__always)
+    static func counter(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ k: Int) -> Int {
+        core.pointee.counters[k].load(ordering: .relaxed)
+    }
+
+    /// The directory lock of class `classIndex`.
+    @inline(__always)
+    static func directoryLock(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ classIndex: Int) -> UnsafeMutablePointer<FutexLock> {
+        core.pointee.directoryLocks + classIndex
     }
 
     static func now(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ cached: inout UInt64?) -> UInt64 {
@@ -128,7 +153,8 @@ struct SegregatedHeapCore {
 
     // MARK: chunks and fresh pages
 
-    /// Adds a freshly allocated (zeroed) chunk; its payload pages become the fresh pages.
+    /// Adds a freshly allocated (zeroed) chunk; its payload pages become the fresh pages, each
+    /// naming the heap lock. Caller holds the heap lock.
     static func addChunk(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ chunk: MemoryRange) {
         let layout = core.pointee.layout
         let start = chunk.start
@@ -139,6 +165,9 @@ struct SegregatedHeapCore {
         for i in layout.metaPages ..< layout.pagesPerChunk {
             let h = layout.header(chunk: start, page: i)
             UnsafeMutableRawPointer(bitPattern: h).unsafelyUnwrapped.bindMemory(to: PageHeader.self, capacity: 1)
+            UnsafeMutableRawPointer(bitPattern: h + UInt(MemoryLayout<PageHeader>.size)).unsafelyUnwrapped
+                .bindMemory(to: Atomic<UInt>.self, capacity: 1)
+                .initialize(to: Atomic(UInt(bitPattern: core.pointee.heapLock)))
             UnsafeMutableRawPointer(bitPattern: h + UInt(layout.allocBitsOffset)).unsafelyUnwrapped
                 .bindMemory(to: UInt64.self, capacity: 3 * layout.bitmapWords)
         }
@@ -170,19 +199,21 @@ struct SegregatedHeapCore {
     }
 
     /// Takes a never-used page (caller checked `hasFreshPage`), in state `full` and unformatted
-    /// (state `fresh` until the caller formats it; counted as full).
+    /// (state `fresh` until the caller formats it; counted as full). Caller holds the heap lock,
+    /// which the page names.
     static func takeFreshPage(_ core: UnsafeMutablePointer<SegregatedHeapCore>) -> PageRef {
         let layout = core.pointee.layout
         let h = layout.header(chunk: core.pointee.freshChunk, page: core.pointee.freshNext)
         core.pointee.freshNext += 1
         let page = PageRef(h, layout)
-        core.pointee.pagesInState[Int(PageHeader.full)] += 1
+        count(core, Int(PageHeader.full), 1)
         page.fields.pointee.state = PageHeader.full
         page.fields.pointee.classIndex = PageHeader.coldStartClassIndex - 1
         return page
     }
 
     /// Sets the page up for objects of `classIndex`; all bits clear. The page is in no list.
+    /// Caller holds the lock the page names (the heap lock: the page is blank).
     static func format(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, classIndex: Int) {
         let f = page.fields
         let oldWords = Int(f.pointee.wordCount)
@@ -210,13 +241,15 @@ struct SegregatedHeapCore {
     // MARK: lists
 
     /// Moves `page` to `state`, unlinking it from its old list and linking it into the new one.
+    /// Caller holds the page's lock and the locks of both lists: the class's directory lock for
+    /// the eligible list, the heap lock for the empty list.
     static func setState(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ page: PageRef, _ state: UInt8, now: UInt64 = 0) {
         let f = page.fields
         let old = f.pointee.state
         if old == state { return }
         if old == PageHeader.eligible || old == PageHeader.empty { unlink(core, page) }
-        core.pointee.pagesInState[Int(old)] -= 1
-        core.pointee.pagesInState[Int(state)] += 1
+        count(core, Int(old), -1)
+        count(core, Int(state), 1)
         f.pointee.state = state
         if state == PageHeader.eligible {
             let c = Int(f.pointee.classIndex)
@@ -270,4 +303,19 @@ struct SegregatedHeapCore {
         f.pointee.prev = 0
         f.pointee.next = 0
     }
+}
+
+/// Indices of `SegregatedHeapCore.counters` past the page-state counts.
+enum CoreCounter {
+    /// Frees found to be double frees only when a log was applied or remote frees were merged
+    /// (counted, then ignored).
+    static let lateDoubleFrees = PageHeader.stateCount
+    /// Frees applied by threads that do not own the page.
+    static let remoteFrees = PageHeader.stateCount + 1
+    /// Remote frees recorded into pages a thread owns (their `remoteFree` bits), ever; a local
+    /// allocator compares it with its `remoteFreesSeen` to skip a fruitless ring walk. Added to
+    /// before the freer releases the page lock, so an owner that sees the new count and then
+    /// takes the page's lock sees the bits.
+    static let ownedPageRemoteFrees = PageHeader.stateCount + 2
+    static let count = PageHeader.stateCount + 3
 }

@@ -9,6 +9,10 @@ struct ThreadCacheHeader {
     var region: MemoryRange
     /// Bytes of the objects the deallocation log holds (their pages' object sizes).
     var logBytes: Int
+    /// This cache's thread lock from the registry's pool (lock order 1), to which the pages it
+    /// takes are biased; nil if the pool was exhausted (its pages then use their directories'
+    /// locks). Written once at creation.
+    var threadLock: UnsafeMutablePointer<FutexLock>?
 }
 
 /// Per-thread state of every segregated heap, in raw memory reached from the one
@@ -25,9 +29,9 @@ struct ThreadCacheHeader {
 /// Frees of objects in pages this thread does not own are appended to the log; when the log is
 /// full or holds `logByteLimit` bytes of objects (and at thread exit, and before checked
 /// operations) it is flushed, so a log of large objects never pins more than about a MiB of
-/// freed memory: entries are applied
-/// under their heap's lock, taken once per run of entries of the same heap, so a remote free
-/// costs a log append plus a share of one lock round trip.
+/// freed memory: each entry is applied under its page's lock (`PageLock`), and the flush
+/// switches locks only when an entry's page names another lock than the one it holds, so frees
+/// into the pages of one owner cost a log append plus a share of one lock round trip.
 ///
 /// At thread exit the destructor returns every owned page to its heap (if that heap is still
 /// alive), flushes the log and unmaps the cache.
@@ -70,7 +74,9 @@ enum ThreadCache {
         let cache = range.pointer
         // Invariant: the mapping is private to this thread until `destroy` unmaps it; its memory
         // reads zero, which is an empty log and empty allocators.
-        cache.bindMemory(to: ThreadCacheHeader.self, capacity: 1).pointee.region = range
+        let header = cache.bindMemory(to: ThreadCacheHeader.self, capacity: 1)
+        header.pointee.region = range
+        header.pointee.threadLock = HeapRegistry.shared?.takeThreadLock()
         (cache + touchedHeapsOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxHeaps / 64)
         (cache + logOffset).bindMemory(to: UInt.self, capacity: logCapacity)
         (cache + allocatorsOffset).bindMemory(to: LocalAllocator.self, capacity: HeapRegistry.maxAllocatorSlots)
@@ -95,6 +101,12 @@ enum ThreadCache {
         cache.advanced(by: logOffset).assumingMemoryBound(to: UInt.self)
     }
 
+    /// The cache's thread lock, or nil if it has none.
+    @inline(__always)
+    static func threadLock(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<FutexLock>? {
+        header(cache).pointee.threadLock
+    }
+
     /// Records that this thread holds (or held) pages of heap `index` (slow paths only).
     static func noteHeld(_ cache: UnsafeMutableRawPointer, heap index: Int) {
         let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
@@ -114,35 +126,66 @@ enum ThreadCache {
         if count &+ 1 == logCapacity || logged >= logByteLimit { flushLog(cache) }
     }
 
-    /// Applies every logged free under its heap's lock; frees of dead heaps are dropped.
+    /// Applies every logged free under its page's lock; frees of dead heaps are dropped. Each
+    /// run of entries of one heap is applied inside that heap's guard (`HeapRegistry.enter`),
+    /// holding one page lock at a time and switching only when the next page names another.
+    /// A thread lock found contended un-biases the page to its directory's lock, so the owner's
+    /// refills stop waiting behind these frees. Caller holds no heap lock.
     @usableFromInline
     static func flushLog(_ cache: UnsafeMutableRawPointer) {
         let h = header(cache)
         let count = h.pointee.logCount
         guard count > 0, let registry = HeapRegistry.shared else { return }
         let entries = log(cache)
-        var held = -1
+        var entered = -1
         var core: UnsafeMutablePointer<SegregatedHeapCore>? = nil
+        var held: UnsafeMutablePointer<FutexLock>? = nil
         var now: UInt64? = nil
+        var tally = SegregatedHeapCore.RemoteFreeTally()
         for i in 0 ..< count {
             let entry = entries[i]
             let heap = Int(entry >> 48)
-            if heap != held {
-                if held >= 0 { registry.unlock(heap: held) }
-                registry.lock(heap: heap)
-                held = heap
-                core = registry.core(ofHeap: heap)
+            if heap != entered {
+                if let c = core {
+                    tally.publish(c)
+                    PageLock.release(&held)
+                    registry.exit(heap: entered)
+                }
+                core = registry.enter(heap: heap)
+                entered = heap
                 now = nil
             }
-            if let core { SegregatedHeapCore.freeRemotely(core, address: entry & addressMask, freer: cache, now: &now) }
+            guard let core else { continue }
+            let address = entry & addressMask
+            let layout = core.pointee.layout
+            // Invariant: a logged address is an object of this live heap (the log's
+            // precondition), so its page header and lock word are valid.
+            let page = PageRef(layout.header(containing: address), layout)
+            if PageLock.lock(page, holding: &held), let lock = held, registry.isThreadLock(lock),
+                !page.isColdStart
+            {
+                // Contended thread lock: the page is owned and biased (only owned pages name a
+                // thread lock); move it to its directory's lock (order: thread, then directory).
+                let directory = SegregatedHeapCore.directoryLock(core, Int(page.fields.pointee.classIndex))
+                directory.pointee.lock()
+                PageLock.retarget(page, to: directory)
+                lock.pointee.unlock()
+                held = directory
+            }
+            SegregatedHeapCore.freeRemotely(core, address: address, freer: cache, now: &now, tally: &tally)
         }
-        if held >= 0 { registry.unlock(heap: held) }
+        if let core {
+            tally.publish(core)
+            PageLock.release(&held)
+            registry.exit(heap: entered)
+        }
         h.pointee.logCount = 0
         h.pointee.logBytes = 0
     }
 
     /// Thread exit: return the pages this thread holds in every live heap it touched, apply the
-    /// log, unmap the cache. Runs on the exiting thread (the shim has already cleared the slot).
+    /// log, give the thread lock back, unmap the cache. Runs on the exiting thread (the shim has
+    /// already cleared the slot).
     static func destroy(_ cache: UnsafeMutableRawPointer) {
         guard let registry = HeapRegistry.shared else { return }
         let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
@@ -151,12 +194,15 @@ enum ThreadCache {
             while word != 0 {
                 let index = w * 64 + word.trailingZeroBitCount
                 word &= word &- 1
-                registry.lock(heap: index)
-                if let core = registry.core(ofHeap: index) { SegregatedHeapCore.releaseAll(core, cache: cache) }
-                registry.unlock(heap: index)
+                if let core = registry.enter(heap: index) {
+                    SegregatedHeapCore.releaseAll(core, cache: cache)
+                    registry.exit(heap: index)
+                }
             }
         }
         flushLog(cache)
+        // Every page this cache owned is given back and names another lock now.
+        if let lock = threadLock(cache) { registry.returnThreadLock(lock) }
         let region = header(cache).pointee.region
         if ThreadLocalSlot.load() == cache { ThreadLocalSlot.store(nil) }
         try? VirtualMemory.release(region)
