@@ -45,18 +45,21 @@ enum PageLock {
             if let h = held { h.pointee.unlock() }
             // Invariant: a lock word always names a lock in the registry's immortal memory.
             let lock = UnsafeMutablePointer<FutexLock>(bitPattern: named).unsafelyUnwrapped
+            #if PAS_TEST_HOOKS
+            PageLockHooks.call(PageLockHooks.beforeAcquire, page.address, named)
+            #endif
             if !lock.pointee.tryLock() {
                 contended = true
                 lock.pointee.lock()
             }
             held = lock
             #if PAS_TEST_HOOKS
-                PageLockHooks.call(PageLockHooks.afterAcquire, page.address, named)
+            PageLockHooks.call(PageLockHooks.afterAcquire, page.address, named)
             #endif
             let now = page.lockWord.pointee.load(ordering: .acquiring)
             if now == named { return contended }
             #if PAS_TEST_HOOKS
-                PageLockHooks.call(PageLockHooks.relooped, page.address, now)
+            PageLockHooks.call(PageLockHooks.relooped, page.address, now)
             #endif
             named = now
         }
@@ -84,29 +87,31 @@ enum PageLock {
 }
 
 #if PAS_TEST_HOOKS
-    /// Hook points of the page-lock protocol, compiled only into debug builds (the tests'), so
-    /// race tests can stop a thread between taking a page's lock and re-checking the page's
-    /// lock word, and change the word meanwhile. Each holds a C function pointer's bits (0:
-    /// none) in one atomic word, since tests running at the same time read them; a hook must
-    /// ignore pages it was not set for.
-    enum PageLockHooks {
-        typealias Hook = @convention(c) (UInt, UInt) -> Void
+/// Hook points of the page-lock protocol, compiled only into debug builds (the tests'), so
+/// race tests can stop a thread between reading a page's lock word and taking the lock it
+/// named, or between taking it and re-checking the word, and change the word meanwhile. Each holds a C function pointer's bits (0:
+/// none) in one atomic word, since tests running at the same time read them; a hook must
+/// ignore pages it was not set for.
+enum PageLockHooks {
+    typealias Hook = @convention(c) (UInt, UInt) -> Void
 
-        /// Called with the page's header address and the lock just taken, before the re-check.
-        static let afterAcquire = Atomic<UInt>(0)
-        /// Called with the page's header address and the lock the re-check found it naming
-        /// instead, before the retry.
-        static let relooped = Atomic<UInt>(0)
+    /// Called with the page's header address and the lock its word named, before taking it.
+    static let beforeAcquire = Atomic<UInt>(0)
+    /// Called with the page's header address and the lock just taken, before the re-check.
+    static let afterAcquire = Atomic<UInt>(0)
+    /// Called with the page's header address and the lock the re-check found it naming
+    /// instead, before the retry.
+    static let relooped = Atomic<UInt>(0)
 
-        /// Sets a hook (nil: none).
-        static func set(_ hook: borrowing Atomic<UInt>, _ function: Hook?) {
-            hook.store(function.map { unsafeBitCast($0, to: UInt.self) } ?? 0, ordering: .releasing)
-        }
-
-        @inline(__always)
-        static func call(_ hook: borrowing Atomic<UInt>, _ page: UInt, _ lock: UInt) {
-            let bits = hook.load(ordering: .acquiring)
-            if bits != 0 { unsafeBitCast(bits, to: Hook.self)(page, lock) }
-        }
+    /// Sets a hook (nil: none).
+    static func set(_ hook: borrowing Atomic<UInt>, _ function: Hook?) {
+        hook.store(function.map { unsafeBitCast($0, to: UInt.self) } ?? 0, ordering: .releasing)
     }
+
+    @inline(__always)
+    static func call(_ hook: borrowing Atomic<UInt>, _ page: UInt, _ lock: UInt) {
+        let bits = hook.load(ordering: .acquiring)
+        if bits != 0 { unsafeBitCast(bits, to: Hook.self)(page, lock) }
+    }
+}
 #endif

@@ -140,7 +140,9 @@ struct SegregatedHeapCore {
 
     /// The directory lock of class `classIndex`.
     @inline(__always)
-    static func directoryLock(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ classIndex: Int) -> UnsafeMutablePointer<FutexLock> {
+    static func directoryLock(_ core: UnsafeMutablePointer<SegregatedHeapCore>, _ classIndex: Int) -> UnsafeMutablePointer<
+        FutexLock
+    > {
         core.pointee.directoryLocks + classIndex
     }
 
