@@ -63,11 +63,12 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     /// Held by a decommit pass from choosing pages to recording the outcome. Taken before
     /// `lock`; allocation fast paths never take it.
     @usableFromInline let decommitLock = FutexLock()
-    /// The earliest `emptySince` of the committed empty pages, or `UInt64.max` if there are
-    /// none (an early value is allowed; a decommit pass makes it exact). Written with `lock`
-    /// held; read lock-free by the scavenger. Set from "none" with a sequentially consistent
-    /// store followed by `pool.participantHasEmptyPages()`.
-    @usableFromInline let earliestEmpty = Atomic<UInt64>(.max)
+    /// The earliest `emptySince` of the committed empty pages (see `EmptyPageSignal`). Written
+    /// with `lock` held; read lock-free by the scavenger.
+    @usableFromInline let emptySignal: EmptyPageSignal
+    /// Where a decommit pass lists the runs it chose; mapped on the first pass, used only
+    /// under `decommitLock`.
+    var plan: DecommitPlan? = nil
     @usableFromInline let pageMap: BitfitPageMap
     /// Invariant: the side regions below are mapped for the directory's lifetime.
     @usableFromInline let state: UnsafeMutablePointer<BitfitDirectoryState>
@@ -101,6 +102,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         self.time = time
         stampsWithCoarseClock = time is MonotonicTimeSource
         self.pool = pool
+        emptySignal = EmptyPageSignal(pool: pool)
         pageMap = try BitfitPageMap(chunkShift: Config.chunkShift)
         fitWords = (Config.maxPages + 63) / 64
         let stateBytes = (MemoryLayout<BitfitDirectoryState>.stride + 63) & ~63
@@ -122,6 +124,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     }
 
     deinit {
+        plan?.release()
         let count = state.pointee.chunkCount
         var starts: [UInt] = []
         starts.reserveCapacity(count)
@@ -253,7 +256,7 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
         if wasEmpty {
             state.pointee.emptyPages &-= 1
             // No committed empty page left: nothing for the scavenger (exact, so it can sleep).
-            if state.pointee.emptyPages == 0 { earliestEmpty.store(.max, ordering: .relaxed) }
+            if state.pointee.emptyPages == 0 { emptySignal.clear() }
         }
         state.pointee.liveGranules &+= count
         state.pointee.objectCount &+= 1
@@ -397,10 +400,5 @@ final class BitfitDirectory<Config: BitfitConfig, Chunks: ChunkSource>: @uncheck
     /// A committed page became empty at `now`. If it is the first, publish the time and tell
     /// the pool (one atomic load otherwise). Needs the lock.
     @inlinable @inline(__always)
-    func noteEmptyPage(since now: UInt64) {
-        if earliestEmpty.load(ordering: .relaxed) == .max {
-            earliestEmpty.store(now, ordering: .sequentiallyConsistent)
-            pool?.participantHasEmptyPages()
-        }
-    }
+    func noteEmptyPage(since now: UInt64) { emptySignal.pageBecameEmpty(at: now) }
 }

@@ -4,10 +4,7 @@ import PasSystem
 /// empty pages are the candidates, stamped when their last object was freed.
 extension BitfitHeap: PageSharingParticipant {
     /// Lower bound of the empty times of the committed empty pages, or nil. One atomic load.
-    public var earliestEmptyTime: UInt64? {
-        let t = directory.earliestEmpty.load(ordering: .acquiring)
-        return t == .max ? nil : t
-    }
+    public var earliestEmptyTime: UInt64? { directory.emptySignal.earliestTime }
 
     /// Decommits the pages that became empty at `limit` (nanoseconds of the heap's time
     /// source) or earlier: the pool's pass, and `decommitEmptyPages(olderThan:)`'s. Returns the

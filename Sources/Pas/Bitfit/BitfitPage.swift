@@ -40,9 +40,6 @@ struct BitfitPageEntry {
     /// (`isCommitted` is already false). Such a page is not reused until the pass ends.
     /// Written only by the holder of the directory's `decommitLock`, with the lock held too.
     @usableFromInline var isDecommitting: Bool = false
-    /// Set by a decommit pass when the system call for the page failed (or was not tried);
-    /// read and written only by the holder of `decommitLock`.
-    @usableFromInline var decommitFailed: Bool = false
 }
 
 /// Where a pointer falls in a page.

@@ -4,7 +4,7 @@ import Synchronization
 /// Decommitting free pages without holding the heap's lock across the system calls, and the
 /// heap's part in page sharing.
 ///
-/// Protocol (all under `decommitLock`, so one pass at a time per heap):
+/// Protocol (`DecommitPass`, all under `decommitLock`, so one pass at a time per heap):
 /// 1. Choose, under `lock`: runs of whole free pages old enough and not yet decommitted, then
 ///    partial pages (covered by free ranges of different types) that are all old enough, go into the
 ///    decommitted set at once (and into the plan), and `decommitInFlight` is set.
@@ -16,12 +16,10 @@ import Synchronization
 /// nothing, drops `lock`, waits for `decommitLock` and retries; frees and allocations
 /// elsewhere proceed during the system calls.
 extension LargeHeap {
-    /// Runs a plan can hold: 16 system pages of metadata.
-    static var planCapacity: Int { 16 * SystemInfo.pageSize / MemoryLayout<LargeDecommitRun>.stride }
-
     /// Like `decommitEmptyPages(olderThan:)`, but only for free ranges whose last growth happened
     /// at or before `limit` (a stamp, see `freeEpoch`): the pool's pass. A range that merged with
     /// a newer free counts as new. Cost and thread-safety as for `decommitEmptyPages(olderThan:)`.
+    /// The pass is `DecommitPass` over this heap's plan.
     @discardableResult
     public func decommitEmptyPages(emptySinceAtMost limit: UInt64) throws(PasError) -> Int {
         decommitLock.lock()
@@ -29,52 +27,25 @@ extension LargeHeap {
         // A heap that never allocated has nothing to decommit (and needs no plan pages).
         let used = lock.withLock { core != nil }
         guard used else { return 0 }
-        if planRange == nil {
-            planRange = try MetadataPages.allocate(byteCount: Self.planCapacity * MemoryLayout<LargeDecommitRun>.stride)
-        }
-        // Invariant: the plan region is mapped for the heap's life, sized for `planCapacity`
-        // runs, and used only by the holder of `decommitLock`.
-        let plan = planRange!.pointer.bindMemory(to: LargeDecommitRun.self, capacity: Self.planCapacity)
-
-        // Phase 1: choose.
-        lock.lock()
-        guard core != nil else {
-            lock.unlock()
-            return 0
-        }
-        let (count, remaining, metadataError) = core!.planDecommit(
-            emptySinceAtMost: limit, into: plan,
-            capacity: Self.planCapacity)
-        earliestFree.store(remaining, ordering: .sequentiallyConsistent)
-        lock.unlock()
-
-        // Phase 2: system calls, without `lock`.
-        var bytes = 0
-        var failedFrom = count
-        var failure: PasError? = nil
-        for i in 0 ..< count {
-            let run = MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start))
-            do {
-                try chunks.decommit(run)
-                bytes += run.byteCount
-            } catch {
-                failure = error
-                failedFrom = i
-                break
-            }
-        }
-
-        // Phase 3: record.
-        lock.lock()
-        if count > 0 {
-            let earliest = core!.finishDecommit(plan, count: count, failedFrom: failedFrom)
-            if earliest < earliestFree.load(ordering: .relaxed) {
-                earliestFree.store(earliest, ordering: .sequentiallyConsistent)
-            }
-        }
-        let hasFree = earliestFree.load(ordering: .relaxed) != .max
-        lock.unlock()
-        if hasFree { pageSharing?.participantHasEmptyPages() }
+        if plan == nil { plan = try DecommitPlan.allocate() }
+        // Invariant: the plan is used only by the holder of `decommitLock`.
+        var metadataError: PasError? = nil
+        let (bytes, failure) = DecommitPass.run(
+            &plan!,
+            choose: { plan in
+                lock.lock()
+                let (remaining, error) = core!.planDecommit(emptySinceAtMost: limit, into: &plan)
+                metadataError = error
+                emptySignal.publish(remaining)
+                lock.unlock()
+            },
+            decommit: { (range) throws(PasError) in try chunks.decommit(range) },
+            record: { plan, failedFrom in
+                lock.lock()
+                emptySignal.lower(to: core!.finishDecommit(plan, failedFrom: failedFrom))
+                lock.unlock()
+            })
+        emptySignal.wakeIfPending()
         if let failure { throw failure }
         if let metadataError { throw metadataError }
         return bytes
@@ -83,19 +54,14 @@ extension LargeHeap {
     /// A free range that may hold a free page (whole, or partial, with free ranges of other
     /// types) was made at `stamp`. Needs `lock`.
     @inline(__always)
-    func noteFreePages(since stamp: UInt64) {
-        if earliestFree.load(ordering: .relaxed) == .max {
-            earliestFree.store(stamp, ordering: .sequentiallyConsistent)
-            pageSharing?.participantHasEmptyPages()
-        }
-    }
+    func noteFreePages(since stamp: UInt64) { emptySignal.pageBecameEmpty(at: stamp) }
 
     /// After an allocation: no free range left means nothing to decommit; a fresh chunk's
     /// leftover counts as free pages. Needs `lock`.
     @inline(__always)
     func noteAllocated(grew: Bool) {
         if core!.freeRangeCount == 0 {
-            earliestFree.store(.max, ordering: .relaxed)
+            emptySignal.clear()
         } else if grew {
             noteFreePages(since: core!.epoch)
         }
@@ -108,10 +74,7 @@ extension LargeHeap {
 extension LargeHeap: PageSharingParticipant {
     /// Lower bound of the stamps of the committed free pages (whole or partial), or nil.
     /// One atomic load.
-    public var earliestEmptyTime: UInt64? {
-        let t = earliestFree.load(ordering: .acquiring)
-        return t == .max ? nil : t
-    }
+    public var earliestEmptyTime: UInt64? { emptySignal.earliestTime }
 
     /// Bytes drawn from the chunk source and not decommitted. Takes the heap's lock.
     public var committedPageBytes: Int { statistics.committedBytes }

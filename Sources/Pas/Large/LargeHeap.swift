@@ -52,13 +52,12 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
     /// Set once in `init` when the heap has a pool.
     private var registration: PageSharingRegistration?
     /// The earliest stamp of the committed free pages (whole pages of a free range, or pages
-    /// covered by several free ranges, stamped by the latest of them), or `UInt64.max` if
-    /// there are none (early values allowed; a decommit pass makes it exact). Written under
-    /// `lock`; read lock-free by the scavenger.
-    let earliestFree = Atomic<UInt64>(.max)
+    /// covered by several free ranges, stamped by the latest of them; see `EmptyPageSignal`).
+    /// Written under `lock`; read lock-free by the scavenger.
+    let emptySignal: EmptyPageSignal
     /// Where a decommit pass lists the runs it chose; mapped on first use, used only under
     /// `decommitLock`.
-    var planRange: MemoryRange? = nil
+    var plan: DecommitPlan? = nil
 
     /// Creates an empty heap over `chunks`. `granule` must be a power of two no larger than the
     /// chunk source's page size; `chunkSize` a
@@ -83,6 +82,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         self.chunkSize = chunkSize
         self.time = pageSharing?.timeSource ?? MonotonicTimeSource()
         self.pageSharing = pageSharing
+        self.emptySignal = EmptyPageSignal(pool: pageSharing)
         registration = pageSharing?.register(self, delay: scavengeDelay)
         ForkRegistry.register(self, stage: .heap)
     }
@@ -92,7 +92,7 @@ public final class LargeHeap<Chunks: ChunkSource>: @unchecked Sendable {
         if let registration { pageSharing?.unregister(registration) }
         // Chunks stay with their source (a chunk source never takes chunks back).
         core?.releaseMetadata()
-        if let planRange { MetadataPages.release(planRange) }
+        plan?.release()
     }
 
     func coreForMutation() throws(PasError) {

@@ -42,13 +42,13 @@ extension LargeHeapCore {
     /// the partial pages that several free ranges (of different types, which never coalesce)
     /// cover entirely together, all with a stamp of at most `limit`. A partial page's stamp
     /// is the latest of its ranges' stamps. Sets `decommitInFlight` if it chose any run.
-    /// Returns the number of runs, the earliest stamp of the committed free pages left over
+    /// Returns the earliest stamp of the committed free pages left over
     /// (whole or partial), and a metadata error that ended the choice early (the runs chosen
     /// before it stand). Cost: O(free ranges × log n).
     mutating func planDecommit(
-        emptySinceAtMost limit: UInt64, into plan: UnsafeMutablePointer<LargeDecommitRun>,
-        capacity: Int
-    ) -> (count: Int, remaining: UInt64, error: PasError?) {
+        emptySinceAtMost limit: UInt64, into plan: inout DecommitPlan
+    ) -> (remaining: UInt64, error: PasError?) {
+        let capacity = plan.capacity
         var count = 0
         var remaining = UInt64.max
         var failure: PasError? = nil
@@ -80,7 +80,7 @@ extension LargeHeapCore {
                         }
                         pool.insertSpan(&decommitRoot, start: cursor, end: gapEnd)
                         decommittedBytes += Int(gapEnd - cursor)
-                        plan[count] = LargeDecommitRun(start: cursor, end: gapEnd, stamp: n.stamp)
+                        _ = plan.append(DecommitRun(start: cursor, end: gapEnd, stamp: n.stamp))
                         count += 1
                         cursor = gapEnd
                     }
@@ -118,7 +118,7 @@ extension LargeHeapCore {
                 if chosen {
                     pool.insertSpan(&decommitRoot, start: page.start, end: pageEnd)
                     decommittedBytes += pageSize
-                    plan[count] = LargeDecommitRun(start: page.start, end: pageEnd, stamp: page.stamp)
+                    _ = plan.append(DecommitRun(start: page.start, end: pageEnd, stamp: page.stamp))
                     count += 1
                 } else {
                     remaining = Swift.min(remaining, page.stamp)
@@ -127,18 +127,18 @@ extension LargeHeapCore {
             p = pool.treap.higher(partial, 0, page.start)
         }
         if count > 0 { decommitInFlight = true }
-        return (count, remaining, failure)
+        return (remaining, failure)
     }
 
-    /// Phase 3: the runs `plan[failedFrom ..< count]` were not decommitted; forget them as
+    /// Phase 3: the runs `plan.runs[failedFrom ..< plan.count]` were not decommitted; forget them as
     /// decommitted (they are committed free pages again). Clears `decommitInFlight`. Returns
     /// the earliest stamp among them (`UInt64.max` if none).
     /// If no spare node can be had to split a span, the run stays recorded as decommitted:
     /// it is committed again on reuse like any decommitted run, so only the accounting errs.
-    mutating func finishDecommit(_ plan: UnsafeMutablePointer<LargeDecommitRun>, count: Int, failedFrom: Int) -> UInt64 {
+    mutating func finishDecommit(_ plan: DecommitPlan, failedFrom: Int) -> UInt64 {
         var earliest = UInt64.max
-        for i in failedFrom ..< count {
-            let run = plan[i]
+        for i in failedFrom ..< plan.count {
+            let run = plan.runs[i]
             earliest = Swift.min(earliest, run.stamp)
             guard (try? pool.reserve(1)) != nil else { continue }
             decommittedBytes -= pool.removeSpan(&decommitRoot, start: run.start, end: run.end)
@@ -146,11 +146,4 @@ extension LargeHeapCore {
         decommitInFlight = false
         return earliest
     }
-}
-
-/// One run of whole free pages chosen by a decommit pass, and the stamp of its free range.
-struct LargeDecommitRun {
-    var start: UInt
-    var end: UInt
-    var stamp: UInt64
 }

@@ -32,6 +32,9 @@ struct HeapSlot {
 ///
 /// Locks, in lock order (a thread takes them only in this order, and never two of one kind
 /// except where noted):
+/// 0. decommit locks (`decommitLocks[i]`): held by heap i's decommit pass from choosing pages to
+///    recording the outcome (it takes heap i's lock only inside); an allocation that needs a
+///    page being decommitted waits for it holding no other lock.
 /// 1. thread locks (`threadLocks`, one per live thread cache, handed out from a pool): the pages
 ///    that thread cache owns and that are biased to it (see `PageLock`). The owner takes its own
 ///    to take in remote frees and to give pages back; other threads take it to apply frees into
@@ -50,7 +53,7 @@ struct HeapSlot {
 ///
 /// Fork: the registry is the `ForkParticipant` of every segregated heap (and so of every
 /// `IsoHeap`), since their locks live here. At the `heap` stage it takes, in the lock order,
-/// every thread lock handed out so far, every directory lock and every heap lock (dead heaps'
+/// every decommit lock, every thread lock handed out so far, every directory lock and every heap lock (dead heaps'
 /// included: a thread flushing its log may hold one); at the `leaf` stage `registryLock`. A heap
 /// registered after the counts were read has not been published, so no thread of the child can
 /// reach it. The child clears the guards' counts: the threads inside heaps are not in the child.
@@ -79,6 +82,8 @@ final class HeapRegistry: @unchecked Sendable {
     private var threadLockFree = 0
     /// Thread locks handed out at least once (indices `0 ..< threadLockCount`); `registryLock`.
     private var threadLockCount = 0
+    /// One decommit lock per heap index (lock order 0; fork stage `heap`).
+    let decommitLocks: UnsafeMutablePointer<FutexLock>
     /// Per heap: 2 per thread inside the heap from a thread cache, plus 1 once retired.
     let heapGuards: UnsafeMutablePointer<Atomic<Int>>
     /// Protects `heapCount` and `nextAllocator`; a leaf (fork stage `leaf`).
@@ -98,7 +103,8 @@ final class HeapRegistry: @unchecked Sendable {
         let directoryOffset = (guardOffset + HeapRegistry.maxHeaps * MemoryLayout<Atomic<Int>>.stride + 63) & ~63
         let threadOffset = directoryOffset + HeapRegistry.maxAllocatorSlots * MemoryLayout<FutexLock>.stride
         let nextOffset = threadOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride
-        let total = nextOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Int32>.stride
+        let decommitOffset = nextOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Int32>.stride
+        let total = decommitOffset + HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
         // Invariant: this mapping is never released; locks in it outlive every heap and thread.
         guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
@@ -116,6 +122,7 @@ final class HeapRegistry: @unchecked Sendable {
             to: FutexLock.self, capacity: HeapRegistry.maxAllocatorSlots)
         threadLocks = (range.pointer + threadOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxThreadLocks)
         threadLockNext = (range.pointer + nextOffset).bindMemory(to: Int32.self, capacity: HeapRegistry.maxThreadLocks)
+        decommitLocks = (range.pointer + decommitOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -246,6 +253,8 @@ extension HeapRegistry: ForkParticipant {
             registryLock.unlock()
             // Plain loops: handlers must not instantiate generic metadata (see `ForkParticipant`).
             var i = 0
+            while i < forkLockedCount { decommitLocks[i].lock(); i += 1 }
+            i = 0
             while i < forkLockedThreads { threadLocks[i].lock(); i += 1 }
             i = 0
             while i < forkLockedDirectories { directoryLocks[i].lock(); i += 1 }
@@ -265,6 +274,8 @@ extension HeapRegistry: ForkParticipant {
             while i > 0 { i -= 1; directoryLocks[i].unlock() }
             i = forkLockedThreads
             while i > 0 { i -= 1; threadLocks[i].unlock() }
+            i = forkLockedCount
+            while i > 0 { i -= 1; decommitLocks[i].unlock() }
         case .leaf: registryLock.unlock()
         default: break
         }

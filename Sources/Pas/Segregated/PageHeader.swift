@@ -50,7 +50,8 @@ struct PageHeader {
     @usableFromInline var objectsPerPage: UInt32
     @usableFromInline var classIndex: UInt16
     @usableFromInline var state: UInt8
-    /// 1 if the page's memory was given back to the system (only in the empty state).
+    /// 1 if the page's memory was given back to the system, `PageHeader.decommitting` while a
+    /// decommit pass gives it back (only in the empty state; heap lock).
     @usableFromInline var decommitted: UInt8
     /// Bitmap words in use: ceil(objectsPerPage / 64).
     @usableFromInline var wordCount: UInt16
@@ -111,6 +112,9 @@ struct PageHeader {
     @usableFromInline static let eligible: UInt8 = 3
     @usableFromInline static let empty: UInt8 = 4
     @usableFromInline static let coldStart: UInt8 = 5
+
+    /// `decommitted` of an empty page a decommit pass took out of the empty list.
+    static let decommitting: UInt8 = 2
     @usableFromInline static let stateCount = 6
 
     /// `classIndex` of a cold-start page.

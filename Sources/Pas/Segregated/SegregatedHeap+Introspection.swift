@@ -135,60 +135,91 @@ extension SegregatedHeap {
     /// Gives the memory of pages that have been empty for at least `olderThan` by the heap's
     /// time source (`.zero`: every empty page) back to the chunk source (`decommit`), in runs of
     /// adjacent pages. Such pages stay this heap's; the next allocation that reuses one commits
-    /// it again. Returns the bytes decommitted. Cost: O(pages) plus one decommit call per run,
-    /// under the heap lock, which empty pages name (allocation takes it only for blank pages and
-    /// cold start; frees only to empty a page). Throws the chunk source's error; pages
-    /// decommitted before it stay so. Thread-safe.
+    /// it again. Returns the bytes decommitted. Cost: O(pages) under the heap lock to choose, one
+    /// decommit call per run with no lock held, and O(chosen pages) under the heap lock to record
+    /// (`DecommitPass`). Throws the chunk source's error; pages decommitted before it stay so.
+    /// Thread-safe.
     @discardableResult
     public func decommitEmptyPages(olderThan age: Duration = .zero) throws(PasError) -> Int {
-        try decommitEmptyPages(idleNanoseconds: age.clampedNanoseconds)
-    }
-
-    /// `decommitEmptyPages(olderThan:)` for pages empty for at least `idle` nanoseconds.
-    func decommitEmptyPages(idleNanoseconds idle: UInt64) throws(PasError) -> Int {
-        registry.lock(heap: heapIndex)
-        defer { registry.unlock(heap: heapIndex) }
-        let layout = Config.layout
         var cached: UInt64? = nil
         let now = SegregatedHeapCore.now(core, &cached)
-        var total = 0
-        // The current run: `runCount` adjacent empty pages of one chunk starting at `runStart`.
-        var runStart: PageRef? = nil
-        var runCount = 0
-        func flushRun() throws(PasError) {
-            guard let first = runStart, runCount > 0 else { return }
-            try chunks.decommit(MemoryRange(start: first.pageStart, byteCount: runCount * layout.pageSize))
-            for k in 0 ..< runCount {
-                let page = PageRef(first.address &+ (UInt(k) << UInt(layout.strideShift)), layout)
-                SegregatedHeapCore.unlink(core, page)
-                page.fields.pointee.decommitted = 1
-                SegregatedHeapCore.pushEmpty(core, page, atTail: true)
-            }
-            core.pointee.decommittedPages += runCount
-            total += runCount
-            runStart = nil
-            runCount = 0
-        }
+        let idle = age.clampedNanoseconds
+        guard now >= idle else { return 0 }
+        return try decommitEmptyPages(emptiedBy: now - idle)
+    }
+
+    /// The decommit pass (`DecommitPass`) over the empty pages that became empty at `deadline`
+    /// or earlier, in the heap's time.
+    ///
+    /// Protocol (under the heap's decommit lock, so one pass at a time):
+    /// 1. Choose, under the heap lock: each committed empty page old enough (while the plan has
+    ///    room) leaves the empty list and becomes *decommitting* (`decommitted == 2`); nothing
+    ///    else can reach it (it has no live object, and allocation takes blank pages only from
+    ///    the list). The earliest empty time of the committed empty pages left is published.
+    /// 2. The decommit calls, with no lock: frees and allocations meanwhile take the page locks,
+    ///    and the heap lock for other blank pages.
+    /// 3. Record, under the heap lock: pages of decommitted runs join the empty list's tail as
+    ///    decommitted; the others its head as committed, keeping their empty time.
+    /// An allocation that needs a blank page while only decommitting ones are left waits for the
+    /// decommit lock (`takePage`).
+    func decommitEmptyPages(emptiedBy deadline: UInt64) throws(PasError) -> Int {
+        let decommitLock = core.pointee.decommitLock
+        decommitLock.pointee.lock()
+        defer { decommitLock.pointee.unlock() }
+        if plan == nil { plan = try DecommitPlan.allocate() }
+        let layout = Config.layout
         let heapLock = core.pointee.heapLock
-        try forEachFormattedPage { (page) throws(PasError) in
-            let f = page.fields
-            // Only a page that names the heap lock (held) may be read here; every empty page does.
-            let candidate =
-                PageLock.names(page, heapLock) && f.pointee.state == PageHeader.empty && f.pointee.decommitted == 0
-                && now &- f.pointee.emptySince >= idle
-            if candidate, let first = runStart,
-                first.pageStart &+ UInt(runCount * layout.pageSize) != page.pageStart
-            {
-                try flushRun()
-            }
-            if candidate {
-                if runStart == nil { runStart = page }
-                runCount += 1
-            } else {
-                try flushRun()
-            }
-        }
-        try flushRun()
-        return total &* layout.pageSize
+        // Invariant: the plan is used only under the decommit lock.
+        let (bytes, failure) = DecommitPass.run(
+            &plan!,
+            choose: { plan in
+                heapLock.pointee.lock()
+                var remaining = UInt64.max
+                forEachFormattedPage { page in
+                    // Only a page that names the heap lock (held) may be read here; every empty page does.
+                    guard PageLock.names(page, heapLock) else { return }
+                    let f = page.fields
+                    guard f.pointee.state == PageHeader.empty, f.pointee.decommitted == 0 else { return }
+                    let since = f.pointee.emptySince
+                    if since <= deadline, plan.add(start: page.pageStart, byteCount: layout.pageSize, stamp: since) {
+                        SegregatedHeapCore.unlink(core, page)
+                        f.pointee.decommitted = PageHeader.decommitting
+                        core.pointee.decommittingPages += 1
+                    } else {
+                        remaining = min(remaining, since)
+                    }
+                }
+                emptySignal.publish(remaining)
+                heapLock.pointee.unlock()
+            },
+            decommit: { (range) throws(PasError) in try chunks.decommit(range) },
+            record: { plan, failedFrom in
+                heapLock.pointee.lock()
+                var restoredEarliest = UInt64.max
+                for r in 0 ..< plan.count {
+                    let run = plan.runs[r]
+                    var address = run.start
+                    while address < run.end {
+                        let page = PageRef(layout.header(containing: address), layout)
+                        let f = page.fields
+                        core.pointee.decommittingPages -= 1
+                        if r < failedFrom {
+                            f.pointee.decommitted = 1
+                            core.pointee.decommittedPages += 1
+                            SegregatedHeapCore.pushEmpty(core, page, atTail: true)
+                        } else {
+                            f.pointee.decommitted = 0
+                            restoredEarliest = min(restoredEarliest, f.pointee.emptySince)
+                            SegregatedHeapCore.pushEmpty(core, page, atTail: false)
+                        }
+                        address &+= UInt(layout.pageSize)
+                    }
+                }
+                emptySignal.lower(to: restoredEarliest)
+                heapLock.pointee.unlock()
+            })
+        emptySignal.wakeIfPending()
+        if let failure { throw failure }
+        return bytes
     }
 }

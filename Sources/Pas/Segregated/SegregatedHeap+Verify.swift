@@ -56,11 +56,13 @@ extension SegregatedHeap {
     {
         let layout = Config.layout
         var decommitted = 0
+        var decommitting = 0
         var busy = false
         try forEachFormattedPage { (page) throws(PasError) in
             guard !busy else { return }
             busy = try !withPageLocked(page) { () throws(PasError) in
-                try verifyPage(page, cache: cache, inState: inState, decommitted: &decommitted)
+                try verifyPage(
+                    page, cache: cache, inState: inState, decommitted: &decommitted, decommitting: &decommitting)
             }
         }
         if busy { return false }
@@ -68,6 +70,7 @@ extension SegregatedHeap {
             try check(inState[s] == SegregatedHeapCore.counter(core, s), 0, "pages in state \(s)")
         }
         try check(decommitted == core.pointee.decommittedPages, 0, "decommitted count")
+        try check(decommitting == core.pointee.decommittingPages, 0, "decommitting count")
         // The calling thread's rings: linked both ways, owned by it, of the allocator's class.
         if let cache {
             for c in 0 ..< classCount {
@@ -160,7 +163,8 @@ extension SegregatedHeap {
             p = f.pointee.next
         }
         try check(prev == core.pointee.emptyTail, prev, "empty list tail")
-        try check(empty == inState[Int(PageHeader.empty)], 0, "empty list length")
+        // Pages a decommit pass holds are empty but out of the list.
+        try check(empty == inState[Int(PageHeader.empty)] - core.pointee.decommittingPages, 0, "empty list length")
         return true
     }
 
@@ -168,7 +172,7 @@ extension SegregatedHeap {
     /// it in `inState`. Caller holds the page's lock besides the directory and heap locks.
     private func verifyPage(
         _ page: PageRef, cache: UnsafeMutableRawPointer?, inState: UnsafeMutableBufferPointer<Int>,
-        decommitted: inout Int
+        decommitted: inout Int, decommitting: inout Int
     ) throws(PasError) {
         let layout = Config.layout
         let f = page.fields
@@ -212,7 +216,9 @@ extension SegregatedHeap {
         try check(allocated == Int(f.pointee.allocatedCount), a, "allocated count")
         try check(remote == Int(f.pointee.remoteFreeCount), a, "remote free count")
         try check((f.pointee.decommitted == 0) || state == PageHeader.empty, a, "decommitted page not empty")
-        if f.pointee.decommitted != 0 { decommitted += 1 }
+        if f.pointee.decommitted == 1 { decommitted += 1 }
+        if f.pointee.decommitted == PageHeader.decommitting { decommitting += 1 }
+        try check(f.pointee.decommitted <= PageHeader.decommitting, a, "decommitted flag")
         // The lock word: the heap lock for empty and cold-start pages; the class's directory
         // lock for full and eligible ones; for owned ones that or a thread lock.
         let named = UnsafeMutablePointer<FutexLock>(bitPattern: page.lockWord.pointee.load(ordering: .relaxed))

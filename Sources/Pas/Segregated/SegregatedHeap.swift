@@ -48,7 +48,9 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     public let pageSharing: PageSharingPool?
     /// The earliest time a committed page became empty (`UInt64.max`: none), read lock-free by
     /// the scavenger, and the pool to tell; reached from the core's `emptyNotify` hook.
-    let emptySignal: SegregatedEmptySignal
+    let emptySignal: EmptyPageSignal
+    /// The decommit pass's plan; mapped on the first pass, used only under the decommit lock.
+    var plan: DecommitPlan? = nil
     /// Set once in `init` when the heap has a pool.
     var registration: PageSharingRegistration?
     /// Where an unchecked allocation goes when this heap's chunk source is exhausted (nil:
@@ -123,7 +125,8 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         self.core = try SegregatedHeapCore.create(
             layout: Config.layout, heapIndex: index, allocatorBase: base, classSizes: classSizes,
             sizeLimit: sizeLimit, heapLock: registry.heapLocks + index,
-            directoryLocks: registry.directoryLock(slot: base), coldStartBudget: coldStartBudget, clockRead: read,
+            directoryLocks: registry.directoryLock(slot: base), decommitLock: registry.decommitLocks + index,
+            coldStartBudget: coldStartBudget, clockRead: read,
             clockContext: Unmanaged.passUnretained(clock).toOpaque())
         self.chunks = chunks
         self.clock = clock
@@ -134,13 +137,13 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         self.sizeTable = UnsafePointer(core.pointee.sizeTable)
         self.logTag = UInt(index) << 48
         self.pageSharing = pool
-        self.emptySignal = SegregatedEmptySignal(pool: pool)
+        self.emptySignal = EmptyPageSignal(pool: pool)
         registry.activate(heap: index, core: core)
         if let pool {
             core.pointee.emptyNotifyContext = Unmanaged.passUnretained(emptySignal).toOpaque()
             core.pointee.emptyNotify = { context, now in
                 // Invariant: the signal lives as long as the heap, whose core calls this.
-                Unmanaged<SegregatedEmptySignal>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().pageBecameEmpty(
+                Unmanaged<EmptyPageSignal>.fromOpaque(context.unsafelyUnwrapped).takeUnretainedValue().pageBecameEmpty(
                     at: now)
             }
             registration = pool.register(self, delay: scavengeDelay)
@@ -150,6 +153,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     deinit {
         if let registration { pageSharing?.unregister(registration) }
         registry.retire(heap: heapIndex)
+        plan?.release()
         SegregatedHeapCore.destroy(core)
     }
 
@@ -299,7 +303,9 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let layout = core.pointee.layout
         let current = core.pointee.coldStartPage
         if current != 0, PageRef(current, layout).fields.pointee.owner != UInt(bitPattern: cache) { return false }
-        try prepareBlankPage()
+        // Only pages being decommitted are left: take a page of the class's own (`takePage`
+        // waits for the pass).
+        guard try prepareBlankPage() else { return false }
         let blank = takeBlankPage()
         if current != 0 {
             var now: UInt64? = nil
@@ -348,13 +354,19 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
             heapLock.pointee.unlock()
             ownerLock.pointee.unlock()
             heapLock.pointee.lock()
+            let prepared: Bool
             do {
-                try prepareBlankPage()
+                prepared = try prepareBlankPage()
             } catch {
                 heapLock.pointee.unlock()
                 throw error
             }
             heapLock.pointee.unlock()
+            if !prepared {
+                // Only pages a decommit pass is giving back could serve: wait for the pass.
+                core.pointee.decommitLock.pointee.lock()
+                core.pointee.decommitLock.pointee.unlock()
+            }
         }
     }
 
@@ -367,9 +379,11 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
     }
 
     /// Makes `blankPageIsReady` true: commits the first empty page again if it was decommitted,
-    /// or adds a chunk if no empty or fresh page is left. Caller holds the heap lock (and no
-    /// thread or directory lock). Throws the chunk source's error.
-    func prepareBlankPage() throws(PasError) {
+    /// or adds a chunk if no empty or fresh page is left; returns true. Returns false instead
+    /// of adding a chunk while a decommit pass holds empty pages (`decommittingPages`): the
+    /// caller waits for the pass, since those pages will serve. Caller holds the heap lock (and
+    /// no thread or directory lock). Throws the chunk source's error.
+    func prepareBlankPage() throws(PasError) -> Bool {
         let layout = core.pointee.layout
         let empty = core.pointee.emptyHead
         if empty != 0 {
@@ -380,12 +394,14 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 f.pointee.decommitted = 0
                 core.pointee.decommittedPages -= 1
             }
-            return
+            return true
         }
         if !SegregatedHeapCore.hasFreshPage(core) {
+            if core.pointee.decommittingPages > 0 { return false }
             let chunk = try chunks.allocateChunk(byteCount: layout.chunkSize, alignment: layout.chunkSize)
             SegregatedHeapCore.addChunk(core, chunk)
         }
+        return true
     }
 
     /// The first empty page, else a fresh one (`blankPageIsReady` holds); in state `empty` or

@@ -38,6 +38,9 @@ struct SegregatedHeapCore {
     var eligibleHead: UnsafeMutablePointer<UInt>
     /// The heap lock and the first of the heap's directory locks (one per class).
     var heapLock: UnsafeMutablePointer<FutexLock>
+    /// Held by a decommit pass from choosing to recording (`decommitEmptyPages(emptiedBy:)`);
+    /// taken before the heap lock and never with a thread or directory lock.
+    var decommitLock: UnsafeMutablePointer<FutexLock>
     var directoryLocks: UnsafeMutablePointer<FutexLock>
     /// `CoreCounter.count` relaxed atomic counters: pages in each `PageHeader` state (indices
     /// 0 ..< `PageHeader.stateCount`), then those `CoreCounter` names.
@@ -52,6 +55,9 @@ struct SegregatedHeapCore {
     var freshChunk: UInt
     var freshNext: Int
     var decommittedPages: Int
+    /// Empty pages a decommit pass has taken out of the empty list and not recorded yet
+    /// (`PageHeader.decommitting`). Heap lock.
+    var decommittingPages: Int = 0
     /// The cold-start page objects of several classes are carved from (0 = none), and the
     /// bytes each class has carved from cold-start pages so far; a class carves while under
     /// `coldStartBudget` bytes (0 disables cold start).
@@ -74,6 +80,7 @@ struct SegregatedHeapCore {
     static func create(
         layout: PageLayout, heapIndex: Int, allocatorBase: Int, classSizes: [Int], sizeLimit: Int,
         heapLock: UnsafeMutablePointer<FutexLock>, directoryLocks: UnsafeMutablePointer<FutexLock>,
+        decommitLock: UnsafeMutablePointer<FutexLock>,
         coldStartBudget: Int,
         clockRead: @escaping ClockRead, clockContext: UnsafeMutableRawPointer?
     ) throws(PasError)
@@ -108,7 +115,7 @@ struct SegregatedHeapCore {
                 layout: layout, heapIndex: heapIndex, allocatorBase: allocatorBase, classCount: classes, sizeLimit: sizeLimit,
                 classSize: sizes, sizeTable: table,
                 eligibleHead: (base + eligibleOffset).bindMemory(to: UInt.self, capacity: classes),
-                heapLock: heapLock, directoryLocks: directoryLocks, counters: counters,
+                heapLock: heapLock, decommitLock: decommitLock, directoryLocks: directoryLocks, counters: counters,
                 emptyHead: 0, emptyTail: 0, firstChunk: 0, chunkCount: 0, freshChunk: 0, freshNext: 0,
                 decommittedPages: 0,
                 coldStartPage: 0,

@@ -14,14 +14,12 @@ import PasSystem
         }
         for i in stride(from: 0, to: 12, by: 3) { try core.deallocate(objects[i], now: 2) }
         // A decommit pass as the heap runs it: choose, decommit, record.
-        let plan = UnsafeMutablePointer<LargeDecommitRun>.allocate(capacity: 64)
-        defer { plan.deallocate() }
-        let (count, _, error) = core.planDecommit(emptySinceAtMost: .max, into: plan, capacity: 64)
+        var plan = try DecommitPlan.allocate(capacity: 64)
+        defer { plan.release() }
+        let (_, error) = core.planDecommit(emptySinceAtMost: .max, into: &plan)
         #expect(error == nil)
-        for i in 0 ..< count {
-            try chunks.decommit(MemoryRange(start: plan[i].start, byteCount: Int(plan[i].end - plan[i].start)))
-        }
-        _ = core.finishDecommit(plan, count: count, failedFrom: count)
+        for i in 0 ..< plan.count { try chunks.decommit(plan.runs[i].range) }
+        _ = core.finishDecommit(plan, failedFrom: plan.count)
         try core.verify()
         return (core, objects)
     }

@@ -167,6 +167,84 @@ import Glibc
         #expect(heap.statistics.chunkBytes == 16 * page)
         try heap.verify()
     }
+
+    typealias BlockingSegregatedHeap = SegregatedHeap<SmallPagesConfig, BlockingChunkSource>
+
+    /// While a segregated decommit pass is inside its system call, frees that empty a page and
+    /// allocations that take a blank page go ahead: the pass holds the heap lock only to choose
+    /// and to record.
+    @Test func segregatedFreesAndAllocationsDoNotWaitForADecommitPass() throws {
+        let pool = PageSharingPool(usesBackgroundThread: false)
+        let source = BlockingChunkSource()
+        let heap = try BlockingSegregatedHeap(chunks: source, coldStart: false, pageSharing: pool)
+        let perPage = 16384 / 256
+        let first = (0 ..< perPage).compactMap { _ in heap.allocateUnchecked(size: 256) }
+        let second = (0 ..< perPage).compactMap { _ in heap.allocateUnchecked(size: 256) }
+        for p in first { heap.deallocateUnchecked(p) }
+        heap.flushThreadCache()
+        #expect(heap.statistics.emptyPages == 1 && heap.statistics.fullPages == 1)
+        source.gate.store(1, ordering: .releasing)
+        let pass = JoinableThread { _ = pool.scavenge() }
+        while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
+        let done = Atomic<Int>(0)
+        let objects = Unchecked(second)
+        let worker = JoinableThread {
+            // Empties the second page (its last free moves it to the empty list), then takes it
+            // back as a blank page.
+            for p in objects.value { heap.deallocateUnchecked(p) }
+            heap.flushThreadCache()
+            for _ in 0 ..< 16 {
+                guard let p = heap.allocateUnchecked(size: 256) else { return }
+                heap.deallocateUnchecked(p)
+            }
+            heap.flushThreadCache()
+            done.store(1, ordering: .releasing)
+        }
+        // Bounded wait (a safety limit, not a measurement).
+        var spins = 0
+        while done.load(ordering: .acquiring) == 0 && spins < 2000 { usleep(1000); spins += 1 }
+        let finishedDuringPass = done.load(ordering: .acquiring) == 1 && source.gate.load(ordering: .acquiring) == 2
+        source.gate.store(3, ordering: .releasing)
+        pass.join()
+        worker.join()
+        #expect(finishedDuringPass, "a free or allocation waited for the decommit system call")
+        #expect(heap.statistics.decommittedPages == 1)
+        try heap.verify()
+    }
+
+    /// An allocation that needs a blank page while the only ones left are being decommitted
+    /// waits for the pass and re-commits one; it does not take a new chunk.
+    @Test func segregatedAllocationWaitsForPagesBeingDecommitted() throws {
+        let pool = PageSharingPool(usesBackgroundThread: false)
+        let source = BlockingChunkSource()
+        let heap = try BlockingSegregatedHeap(chunks: source, coldStart: false, pageSharing: pool)
+        let payloadPages = SmallPagesConfig.layout.pagesPerChunk - SmallPagesConfig.layout.metaPages
+        let perPage = 16384 / 1024
+        // Fill every page of the first chunk, then give them all back empty.
+        let filler = (0 ..< payloadPages * perPage).compactMap { _ in heap.allocateUnchecked(size: 1024) }
+        #expect(heap.statistics.chunkCount == 1 && heap.statistics.freshPages == 0)
+        for p in filler { heap.deallocateUnchecked(p) }
+        heap.flushThreadCache()
+        #expect(heap.statistics.emptyPages == payloadPages)
+        source.gate.store(1, ordering: .releasing)
+        let pass = JoinableThread { _ = pool.scavenge() }
+        while source.gate.load(ordering: .acquiring) != 2 { sched_yield() }
+        let got = Atomic<UInt>(0)
+        let allocation = JoinableThread {
+            got.store(heap.allocateUnchecked(size: 64).map { UInt(bitPattern: $0) } ?? 1, ordering: .releasing)
+            heap.flushThreadCache()
+        }
+        usleep(20_000)
+        let early = got.load(ordering: .acquiring)
+        source.gate.store(3, ordering: .releasing)
+        pass.join()
+        allocation.join()
+        #expect(early == 0, "the allocation did not wait for the pass")
+        #expect(got.load(ordering: .acquiring) > 1)
+        #expect(heap.statistics.chunkCount == 1, "a new chunk was taken while pages were being decommitted")
+        #expect(commitEvents(source.mock).count >= 1)
+        try heap.verify()
+    }
 }
 
 /// Problems seen by the racing threads.
