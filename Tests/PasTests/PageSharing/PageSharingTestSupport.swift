@@ -44,6 +44,20 @@ final class BlockingChunkSource: ChunkSource, @unchecked Sendable {
         }
         try inner.decommit(range)
     }
+
+    /// With a decommit blocked (gate 2): waits up to 2 s (a safety limit, not a measurement)
+    /// for `done` to become 1, then releases the decommit. True if `done` became 1 while the
+    /// decommit was still blocked.
+    func finishes(_ done: borrowing Atomic<Int>) -> Bool {
+        var spins = 0
+        while done.load(ordering: .acquiring) == 0 && spins < 2000 {
+            usleep(1000)
+            spins += 1
+        }
+        let finished = done.load(ordering: .acquiring) == 1 && gate.load(ordering: .acquiring) == 2
+        gate.store(3, ordering: .releasing)
+        return finished
+    }
 }
 
 #if canImport(Glibc)

@@ -94,6 +94,22 @@ private let recordReloop: PageLockHooks.Hook = { page, now in
         try body(pages, locks)
     }
 
+    /// Allocates one page's worth of 256-byte objects on the calling thread, which takes the
+    /// page and biases it to its thread lock. Returns the objects, the page, the thread's cache
+    /// and its thread lock.
+    private func fillOnePage(_ heap: SmallHeap) throws -> (
+        [UnsafeMutableRawPointer], PageRef, UnsafeMutableRawPointer, UnsafeMutablePointer<FutexLock>
+    ) {
+        var pointers: [UnsafeMutableRawPointer] = []
+        for _ in 0 ..< 16384 / 256 { pointers.append(try heap.allocate(size: 256)) }
+        let layout = SmallPagesConfig.layout
+        let page = PageRef(layout.header(containing: UInt(bitPattern: pointers[0])), layout)
+        let cache = try #require(ThreadCache.current)
+        let threadLock = try #require(ThreadCache.threadLock(cache))
+        #expect(PageLock.names(page, threadLock), "a page the thread takes is biased to its lock")
+        return (pointers, page, cache, threadLock)
+    }
+
     @Test func lockingPagesOnTheLockHeldKeepsItAndAnotherLockSwitches() {
         withFakePages(3) { pages, locks in
             PageLock.retarget(pages[0], to: locks)
@@ -134,14 +150,9 @@ private let recordReloop: PageLockHooks.Hook = { page, now in
     /// of an owned page would leave an unowned page with owner state, which `verify` reports.
     @Test func aFreeThatRacesTheOwnersReleaseRetriesOnTheNewLock() throws {
         let heap = try SmallHeap(coldStart: false, pageSharing: nil)
-        let perPage = 16384 / 256
-        var pointers: [UnsafeMutableRawPointer] = []
-        for _ in 0 ..< perPage { pointers.append(try heap.allocate(size: 256)) }
+        let (pointers, page, _, _) = try fillOnePage(heap)
+        let perPage = pointers.count
         let victim = pointers[10]
-        let page = PageRef(SmallPagesConfig.layout.header(containing: UInt(bitPattern: victim)), SmallPagesConfig.layout)
-        let cache = try #require(ThreadCache.current)
-        let threadLock = try #require(ThreadCache.threadLock(cache))
-        #expect(PageLock.names(page, threadLock), "a page the thread takes is biased to its lock")
         RaceGate.arm(page: page.address)
         PageLockHooks.set(PageLockHooks.beforeAcquire, pauseBeforeAcquire)
         PageLockHooks.set(PageLockHooks.relooped, recordReloop)
@@ -170,14 +181,8 @@ private let recordReloop: PageLockHooks.Hook = { page, now in
     /// owner's merge take the directory lock instead.
     @Test func aContendedThreadLockUnbiasesThePage() throws {
         let heap = try SmallHeap(coldStart: false, pageSharing: nil)
-        let perPage = 16384 / 256
-        var pointers: [UnsafeMutableRawPointer] = []
-        for _ in 0 ..< perPage { pointers.append(try heap.allocate(size: 256)) }
+        let (pointers, page, cache, threadLock) = try fillOnePage(heap)
         let victim = pointers[20]
-        let page = PageRef(SmallPagesConfig.layout.header(containing: UInt(bitPattern: victim)), SmallPagesConfig.layout)
-        let cache = try #require(ThreadCache.current)
-        let threadLock = try #require(ThreadCache.threadLock(cache))
-        #expect(PageLock.names(page, threadLock))
         threadLock.pointee.lock()
         let object = Unchecked(victim)
         let freer = JoinableThread {
