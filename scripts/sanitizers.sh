@@ -23,7 +23,7 @@ jobs=${PAS_SANITIZER_JOBS:-2}
 which=${1:-all}
 
 tsan_filter='BitfitStressTests|SegregatedStressTests|ScavengerRaceTests|LargeHeapPartialPageRaceTests'
-tsan_filter+='|SegregatedThreadChurnTests|SegregatedRingGrowthTests|ScavengerThreadTests|ColdStartTests|PageLockRaceTests|SegregatedChaosTests'
+tsan_filter+='|SegregatedThreadChurnTests|SegregatedRingGrowthTests|ScavengerThreadTests|ColdStartTests|PageLockRaceTests|SegregatedChaosTests|StaleLogTests'
 tsan_filter+='|handoffLockExcludes|threadsAllocateWriteRunFree|concurrentAllocateWriteFree|errorsStayOnTheirThread|FuzzSequenceTests'
 # Timing: under TSan's slowdown the page-sharing pool's scavenger (300 ms delay) decommits pages
 # between the test's statistics snapshot and its own decommit call.

@@ -32,6 +32,9 @@ struct HeapSlot {
 ///
 /// Locks, in lock order (a thread takes them only in this order, and never two of one kind
 /// except where noted):
+/// -1. log locks (`logLocks`, one per thread node): a thread cache's deallocation log while it
+///    is applied, by its owner or by the scavenger (`flushStaleLogs`); taken before the page
+///    locks the frees need.
 /// 0. decommit locks (`decommitLocks[i]`): held by heap i's decommit pass from choosing pages to
 ///    recording the outcome (it takes heap i's lock only inside); an allocation that needs a
 ///    page being decommitted waits for it holding no other lock.
@@ -53,7 +56,7 @@ struct HeapSlot {
 ///
 /// Fork: the registry is the `ForkParticipant` of every segregated heap (and so of every
 /// `IsoHeap`), since their locks live here. At the `heap` stage it takes, in the lock order,
-/// every decommit lock, every thread lock handed out so far, every directory lock and every heap lock (dead heaps'
+/// every log lock, every decommit lock, every thread lock handed out so far, every directory lock and every heap lock (dead heaps'
 /// included: a thread flushing its log may hold one); at the `leaf` stage `registryLock`. A heap
 /// registered after the counts were read has not been published, so no thread of the child can
 /// reach it. The child clears the guards' counts: the threads inside heaps are not in the child.
@@ -74,7 +77,8 @@ final class HeapRegistry: @unchecked Sendable {
     /// One lock per allocator slot: heap h's class c uses `directoryLocks[allocatorBase(h) + c]`
     /// (lock order 2; fork stage `heap`).
     let directoryLocks: UnsafeMutablePointer<FutexLock>
-    /// The thread-lock pool (lock order 1; fork stage `heap`). Handed out by `takeThreadLock`.
+    /// The thread nodes' thread locks (lock order 1; fork stage `heap`). Handed out with their
+    /// nodes by `takeThreadNode`.
     let threadLocks: UnsafeMutablePointer<FutexLock>
     /// Free list of the thread-lock pool: the next free index + 1 for each free lock (0: end).
     /// Protected by `registryLock`.
@@ -84,6 +88,14 @@ final class HeapRegistry: @unchecked Sendable {
     private var threadLockCount = 0
     /// One decommit lock per heap index (lock order 0; fork stage `heap`).
     let decommitLocks: UnsafeMutablePointer<FutexLock>
+    /// The thread nodes' log locks (lock order -1; fork stage `heap`): a thread cache's log
+    /// flushes, its own and the scavenger's.
+    let logLocks: UnsafeMutablePointer<FutexLock>
+    /// The thread cache each thread node serves (its address), or 0. Written under the node's
+    /// log lock once the node is handed out.
+    let nodeCaches: UnsafeMutablePointer<Atomic<UInt>>
+    /// The scavenger's participant for stale deallocation logs.
+    let staleLogs = StaleLogFlusher()
     /// Per heap: 2 per thread inside the heap from a thread cache, plus 1 once retired.
     let heapGuards: UnsafeMutablePointer<Atomic<Int>>
     /// Protects `heapCount` and `nextAllocator`; a leaf (fork stage `leaf`).
@@ -104,7 +116,9 @@ final class HeapRegistry: @unchecked Sendable {
         let threadOffset = directoryOffset + HeapRegistry.maxAllocatorSlots * MemoryLayout<FutexLock>.stride
         let nextOffset = threadOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride
         let decommitOffset = nextOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Int32>.stride
-        let total = decommitOffset + HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
+        let logLockOffset = decommitOffset + HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
+        let nodeCacheOffset = (logLockOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride + 63) & ~63
+        let total = nodeCacheOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<UInt>>.stride
         // Invariant: this mapping is never released; locks in it outlive every heap and thread.
         guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
@@ -123,6 +137,9 @@ final class HeapRegistry: @unchecked Sendable {
         threadLocks = (range.pointer + threadOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxThreadLocks)
         threadLockNext = (range.pointer + nextOffset).bindMemory(to: Int32.self, capacity: HeapRegistry.maxThreadLocks)
         decommitLocks = (range.pointer + decommitOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
+        logLocks = (range.pointer + logLockOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxThreadLocks)
+        // Invariant: an `Atomic<UInt>` is its word, so the zero-filled mapping holds zeros.
+        nodeCaches = (range.pointer + nodeCacheOffset).bindMemory(to: Atomic<UInt>.self, capacity: HeapRegistry.maxThreadLocks)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -196,30 +213,77 @@ final class HeapRegistry: @unchecked Sendable {
         lock >= threadLocks && lock < threadLocks + HeapRegistry.maxThreadLocks
     }
 
-    /// A thread lock for a new thread cache, or nil if all `maxThreadLocks` are in use.
-    func takeThreadLock() -> UnsafeMutablePointer<FutexLock>? {
+    /// A thread node for new thread cache `cache` (its thread lock and log lock, see the
+    /// type's locks), or nil if all `maxThreadLocks` are in use.
+    func takeThreadNode(cache: UnsafeMutableRawPointer) -> Int? {
         registryLock.lock()
         defer { registryLock.unlock() }
+        let index: Int
         if threadLockFree != 0 {
-            let index = threadLockFree - 1
+            index = threadLockFree - 1
             threadLockFree = Int(threadLockNext[index])
-            return threadLocks + index
+        } else {
+            guard threadLockCount < HeapRegistry.maxThreadLocks else { return nil }
+            index = threadLockCount
+            threadLockCount += 1
         }
-        guard threadLockCount < HeapRegistry.maxThreadLocks else { return nil }
-        threadLockCount += 1
-        return threadLocks + (threadLockCount - 1)
+        nodeCaches[index].store(UInt(bitPattern: cache), ordering: .releasing)
+        return index
     }
 
-    /// Gives back a thread lock taken with `takeThreadLock`. Precondition: no page names it
-    /// (its thread cache gave every page back), and the caller does not hold it. Another thread
-    /// may still be about to take it for a page that named it before: it then finds the page
-    /// naming another lock and retries, whichever cache holds this lock by then.
-    func returnThreadLock(_ lock: UnsafeMutablePointer<FutexLock>) {
-        let index = lock - threadLocks
+    /// Gives back a thread node taken with `takeThreadNode`. Precondition: no page names its
+    /// thread lock (its thread cache gave every page back), its log is empty, and the caller
+    /// holds neither of its locks. Another thread may still be about to take its thread lock
+    /// for a page that named it before: it then finds the page naming another lock and retries,
+    /// whichever cache holds the node by then.
+    func returnThreadNode(_ index: Int) {
+        // Under the log lock: the scavenger reaches a cache only through its node, under it.
+        logLocks[index].lock()
+        nodeCaches[index].store(0, ordering: .releasing)
+        logLocks[index].unlock()
         registryLock.lock()
         threadLockNext[index] = Int32(threadLockFree)
         threadLockFree = index + 1
         registryLock.unlock()
+    }
+
+    /// Node `index`'s thread lock and log lock.
+    @inline(__always) func threadLock(node index: Int) -> UnsafeMutablePointer<FutexLock> { threadLocks + index }
+    @inline(__always) func logLock(node index: Int) -> UnsafeMutablePointer<FutexLock> { logLocks + index }
+
+    /// The scavenger's pass over the deallocation logs: applies, for each thread cache with a
+    /// node, the entries it has not applied yet of a log whose first entry was logged at
+    /// `limit` or earlier (coarse monotonic nanoseconds), under the node's log lock (see
+    /// `ThreadCache`'s stale-log protocol). Publishes the first-entry time of the younger logs
+    /// left into `staleLogs`' signal. Cost: one lock round trip per node, plus the frees.
+    func flushStaleLogs(startedBy limit: UInt64) {
+        registryLock.lock()
+        let nodes = threadLockCount
+        registryLock.unlock()
+        // Cleared first: an owner that starts a log during the pass stores its time.
+        staleLogs.signal.publish(.max)
+        var remaining = UInt64.max
+        for i in 0 ..< nodes {
+            logLocks[i].lock()
+            if let cache = UnsafeMutableRawPointer(bitPattern: nodeCaches[i].load(ordering: .acquiring)) {
+                // Invariant: the node names a live cache while its log lock is held (the cache
+                // leaves its node under that lock before it is unmapped).
+                let count = ThreadCache.logCount(cache).pointee.load(ordering: .acquiring)
+                let header = ThreadCache.header(cache)
+                let applied = header.pointee.appliedCount
+                if count > applied {
+                    let started = ThreadCache.logStart(cache).pointee.load(ordering: .relaxed)
+                    if started <= limit {
+                        ThreadCache.apply(cache, from: applied, to: count, freer: nil)
+                        header.pointee.appliedCount = count
+                    } else {
+                        remaining = min(remaining, started)
+                    }
+                }
+            }
+            logLocks[i].unlock()
+        }
+        staleLogs.signal.lower(to: remaining)
     }
 
     /// Takes heap `index`'s directory locks (in class order) and then its heap lock. With them
@@ -253,6 +317,8 @@ extension HeapRegistry: ForkParticipant {
             registryLock.unlock()
             // Plain loops: handlers must not instantiate generic metadata (see `ForkParticipant`).
             var i = 0
+            while i < forkLockedThreads { logLocks[i].lock(); i += 1 }
+            i = 0
             while i < forkLockedCount { decommitLocks[i].lock(); i += 1 }
             i = 0
             while i < forkLockedThreads { threadLocks[i].lock(); i += 1 }
@@ -276,6 +342,8 @@ extension HeapRegistry: ForkParticipant {
             while i > 0 { i -= 1; threadLocks[i].unlock() }
             i = forkLockedCount
             while i > 0 { i -= 1; decommitLocks[i].unlock() }
+            i = forkLockedThreads
+            while i > 0 { i -= 1; logLocks[i].unlock() }
         case .leaf: registryLock.unlock()
         default: break
         }

@@ -147,6 +147,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                     at: now)
             }
             registration = pool.register(self, delay: scavengeDelay)
+            if pool === PageSharingPool.shared { registry.staleLogs.register() }
         }
     }
 

@@ -1,18 +1,23 @@
 import PasSystem
+import Synchronization
 
-/// The fields at the start of a thread cache.
+/// The fields at the start of a thread cache. Owner only, but where a field says otherwise.
 @usableFromInline
 struct ThreadCacheHeader {
-    /// Entries used in the deallocation log.
-    @usableFromInline var logCount: Int
     /// The mapping that holds the cache.
     var region: MemoryRange
     /// Bytes of the objects the deallocation log holds (their pages' object sizes).
     var logBytes: Int
-    /// This cache's thread lock from the registry's pool (lock order 1), to which the pages it
-    /// takes are biased; nil if the pool was exhausted (its pages then use their directories'
-    /// locks). Written once at creation.
+    /// This cache's thread node in the registry (its thread lock and log lock), or -1 if the
+    /// pool was exhausted: its pages then use their directories' locks, and the scavenger
+    /// cannot reach its log. Written once at creation.
+    var node: Int
+    /// This cache's thread lock (lock order 1), to which the pages it takes are biased; nil
+    /// without a node. Written once at creation.
     var threadLock: UnsafeMutablePointer<FutexLock>?
+    /// Log entries below this index have been applied by the scavenger
+    /// (`HeapRegistry.flushStaleLogs`). Read and written under the node's log lock.
+    var appliedCount: Int
 }
 
 /// Per-thread state of every segregated heap, in raw memory reached from the one
@@ -21,6 +26,8 @@ struct ThreadCacheHeader {
 /// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
 /// - offset 0: `ThreadCacheHeader`;
 /// - offset 64: a bitmap of the heaps (by registry index) in which this thread has held pages;
+/// - offset 640: the log's entry count and the time its first entry was logged (atomics: the
+///   scavenger reads them);
 /// - offset 1024: the deallocation log, `logCapacity` words. Each entry is an object address with
 ///   its heap's index in bits 48...63 (user addresses fit in 47 bits);
 /// - offset `allocatorsOffset`: one `LocalAllocator` per allocator slot of the `HeapRegistry`,
@@ -36,11 +43,24 @@ struct ThreadCacheHeader {
 /// At thread exit the destructor returns every owned page to its heap (if that heap is still
 /// alive), flushes the log and unmaps the cache.
 ///
-/// Thread-safety: only the owning thread reads or writes a cache.
+/// Stale logs: a thread that logs frees and then sleeps would pin the memory they free. The
+/// scavenger applies logs whose first entry is older than the pool's delay
+/// (`HeapRegistry.flushStaleLogs`), under the thread node's log lock, which the owner's own
+/// flush also takes. The owner appends without it: it writes the entry, then stores the count
+/// with release ordering; the scavenger loads the count with acquire ordering, applies the
+/// entries from `appliedCount` up to it and records how far it got, and the owner's next flush
+/// starts there. The owner rewrites an entry only after its own flush (under the lock) set the
+/// count back to 0.
+///
+/// Thread-safety: only the owning thread reads or writes a cache, except as said above.
 @usableFromInline
 enum ThreadCache {
     @usableFromInline static let logOffset = 1024
     static let touchedHeapsOffset = 64
+    /// `Atomic<Int>`: entries used in the deallocation log (written by the owner).
+    static let logCountOffset = 640
+    /// `Atomic<UInt64>`: coarse monotonic time of the log's first entry (written by the owner).
+    static let logStartOffset = 648
     @usableFromInline static let logCapacity = 512
     /// Object bytes at which the log is flushed before it is full: 64 objects of the largest
     /// medium class, 512 of 2 KiB.
@@ -76,7 +96,11 @@ enum ThreadCache {
         // reads zero, which is an empty log and empty allocators.
         let header = cache.bindMemory(to: ThreadCacheHeader.self, capacity: 1)
         header.pointee.region = range
-        header.pointee.threadLock = HeapRegistry.shared?.takeThreadLock()
+        (cache + logCountOffset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
+        (cache + logStartOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        let node = HeapRegistry.shared?.takeThreadNode(cache: cache) ?? -1
+        header.pointee.node = node
+        header.pointee.threadLock = node >= 0 ? HeapRegistry.shared?.threadLock(node: node) : nil
         (cache + touchedHeapsOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxHeaps / 64)
         (cache + logOffset).bindMemory(to: UInt.self, capacity: logCapacity)
         (cache + allocatorsOffset).bindMemory(to: LocalAllocator.self, capacity: HeapRegistry.maxAllocatorSlots)
@@ -101,6 +125,18 @@ enum ThreadCache {
         cache.advanced(by: logOffset).assumingMemoryBound(to: UInt.self)
     }
 
+    /// The log's entry count (see the type's stale-log protocol).
+    @inline(__always)
+    static func logCount(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<Int>> {
+        cache.advanced(by: logCountOffset).assumingMemoryBound(to: Atomic<Int>.self)
+    }
+
+    /// When the log's first entry was logged (coarse monotonic nanoseconds).
+    @inline(__always)
+    static func logStart(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        cache.advanced(by: logStartOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
     /// The cache's thread lock, or nil if it has none.
     @inline(__always)
     static func threadLock(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<FutexLock>? {
@@ -115,34 +151,57 @@ enum ThreadCache {
 
     /// Appends a free of an object of `bytes` bytes to the log, flushing it when it is full or
     /// holds `logByteLimit` bytes.
+    /// The first entry after a flush stamps the log and, once the stale-log flusher is in a
+    /// pool, tells it (one relaxed load unless it has no pending log).
     @usableFromInline
     static func logFree(_ cache: UnsafeMutableRawPointer, entry: UInt, bytes: Int) {
         let h = header(cache)
-        let count = h.pointee.logCount
+        let count = logCount(cache).pointee.load(ordering: .relaxed)
         log(cache)[count] = entry
-        h.pointee.logCount = count &+ 1
+        if count == 0 {
+            let now = MonotonicClock.coarseNanoseconds()
+            logStart(cache).pointee.store(now, ordering: .relaxed)
+            if let registry = HeapRegistry.shared { registry.staleLogs.logStarted(at: now) }
+        }
+        // Release: the scavenger that sees the count sees the entries below it.
+        logCount(cache).pointee.store(count &+ 1, ordering: .releasing)
         let logged = h.pointee.logBytes &+ bytes
         h.pointee.logBytes = logged
         if count &+ 1 == logCapacity || logged >= logByteLimit { flushLog(cache) }
     }
 
-    /// Applies every logged free under its page's lock; frees of dead heaps are dropped. Each
-    /// run of entries of one heap is applied inside that heap's guard (`HeapRegistry.enter`),
-    /// holding one page lock at a time and switching only when the next page names another.
-    /// A thread lock found contended un-biases the page to its directory's lock, so the owner's
-    /// refills stop waiting behind these frees. Caller holds no heap lock.
+    /// Applies every logged free under its page's lock (the scavenger may have applied the
+    /// first ones: see the type's stale-log protocol); frees of dead heaps are dropped. Holds
+    /// the thread node's log lock. Caller holds no heap lock.
     @usableFromInline
     static func flushLog(_ cache: UnsafeMutableRawPointer) {
         let h = header(cache)
-        let count = h.pointee.logCount
+        let count = logCount(cache).pointee.load(ordering: .relaxed)
         guard count > 0, let registry = HeapRegistry.shared else { return }
+        let node = h.pointee.node
+        if node >= 0 { registry.logLock(node: node).pointee.lock() }
+        apply(cache, from: h.pointee.appliedCount, to: count, freer: cache)
+        h.pointee.appliedCount = 0
+        h.pointee.logBytes = 0
+        logCount(cache).pointee.store(0, ordering: .releasing)
+        if node >= 0 { registry.logLock(node: node).pointee.unlock() }
+    }
+
+    /// Applies log entries `from ..< to` of `cache`. Each run of entries of one heap is applied
+    /// inside that heap's guard (`HeapRegistry.enter`), holding one page lock at a time and
+    /// switching only when the next page names another. A thread lock found contended
+    /// un-biases the page to its directory's lock, so the owner's refills stop waiting behind
+    /// these frees. `freer` is the calling thread's own cache (the owner's flush) or nil (the
+    /// scavenger). Caller holds the cache's log lock (if it has a node) and no heap lock.
+    static func apply(_ cache: UnsafeMutableRawPointer, from: Int, to: Int, freer: UnsafeMutableRawPointer?) {
+        guard from < to, let registry = HeapRegistry.shared else { return }
         let entries = log(cache)
         var entered = -1
         var core: UnsafeMutablePointer<SegregatedHeapCore>? = nil
         var held: UnsafeMutablePointer<FutexLock>? = nil
         var now: UInt64? = nil
         var tally = SegregatedHeapCore.RemoteFreeTally()
-        for i in 0 ..< count {
+        for i in from ..< to {
             let entry = entries[i]
             let heap = Int(entry >> 48)
             if heap != entered {
@@ -172,15 +231,13 @@ enum ThreadCache {
                 lock.pointee.unlock()
                 held = directory
             }
-            SegregatedHeapCore.freeRemotely(core, address: address, freer: cache, now: &now, tally: &tally)
+            SegregatedHeapCore.freeRemotely(core, address: address, freer: freer, now: &now, tally: &tally)
         }
         if let core {
             tally.publish(core)
             PageLock.release(&held)
             registry.exit(heap: entered)
         }
-        h.pointee.logCount = 0
-        h.pointee.logBytes = 0
     }
 
     /// Thread exit: return the pages this thread holds in every live heap it touched, apply the
@@ -201,8 +258,10 @@ enum ThreadCache {
             }
         }
         flushLog(cache)
-        // Every page this cache owned is given back and names another lock now.
-        if let lock = threadLock(cache) { registry.returnThreadLock(lock) }
+        // Every page this cache owned is given back and names another lock now; the log is
+        // empty, and the node forgets the cache before it is unmapped.
+        let node = header(cache).pointee.node
+        if node >= 0 { registry.returnThreadNode(node) }
         let region = header(cache).pointee.region
         if ThreadLocalSlot.load() == cache { ThreadLocalSlot.store(nil) }
         try? VirtualMemory.release(region)
