@@ -94,6 +94,14 @@ final class HeapRegistry: @unchecked Sendable {
     /// The thread cache each thread node serves (its address), or 0. Written under the node's
     /// log lock once the node is handed out.
     let nodeCaches: UnsafeMutablePointer<Atomic<UInt>>
+    /// Per thread node: `nodeIdle`, `nodeActive` (its cache took a page since it last stopped)
+    /// or `nodeStopRequested` (the scavenger found it idle longer than the pool's delay; the
+    /// owner gives its pages back on its next allocation slow path). The owner stores idle and
+    /// active, the scavenger changes active to stop-requested with a compare-and-swap.
+    let nodeStates: UnsafeMutablePointer<Atomic<Int>>
+    static let nodeIdle = 0
+    static let nodeActive = 1
+    static let nodeStopRequested = 2
     /// The scavenger's participant for stale deallocation logs.
     let staleLogs = StaleLogFlusher()
     /// Per heap: 2 per thread inside the heap from a thread cache, plus 1 once retired.
@@ -118,7 +126,8 @@ final class HeapRegistry: @unchecked Sendable {
         let decommitOffset = nextOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Int32>.stride
         let logLockOffset = decommitOffset + HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
         let nodeCacheOffset = (logLockOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride + 63) & ~63
-        let total = nodeCacheOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<UInt>>.stride
+        let nodeStateOffset = nodeCacheOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<UInt>>.stride
+        let total = nodeStateOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<Int>>.stride
         // Invariant: this mapping is never released; locks in it outlive every heap and thread.
         guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
@@ -140,6 +149,7 @@ final class HeapRegistry: @unchecked Sendable {
         logLocks = (range.pointer + logLockOffset).bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxThreadLocks)
         // Invariant: an `Atomic<UInt>` is its word, so the zero-filled mapping holds zeros.
         nodeCaches = (range.pointer + nodeCacheOffset).bindMemory(to: Atomic<UInt>.self, capacity: HeapRegistry.maxThreadLocks)
+        nodeStates = (range.pointer + nodeStateOffset).bindMemory(to: Atomic<Int>.self, capacity: HeapRegistry.maxThreadLocks)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -240,6 +250,7 @@ final class HeapRegistry: @unchecked Sendable {
         // Under the log lock: the scavenger reaches a cache only through its node, under it.
         logLocks[index].lock()
         nodeCaches[index].store(0, ordering: .releasing)
+        nodeStates[index].store(HeapRegistry.nodeIdle, ordering: .relaxed)
         logLocks[index].unlock()
         registryLock.lock()
         threadLockNext[index] = Int32(threadLockFree)
@@ -251,19 +262,24 @@ final class HeapRegistry: @unchecked Sendable {
     @inline(__always) func threadLock(node index: Int) -> UnsafeMutablePointer<FutexLock> { threadLocks + index }
     @inline(__always) func logLock(node index: Int) -> UnsafeMutablePointer<FutexLock> { logLocks + index }
 
-    /// The scavenger's pass over the deallocation logs: applies, for each thread cache with a
-    /// node, the entries it has not applied yet of a log whose first entry was logged at
-    /// `limit` or earlier (coarse monotonic nanoseconds), under the node's log lock (see
-    /// `ThreadCache`'s stale-log protocol). Publishes the first-entry time of the younger logs
-    /// left into `staleLogs`' signal. Cost: one lock round trip per node, plus the frees.
-    func flushStaleLogs(startedBy limit: UInt64) {
+    /// The scavenger's pass over the thread caches: for each one with a node, applies the
+    /// entries it has not applied yet of a log whose first entry was logged at `limit` or
+    /// earlier (coarse monotonic nanoseconds), under the node's log lock (see `ThreadCache`'s
+    /// stale-log protocol), and asks an active cache whose last allocation slow path was
+    /// `StaleLogFlusher.stopGrace` before `limit` or earlier to stop (`ThreadCache.noteSlowPath`). Publishes the earliest time of
+    /// the younger logs and caches left into `staleLogs`' signal. Cost: one lock round trip per
+    /// node, plus the frees. A pass for everything (`limit` is `UInt64.max`: `scavenge()`)
+    /// applies every log but asks no cache to stop: it gives back empty pages, not the pages
+    /// running threads allocate from. `only` limits the pass to one node (tests).
+    func flushStaleLogs(startedBy limit: UInt64, only: Int? = nil) {
         registryLock.lock()
-        let nodes = threadLockCount
+        let count = threadLockCount
         registryLock.unlock()
+        let nodes = only.map { $0 ..< $0 + 1 } ?? 0 ..< count
         // Cleared first: an owner that starts a log during the pass stores its time.
         staleLogs.signal.publish(.max)
         var remaining = UInt64.max
-        for i in 0 ..< nodes {
+        for i in nodes {
             logLocks[i].lock()
             if let cache = UnsafeMutableRawPointer(bitPattern: nodeCaches[i].load(ordering: .acquiring)) {
                 // Invariant: the node names a live cache while its log lock is held (the cache
@@ -278,6 +294,16 @@ final class HeapRegistry: @unchecked Sendable {
                         header.pointee.appliedCount = count
                     } else {
                         remaining = min(remaining, started)
+                    }
+                }
+                if limit != .max, nodeStates[i].load(ordering: .relaxed) == HeapRegistry.nodeActive {
+                    // Reported to the pool as due `stopGrace` after its last slow path.
+                    let active = ThreadCache.lastActive(cache).pointee.load(ordering: .relaxed) &+ StaleLogFlusher.stopGrace
+                    if active <= limit {
+                        _ = nodeStates[i].compareExchange(
+                            expected: HeapRegistry.nodeActive, desired: HeapRegistry.nodeStopRequested, ordering: .relaxed)
+                    } else {
+                        remaining = min(remaining, active)
                     }
                 }
             }

@@ -257,6 +257,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
         let layout = core.pointee.layout
         let la = cache.advanced(by: allocatorOffset &+ (classIndex &<< LocalAllocator.strideShift))
             .assumingMemoryBound(to: LocalAllocator.self)
+        ThreadCache.noteSlowPath(cache, registry: registry)
         while true {
             if let p = popLocal(classIndex: classIndex) { return p }
             let ring = la.pointee.ringCount
@@ -338,6 +339,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 SegregatedHeapCore.claim(core, PageRef(eligible, layout), allocator: la, cache: cache, ownerLock: ownerLock)
                 if ownerLock != directory { directory.pointee.unlock() }
                 ownerLock.pointee.unlock()
+                ThreadCache.noteTookPage(cache, registry: registry)
                 return
             }
             if ownerLock != directory { directory.pointee.unlock() }
@@ -350,6 +352,7 @@ public final class SegregatedHeap<Config: SegregatedHeapConfig, Chunks: ChunkSou
                 SegregatedHeapCore.claim(core, page, allocator: la, cache: cache, ownerLock: ownerLock)
                 heapLock.pointee.unlock()
                 ownerLock.pointee.unlock()
+                ThreadCache.noteTookPage(cache, registry: registry)
                 return
             }
             heapLock.pointee.unlock()

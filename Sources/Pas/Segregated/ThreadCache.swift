@@ -26,8 +26,8 @@ struct ThreadCacheHeader {
 /// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
 /// - offset 0: `ThreadCacheHeader`;
 /// - offset 64: a bitmap of the heaps (by registry index) in which this thread has held pages;
-/// - offset 640: the log's entry count and the time its first entry was logged (atomics: the
-///   scavenger reads them);
+/// - offset 640: the log's entry count, the time its first entry was logged and the time of
+///   the last allocation slow path (atomics: the scavenger reads them);
 /// - offset 1024: the deallocation log, `logCapacity` words. Each entry is an object address with
 ///   its heap's index in bits 48...63 (user addresses fit in 47 bits);
 /// - offset `allocatorsOffset`: one `LocalAllocator` per allocator slot of the `HeapRegistry`,
@@ -61,6 +61,8 @@ enum ThreadCache {
     static let logCountOffset = 640
     /// `Atomic<UInt64>`: coarse monotonic time of the log's first entry (written by the owner).
     static let logStartOffset = 648
+    /// `Atomic<UInt64>`: coarse monotonic time of the owner's last allocation slow path.
+    static let lastActiveOffset = 656
     @usableFromInline static let logCapacity = 512
     /// Object bytes at which the log is flushed before it is full: 64 objects of the largest
     /// medium class, 512 of 2 KiB.
@@ -98,6 +100,7 @@ enum ThreadCache {
         header.pointee.region = range
         (cache + logCountOffset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (cache + logStartOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        (cache + lastActiveOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
         let node = HeapRegistry.shared?.takeThreadNode(cache: cache) ?? -1
         header.pointee.node = node
         header.pointee.threadLock = node >= 0 ? HeapRegistry.shared?.threadLock(node: node) : nil
@@ -143,6 +146,60 @@ enum ThreadCache {
         header(cache).pointee.threadLock
     }
 
+    /// When the owner last ran an allocation slow path (coarse monotonic nanoseconds).
+    @inline(__always)
+    static func lastActive(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        cache.advanced(by: lastActiveOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    }
+
+    /// Start of an allocation slow path: stamps the cache as active and, if the scavenger asked
+    /// this idle cache to stop (`HeapRegistry.flushStaleLogs`), first gives back every page it
+    /// holds in every heap, so memory an idle class kept comes back. Cost otherwise: a coarse
+    /// clock read, a relaxed store and a relaxed load.
+    @inline(__always)
+    static func noteSlowPath(_ cache: UnsafeMutableRawPointer, registry: HeapRegistry) {
+        lastActive(cache).pointee.store(MonotonicClock.coarseNanoseconds(), ordering: .relaxed)
+        let node = header(cache).pointee.node
+        if node >= 0, registry.nodeStates[node].load(ordering: .relaxed) == HeapRegistry.nodeStopRequested {
+            stop(cache, node: node, registry: registry)
+        }
+    }
+
+    /// Honours a stop request: gives back every page the cache holds, then marks the node idle.
+    @inline(never)
+    static func stop(_ cache: UnsafeMutableRawPointer, node: Int, registry: HeapRegistry) {
+        registry.nodeStates[node].store(HeapRegistry.nodeIdle, ordering: .relaxed)
+        releaseEveryPage(cache, registry: registry)
+    }
+
+    /// A page was taken: marks the node active (once per activity), so the scavenger watches
+    /// the cache (`StaleLogFlusher`).
+    @inline(__always)
+    static func noteTookPage(_ cache: UnsafeMutableRawPointer, registry: HeapRegistry) {
+        let node = header(cache).pointee.node
+        guard node >= 0, registry.nodeStates[node].load(ordering: .relaxed) != HeapRegistry.nodeActive else { return }
+        registry.nodeStates[node].store(HeapRegistry.nodeActive, ordering: .relaxed)
+        // An early time is allowed (the pass then finds the cache not due yet and reports when it is).
+        registry.staleLogs.noteActivity(at: lastActive(cache).pointee.load(ordering: .relaxed))
+    }
+
+    /// Gives back the pages this thread holds in every live heap it touched. Runs on the
+    /// owning thread; caller holds no lock.
+    static func releaseEveryPage(_ cache: UnsafeMutableRawPointer, registry: HeapRegistry) {
+        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
+        for w in 0 ..< HeapRegistry.maxHeaps / 64 {
+            var word = bits[w]
+            while word != 0 {
+                let index = w * 64 + word.trailingZeroBitCount
+                word &= word &- 1
+                if let core = registry.enter(heap: index) {
+                    SegregatedHeapCore.releaseAll(core, cache: cache)
+                    registry.exit(heap: index)
+                }
+            }
+        }
+    }
+
     /// Records that this thread holds (or held) pages of heap `index` (slow paths only).
     static func noteHeld(_ cache: UnsafeMutableRawPointer, heap index: Int) {
         let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
@@ -161,7 +218,7 @@ enum ThreadCache {
         if count == 0 {
             let now = MonotonicClock.coarseNanoseconds()
             logStart(cache).pointee.store(now, ordering: .relaxed)
-            if let registry = HeapRegistry.shared { registry.staleLogs.logStarted(at: now) }
+            if let registry = HeapRegistry.shared { registry.staleLogs.noteActivity(at: now) }
         }
         // Release: the scavenger that sees the count sees the entries below it.
         logCount(cache).pointee.store(count &+ 1, ordering: .releasing)
@@ -245,18 +302,7 @@ enum ThreadCache {
     /// already cleared the slot).
     static func destroy(_ cache: UnsafeMutableRawPointer) {
         guard let registry = HeapRegistry.shared else { return }
-        let bits = cache.advanced(by: touchedHeapsOffset).assumingMemoryBound(to: UInt64.self)
-        for w in 0 ..< HeapRegistry.maxHeaps / 64 {
-            var word = bits[w]
-            while word != 0 {
-                let index = w * 64 + word.trailingZeroBitCount
-                word &= word &- 1
-                if let core = registry.enter(heap: index) {
-                    SegregatedHeapCore.releaseAll(core, cache: cache)
-                    registry.exit(heap: index)
-                }
-            }
-        }
+        releaseEveryPage(cache, registry: registry)
         flushLog(cache)
         // Every page this cache owned is given back and names another lock now; the log is
         // empty, and the node forgets the cache before it is unmapped.

@@ -74,6 +74,62 @@ import PasTestSupport
         try heap.verify()
     }
 
+    /// The registry node of thread cache `cache`, or nil if it has none.
+    private func nodeOf(_ cache: UnsafeMutableRawPointer) -> Int? {
+        let node = ThreadCache.header(cache).pointee.node
+        return node >= 0 ? node : nil
+    }
+
+    /// A cache the scavenger found idle gives its pages back on its next allocation slow path:
+    /// the pages of a class the thread stopped using come back, with their free slots.
+    @Test func anIdleCacheGivesItsPagesBackOnItsNextSlowPath() throws {
+        let heap = try SmallHeap(coldStart: false, pageSharing: nil)
+        let registry = try #require(HeapRegistry.shared)
+        let step = HandoffLock(0)
+        let cacheOfThread = HandoffLock<UInt>(0)
+        let thread = JoinableThread {
+            // A burst of 256-byte objects over several pages, most of them freed again.
+            var objects = (0 ..< 400).compactMap { _ in heap.allocateUnchecked(size: 256) }
+            for p in objects[50...] { heap.deallocateUnchecked(p) }
+            objects.removeSubrange(50...)
+            cacheOfThread.withLock { $0 = UInt(bitPattern: ThreadCache.current) }
+            step.withLock { $0 = 1 }
+            while step.withLock({ $0 }) != 2 { usleep(1000) }
+            // Back, with another class: this slow path honours the stop first.
+            let other = heap.allocateUnchecked(size: 48)
+            step.withLock { $0 = 3 }
+            while step.withLock({ $0 }) != 4 { usleep(1000) }
+            if let other { heap.deallocateUnchecked(other) }
+            for p in objects { heap.deallocateUnchecked(p) }
+        }
+        while step.withLock({ $0 }) != 1 { usleep(1000) }
+        let threadCache = try #require(UnsafeMutableRawPointer(bitPattern: cacheOfThread.withLock { $0 }))
+        let before = heap.statistics.ownedPages
+        #expect(before >= 7, "the burst's pages are owned (\(before))")
+        // A pass for everything asks no cache to stop; a timed one, here due for every cache,
+        // does, and takes no page from the sleeping thread meanwhile.
+        let node = try #require(nodeOf(threadCache))
+        registry.flushStaleLogs(startedBy: .max, only: node)
+        #expect(registry.nodeStates[node].load(ordering: .relaxed) == HeapRegistry.nodeActive)
+        // (Only this thread's node: other tests' threads are not asked to stop.)
+        registry.flushStaleLogs(startedBy: .max - 1, only: node)
+        #expect(registry.nodeStates[node].load(ordering: .relaxed) == HeapRegistry.nodeStopRequested)
+        #expect(heap.statistics.ownedPages == before, "a stop request took pages from a thread")
+        step.withLock { $0 = 2 }
+        while step.withLock({ $0 }) != 3 { usleep(1000) }
+        let s = heap.statistics
+        #expect(s.ownedPages == 1, "the idle class's pages stayed owned (\(s.ownedPages) owned)")
+        // The 50 live objects, and the new 48-byte page, whose pool counts as in use (it is
+        // another thread's); the burst's other pages are empty or eligible again.
+        #expect(s.objectsInUse == 50 + 16384 / 48)
+        #expect(s.emptyPages + s.eligiblePages == 6)
+        try heap.verify()
+        step.withLock { $0 = 4 }
+        thread.join()
+        #expect(heap.statistics.objectsInUse == 0)
+        try heap.verify()
+    }
+
     /// With the shared pool's scavenger running: a sleeping thread's logged frees are applied
     /// within about the pool's delay plus a pass, without any call.
     @Test func aSleepingThreadsLogIsAppliedByTheScavenger() async throws {
