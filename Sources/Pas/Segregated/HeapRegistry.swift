@@ -95,10 +95,14 @@ final class HeapRegistry: @unchecked Sendable {
     /// log lock once the node is handed out.
     let nodeCaches: UnsafeMutablePointer<Atomic<UInt>>
     /// Per thread node: `nodeIdle`, `nodeActive` (its cache took a page since it last stopped)
-    /// or `nodeStopRequested` (the scavenger found it idle longer than the pool's delay; the
-    /// owner gives its pages back on its next allocation slow path). The owner stores idle and
-    /// active, the scavenger changes active to stop-requested with a compare-and-swap.
+    /// or `nodeStopRequested` (the scavenger found it idle and set its cache's stop request;
+    /// the owner gives its pages back on its next allocation slow path). The owner stores idle
+    /// and active, the scavenger changes active to stop-requested with a compare-and-swap.
     let nodeStates: UnsafeMutablePointer<Atomic<Int>>
+    /// The scavenger's view of each node: the cache's slow-path count at its last look, and
+    /// when (coarse monotonic nanoseconds) it first saw that count. Under the node's log lock.
+    private let nodeSeenSlowPaths: UnsafeMutablePointer<UInt64>
+    private let nodeSeenSince: UnsafeMutablePointer<UInt64>
     static let nodeIdle = 0
     static let nodeActive = 1
     static let nodeStopRequested = 2
@@ -127,7 +131,9 @@ final class HeapRegistry: @unchecked Sendable {
         let logLockOffset = decommitOffset + HeapRegistry.maxHeaps * MemoryLayout<FutexLock>.stride
         let nodeCacheOffset = (logLockOffset + HeapRegistry.maxThreadLocks * MemoryLayout<FutexLock>.stride + 63) & ~63
         let nodeStateOffset = nodeCacheOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<UInt>>.stride
-        let total = nodeStateOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<Int>>.stride
+        let seenOffset = nodeStateOffset + HeapRegistry.maxThreadLocks * MemoryLayout<Atomic<Int>>.stride
+        let sinceOffset = seenOffset + HeapRegistry.maxThreadLocks * 8
+        let total = sinceOffset + HeapRegistry.maxThreadLocks * 8
         // Invariant: this mapping is never released; locks in it outlive every heap and thread.
         guard let range = try? MetadataPages.allocate(byteCount: total) else { return nil }
         heapLocks = range.pointer.bindMemory(to: FutexLock.self, capacity: HeapRegistry.maxHeaps)
@@ -150,6 +156,8 @@ final class HeapRegistry: @unchecked Sendable {
         // Invariant: an `Atomic<UInt>` is its word, so the zero-filled mapping holds zeros.
         nodeCaches = (range.pointer + nodeCacheOffset).bindMemory(to: Atomic<UInt>.self, capacity: HeapRegistry.maxThreadLocks)
         nodeStates = (range.pointer + nodeStateOffset).bindMemory(to: Atomic<Int>.self, capacity: HeapRegistry.maxThreadLocks)
+        nodeSeenSlowPaths = (range.pointer + seenOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxThreadLocks)
+        nodeSeenSince = (range.pointer + sinceOffset).bindMemory(to: UInt64.self, capacity: HeapRegistry.maxThreadLocks)
         if ThreadLocalSlot.setDestructor(threadCacheDestructor) != 0 { return nil }
         ForkRegistry.register(self, stage: .heap)
         ForkRegistry.register(self, stage: .leaf)
@@ -251,6 +259,8 @@ final class HeapRegistry: @unchecked Sendable {
         logLocks[index].lock()
         nodeCaches[index].store(0, ordering: .releasing)
         nodeStates[index].store(HeapRegistry.nodeIdle, ordering: .relaxed)
+        nodeSeenSlowPaths[index] = .max
+        nodeSeenSince[index] = 0
         logLocks[index].unlock()
         registryLock.lock()
         threadLockNext[index] = Int32(threadLockFree)
@@ -297,13 +307,22 @@ final class HeapRegistry: @unchecked Sendable {
                     }
                 }
                 if limit != .max, nodeStates[i].load(ordering: .relaxed) == HeapRegistry.nodeActive {
-                    // Reported to the pool as due `stopGrace` after its last slow path.
-                    let active = ThreadCache.lastActive(cache).pointee.load(ordering: .relaxed) &+ StaleLogFlusher.stopGrace
-                    if active <= limit {
-                        _ = nodeStates[i].compareExchange(
-                            expected: HeapRegistry.nodeActive, desired: HeapRegistry.nodeStopRequested, ordering: .relaxed)
+                    // Idle: no slow path since the count was first seen, `stopGrace` and the
+                    // pool's delay ago. Reported to the pool as due `stopGrace` after that.
+                    let count = ThreadCache.slowPaths(cache).pointee.load(ordering: .relaxed)
+                    if count != nodeSeenSlowPaths[i] {
+                        nodeSeenSlowPaths[i] = count
+                        nodeSeenSince[i] = MonotonicClock.coarseNanoseconds()
+                    }
+                    let due = nodeSeenSince[i] &+ StaleLogFlusher.stopGrace
+                    if due <= limit {
+                        if nodeStates[i].compareExchange(
+                            expected: HeapRegistry.nodeActive, desired: HeapRegistry.nodeStopRequested, ordering: .relaxed
+                        ).exchanged {
+                            ThreadCache.stopRequest(cache).pointee.store(1, ordering: .relaxed)
+                        }
                     } else {
-                        remaining = min(remaining, active)
+                        remaining = min(remaining, due)
                     }
                 }
             }

@@ -115,7 +115,8 @@ public final class IsoHeap<T, Chunks: ChunkSource>: @unchecked Sendable {
     public func flushThreadCache() {
         segregated.flushThreadCache()
     }
-    /// True if `pointer` is a live object of this heap (checked; takes the heap lock).
+    /// True if `pointer` is a live object of this heap (checked; takes the heap lock and the
+    /// page's lock).
     public func contains(_ pointer: UnsafeRawPointer) -> Bool {
         (try? segregated.size(of: pointer)) != nil
     }

@@ -28,13 +28,15 @@ struct LocalAllocator {
     @usableFromInline var ringCount: UInt32
     /// Pages the ring may hold beyond `SegregatedHeapCore.ringCapacity(layout)`; grows (never shrinks)
     /// while this thread frees its own objects into pages it gave back. Written by the owner,
-    /// under the heap lock (`SegregatedHeapCore.noteSelfFree`).
+    /// while it applies its log (`SegregatedHeapCore.noteSelfFree`).
     @usableFromInline var ringGrowth: UInt16
     /// Such frees since the ring last grew.
     @usableFromInline var selfFrees: UInt16
     /// The heap's `ownedPageRemoteFrees` when this allocator last took in its ring's remote
-    /// frees (owner, under the heap lock): while the two are equal no ring page has remote frees,
-    /// so the slow path does not walk the ring for them (`SegregatedHeapCore.mergeRemoteInRing`).
+    /// frees (owner only): while the two are equal the slow path does not walk the ring for
+    /// them (`SegregatedHeapCore.mergeRemoteInRing`). Freers add to the heap's count once per
+    /// run of frees, so a free can wait for the owner's next walk; it is never lost (its bit
+    /// is read under the page's lock, and a page given back takes its remote frees in).
     @usableFromInline var remoteFreesSeen: Int
     /// The ready queue: ring pages other than the current one that received frees since they
     /// last stopped being current, oldest first (header addresses, 0 if none), linked through

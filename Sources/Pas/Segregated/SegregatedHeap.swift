@@ -461,7 +461,7 @@ func segregatedQueueReady(_ page: UnsafeMutablePointer<PageHeader>, cache: UInt)
 /// scripts/tsan.supp can name it (`race:segregatedIsOwner`) and nothing else.
 ///
 /// ThreadSanitizer reports this load against the stores of `owner` that other threads make
-/// under the heap lock (`SegregatedHeapCore.claim` and `formatColdStart` for their own cache,
+/// under the page's locks (`SegregatedHeapCore.claim` and `formatColdStart` for their own cache,
 /// `releaseCurrentPage` / `releaseColdStartPage` / `format` storing `PageHeader.unowned`), and
 /// against Swift's instrumentation of `f.pointee.field op= ...` in `carve`, `freeRemotely`,
 /// `releaseCurrentPage` (a "modifying access" of the whole `PageHeader`, which TSan records at
@@ -469,14 +469,15 @@ func segregatedQueueReady(_ page: UnsafeMutablePointer<PageHeader>, cache: UInt)
 /// No happens-before edge orders those stores before this load, and none is needed: the answer
 /// depends only on whether the word holds `cache`, and that value is stored and withdrawn only
 /// by the calling thread itself (every `claim`/`formatColdStart` names the claimer's own cache;
-/// every release runs on the owning thread: `allocateSlow`, `flushThreadCache` with
-/// `ThreadCache.current`, thread exit with the exiting thread's cache, which releases all its
-/// pages under the heap lock before its cache is unmapped, so a later cache at the same address
-/// finds none). So by per-location coherence this thread reads `cache` exactly when its own
+/// every release runs on the owning thread: `allocateSlow` (also when it honours a stop
+/// request), `flushThreadCache` with `ThreadCache.current`, thread exit with the exiting
+/// thread's cache, which releases all its pages before its cache is unmapped, so a later cache
+/// at the same address finds none). So by per-location coherence this thread reads `cache` exactly when its own
 /// latest store to the word was `cache`, whatever other threads stored before. The bitmap
 /// words the fast path then writes are handed over properly: a page leaves this thread only
-/// through its own release under the heap lock, which happens-before the next claimer's
-/// stores (FutexLock's acquire/release atomics, which TSan models; it reports no race between
+/// through its own release, under its class's directory lock (and the heap lock if it became
+/// empty), one of which the next claimer takes before its stores, so the release
+/// happens-before them (FutexLock's acquire/release atomics, which TSan models; it reports no race between
 /// the `ownerFree` store below and `claim`, `releaseCurrentPage` or `mergeRemote`).
 /// Cost: one load and compare (inlined; the same instructions as before the split).
 @inlinable @inline(__always)

@@ -11,8 +11,8 @@ extension SegregatedHeapCore {
         var lateDoubleFrees = 0
         var ownedPageRemoteFrees = 0
 
-        /// Adds the counts to `core`'s counters and clears them. Call before releasing the page
-        /// lock the frees were applied under (see `CoreCounter.ownedPageRemoteFrees`).
+        /// Adds the counts to `core`'s counters and clears them (see
+        /// `CoreCounter.ownedPageRemoteFrees`).
         @inline(__always)
         mutating func publish(_ core: UnsafeMutablePointer<SegregatedHeapCore>) {
             SegregatedHeapCore.count(core, CoreCounter.remoteFrees, remoteFrees)

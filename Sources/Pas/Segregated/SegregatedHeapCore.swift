@@ -323,8 +323,9 @@ enum CoreCounter {
     static let remoteFrees = PageHeader.stateCount + 1
     /// Remote frees recorded into pages a thread owns (their `remoteFree` bits), ever; a local
     /// allocator compares it with its `remoteFreesSeen` to skip a fruitless ring walk. Added to
-    /// before the freer releases the page lock, so an owner that sees the new count and then
-    /// takes the page's lock sees the bits.
+    /// once per run of frees (`RemoteFreeTally`), so an owner may see a count before or after
+    /// the bits behind it: a late count only delays a merge, since the bits are read under the
+    /// page's lock.
     static let ownedPageRemoteFrees = PageHeader.stateCount + 2
     static let count = PageHeader.stateCount + 3
 }

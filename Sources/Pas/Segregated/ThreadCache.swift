@@ -26,8 +26,8 @@ struct ThreadCacheHeader {
 /// Layout (one private mapping per thread, `byteCount` bytes, touched lazily):
 /// - offset 0: `ThreadCacheHeader`;
 /// - offset 64: a bitmap of the heaps (by registry index) in which this thread has held pages;
-/// - offset 640: the log's entry count, the time its first entry was logged and the time of
-///   the last allocation slow path (atomics: the scavenger reads them);
+/// - offset 640: the log's entry count, the time its first entry was logged, a count of
+///   allocation slow paths and a stop request (atomics: the scavenger reads or writes them);
 /// - offset 1024: the deallocation log, `logCapacity` words. Each entry is an object address with
 ///   its heap's index in bits 48...63 (user addresses fit in 47 bits);
 /// - offset `allocatorsOffset`: one `LocalAllocator` per allocator slot of the `HeapRegistry`,
@@ -61,8 +61,10 @@ enum ThreadCache {
     static let logCountOffset = 640
     /// `Atomic<UInt64>`: coarse monotonic time of the log's first entry (written by the owner).
     static let logStartOffset = 648
-    /// `Atomic<UInt64>`: coarse monotonic time of the owner's last allocation slow path.
-    static let lastActiveOffset = 656
+    /// `Atomic<UInt64>`: allocation slow paths the owner ran (the scavenger watches it).
+    static let slowPathsOffset = 656
+    /// `Atomic<Int>`: 1 when the scavenger asks the owner to give its pages back.
+    static let stopRequestOffset = 664
     @usableFromInline static let logCapacity = 512
     /// Object bytes at which the log is flushed before it is full: 64 objects of the largest
     /// medium class, 512 of 2 KiB.
@@ -100,7 +102,8 @@ enum ThreadCache {
         header.pointee.region = range
         (cache + logCountOffset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         (cache + logStartOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
-        (cache + lastActiveOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        (cache + slowPathsOffset).bindMemory(to: Atomic<UInt64>.self, capacity: 1).initialize(to: Atomic(0))
+        (cache + stopRequestOffset).bindMemory(to: Atomic<Int>.self, capacity: 1).initialize(to: Atomic(0))
         let node = HeapRegistry.shared?.takeThreadNode(cache: cache) ?? -1
         header.pointee.node = node
         header.pointee.threadLock = node >= 0 ? HeapRegistry.shared?.threadLock(node: node) : nil
@@ -146,29 +149,35 @@ enum ThreadCache {
         header(cache).pointee.threadLock
     }
 
-    /// When the owner last ran an allocation slow path (coarse monotonic nanoseconds).
+    /// Allocation slow paths the owner ran; the scavenger compares it between passes.
     @inline(__always)
-    static func lastActive(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
-        cache.advanced(by: lastActiveOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
+    static func slowPaths(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<UInt64>> {
+        cache.advanced(by: slowPathsOffset).assumingMemoryBound(to: Atomic<UInt64>.self)
     }
 
-    /// Start of an allocation slow path: stamps the cache as active and, if the scavenger asked
-    /// this idle cache to stop (`HeapRegistry.flushStaleLogs`), first gives back every page it
-    /// holds in every heap, so memory an idle class kept comes back. Cost otherwise: a coarse
-    /// clock read, a relaxed store and a relaxed load.
+    /// 1 when the scavenger found the cache idle and asks it to give its pages back.
+    @inline(__always)
+    static func stopRequest(_ cache: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Atomic<Int>> {
+        cache.advanced(by: stopRequestOffset).assumingMemoryBound(to: Atomic<Int>.self)
+    }
+
+    /// Start of an allocation slow path: counts it and, if the scavenger asked this idle cache
+    /// to stop (`HeapRegistry.flushStaleLogs`), first gives back every page it holds in every
+    /// heap, so memory an idle class kept comes back. Cost otherwise: two relaxed loads and a
+    /// relaxed store, all on the cache's first lines.
     @inline(__always)
     static func noteSlowPath(_ cache: UnsafeMutableRawPointer, registry: HeapRegistry) {
-        lastActive(cache).pointee.store(MonotonicClock.coarseNanoseconds(), ordering: .relaxed)
-        let node = header(cache).pointee.node
-        if node >= 0, registry.nodeStates[node].load(ordering: .relaxed) == HeapRegistry.nodeStopRequested {
-            stop(cache, node: node, registry: registry)
-        }
+        let count = slowPaths(cache)
+        count.pointee.store(count.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+        if stopRequest(cache).pointee.load(ordering: .relaxed) != 0 { stop(cache, registry: registry) }
     }
 
-    /// Honours a stop request: gives back every page the cache holds, then marks the node idle.
+    /// Honours a stop request: marks the node idle, then gives back every page the cache holds.
     @inline(never)
-    static func stop(_ cache: UnsafeMutableRawPointer, node: Int, registry: HeapRegistry) {
-        registry.nodeStates[node].store(HeapRegistry.nodeIdle, ordering: .relaxed)
+    static func stop(_ cache: UnsafeMutableRawPointer, registry: HeapRegistry) {
+        stopRequest(cache).pointee.store(0, ordering: .relaxed)
+        let node = header(cache).pointee.node
+        if node >= 0 { registry.nodeStates[node].store(HeapRegistry.nodeIdle, ordering: .relaxed) }
         releaseEveryPage(cache, registry: registry)
     }
 
@@ -180,7 +189,7 @@ enum ThreadCache {
         guard node >= 0, registry.nodeStates[node].load(ordering: .relaxed) != HeapRegistry.nodeActive else { return }
         registry.nodeStates[node].store(HeapRegistry.nodeActive, ordering: .relaxed)
         // An early time is allowed (the pass then finds the cache not due yet and reports when it is).
-        registry.staleLogs.noteActivity(at: lastActive(cache).pointee.load(ordering: .relaxed))
+        registry.staleLogs.noteActivity(at: MonotonicClock.coarseNanoseconds())
     }
 
     /// Gives back the pages this thread holds in every live heap it touched. Runs on the
@@ -215,16 +224,21 @@ enum ThreadCache {
         let h = header(cache)
         let count = logCount(cache).pointee.load(ordering: .relaxed)
         log(cache)[count] = entry
-        if count == 0 {
-            let now = MonotonicClock.coarseNanoseconds()
-            logStart(cache).pointee.store(now, ordering: .relaxed)
-            if let registry = HeapRegistry.shared { registry.staleLogs.noteActivity(at: now) }
-        }
+        if count == 0 { stampLog(cache) }
         // Release: the scavenger that sees the count sees the entries below it.
         logCount(cache).pointee.store(count &+ 1, ordering: .releasing)
         let logged = h.pointee.logBytes &+ bytes
         h.pointee.logBytes = logged
         if count &+ 1 == logCapacity || logged >= logByteLimit { flushLog(cache) }
+    }
+
+    /// The log's first entry since its last flush: stamps the log and tells the stale-log
+    /// flusher. Out of line, so the append itself needs no stack frame.
+    @inline(never)
+    static func stampLog(_ cache: UnsafeMutableRawPointer) {
+        let now = MonotonicClock.coarseNanoseconds()
+        logStart(cache).pointee.store(now, ordering: .relaxed)
+        if let registry = HeapRegistry.shared { registry.staleLogs.noteActivity(at: now) }
     }
 
     /// Applies every logged free under its page's lock (the scavenger may have applied the
