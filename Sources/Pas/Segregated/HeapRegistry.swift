@@ -4,9 +4,8 @@ import Synchronization
 /// What the registry knows about one segregated heap.
 @usableFromInline
 struct HeapSlot {
-    /// False once the heap is deinitialised. Protected by the heap's lock.
-    var alive: Bool
-    /// The heap's metadata while alive. Protected by the heap's lock.
+    /// The heap's metadata while alive: written under the heap's lock before the heap is used
+    /// and after it is retired and drained (`retire`); read by threads inside it (`enter`).
     var core: UnsafeMutablePointer<SegregatedHeapCore>?
     /// First local-allocator slot of the heap in every thread cache. Written once at
     /// registration (under the registry lock), then read-only.
@@ -140,7 +139,7 @@ final class HeapRegistry: @unchecked Sendable {
         for i in 0 ..< HeapRegistry.maxHeaps { (heapLocks + i).initialize(to: FutexLock()) }
         slots = (range.pointer + slotOffset).bindMemory(to: HeapSlot.self, capacity: HeapRegistry.maxHeaps)
         slots.initialize(
-            repeating: HeapSlot(alive: false, core: nil, allocatorBase: 0, classCount: 0),
+            repeating: HeapSlot(core: nil, allocatorBase: 0, classCount: 0),
             count: HeapRegistry.maxHeaps)
         heapGuards = (range.pointer + guardOffset).bindMemory(to: Atomic<Int>.self, capacity: HeapRegistry.maxHeaps)
         for i in 0 ..< HeapRegistry.maxHeaps { (heapGuards + i).initialize(to: Atomic(0)) }
@@ -188,17 +187,12 @@ final class HeapRegistry: @unchecked Sendable {
     func activate(heap index: Int, core: UnsafeMutablePointer<SegregatedHeapCore>) {
         lock(heap: index)
         slots[index].core = core
-        slots[index].alive = true
         unlock(heap: index)
     }
 
     /// Marks a heap dead and waits until no thread is inside it (`enter`); afterwards no thread
     /// cache touches its pages. Caller holds no lock.
     func retire(heap index: Int) {
-        lock(heap: index)
-        slots[index].alive = false
-        slots[index].core = nil
-        unlock(heap: index)
         heapGuards[index].bitwiseOr(1, ordering: .sequentiallyConsistent)
         // A guarded thread holds at most page locks of this heap, never waits for this thread.
         var spins = 0
@@ -206,6 +200,10 @@ final class HeapRegistry: @unchecked Sendable {
             spins += 1
             if spins & 63 == 0 { SystemThread.yield() }
         }
+        // No thread is inside, and none can enter: `core` is read by no one from here on.
+        lock(heap: index)
+        slots[index].core = nil
+        unlock(heap: index)
     }
 
     /// Enters heap `index` from a thread cache: returns its metadata, which stays valid (and the
